@@ -1,0 +1,1 @@
+# owned by its module; filled in as files land

@@ -1,0 +1,2 @@
+include bench/resize.mk
+include bench/load.mk

@@ -1,0 +1,8 @@
+noinst_LIBRARIES += core/libmscore.a
+core_libmscore_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(OPENBLAS_CFLAGS) $(LAPACKE_CFLAGS) $(CRYPTO_CFLAGS)
+core_libmscore_a_SOURCES = \
+	core/error.c core/error.h
+# container: dtype, safetensors reader, writer
+include core/format.mk
+# numerics: lora modules, rank rules, fast low-rank SVD, resize driver
+include core/numerics.mk
