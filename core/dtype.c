@@ -1,0 +1,266 @@
+/* safetensors element types: sizes, names, and exact conversions.
+ *
+ * Narrowing to half and bfloat16 is done on the bits of the double, so the
+ * rounding happens once (to nearest, ties to even) and there is no double
+ * rounding through float.  The per-element helpers are static inline so the
+ * array loops compile to straight code without a call per element. */
+#include "dtype.h"
+
+#include <math.h>
+#include <string.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors is little-endian; this code assumes a little-endian host"
+#endif
+
+typedef struct dtype_description {
+    const char *name;
+    size_t size;
+} dtype_description;
+
+static const dtype_description dtype_table[MS_DTYPE_COUNT] = {
+    [MS_DTYPE_BOOL] = {"BOOL", 1},       [MS_DTYPE_U8] = {"U8", 1},
+    [MS_DTYPE_I8] = {"I8", 1},           [MS_DTYPE_F8_E5M2] = {"F8_E5M2", 1},
+    [MS_DTYPE_F8_E4M3] = {"F8_E4M3", 1}, [MS_DTYPE_I16] = {"I16", 2},
+    [MS_DTYPE_U16] = {"U16", 2},         [MS_DTYPE_F16] = {"F16", 2},
+    [MS_DTYPE_BF16] = {"BF16", 2},       [MS_DTYPE_I32] = {"I32", 4},
+    [MS_DTYPE_U32] = {"U32", 4},         [MS_DTYPE_F32] = {"F32", 4},
+    [MS_DTYPE_F64] = {"F64", 8},         [MS_DTYPE_I64] = {"I64", 8},
+    [MS_DTYPE_U64] = {"U64", 8},
+};
+
+static bool dtype_valid(ms_dtype dtype)
+{
+    return (int)dtype >= 0 && dtype < MS_DTYPE_COUNT;
+}
+
+size_t ms_dtype_size(ms_dtype dtype)
+{
+    return dtype_valid(dtype) ? dtype_table[dtype].size : 0;
+}
+
+const char *ms_dtype_name(ms_dtype dtype)
+{
+    return dtype_valid(dtype) ? dtype_table[dtype].name : "UNKNOWN";
+}
+
+bool ms_dtype_from_name(const char *name, ms_dtype *dtype)
+{
+    if (name == NULL)
+        return false;
+    for (int i = 0; i < MS_DTYPE_COUNT; i++) {
+        if (strcmp(name, dtype_table[i].name) == 0) {
+            *dtype = (ms_dtype)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool ms_dtype_is_float(ms_dtype dtype)
+{
+    return dtype == MS_DTYPE_F16 || dtype == MS_DTYPE_BF16 ||
+           dtype == MS_DTYPE_F32 || dtype == MS_DTYPE_F64;
+}
+
+static inline uint64_t double_bits(double value)
+{
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    return bits;
+}
+
+static inline double double_from_bits(uint64_t bits)
+{
+    double value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/* magnitude >> shift, rounded to nearest, ties to even; 1 <= shift <= 63. */
+static inline uint64_t shift_right_even(uint64_t magnitude, int shift)
+{
+    uint64_t quotient = magnitude >> shift;
+    uint64_t remainder = magnitude & ((UINT64_C(1) << shift) - 1);
+    uint64_t half = UINT64_C(1) << (shift - 1);
+    if (remainder > half || (remainder == half && (quotient & 1)))
+        quotient++;
+    return quotient;
+}
+
+/* Narrows a double to a binary format with exponent_bits and mantissa_bits
+ * (half: 5/10, bfloat16: 8/7).  Carries out of the mantissa run into the
+ * exponent on their own, which gives both the subnormal->normal step and the
+ * round-up-to-Inf overflow of IEEE RNE. */
+static inline uint16_t narrow_from_double(double value, int exponent_bits,
+                                          int mantissa_bits)
+{
+    const uint64_t bits = double_bits(value);
+    const uint16_t sign = (uint16_t)((bits >> 48) & 0x8000u);
+    const int exponent = (int)((bits >> 52) & 0x7ff);
+    const uint64_t mantissa = bits & ((UINT64_C(1) << 52) - 1);
+    const int bias = (1 << (exponent_bits - 1)) - 1;
+    const uint16_t infinity = (uint16_t)(((1u << exponent_bits) - 1) << mantissa_bits);
+
+    if (exponent == 0x7ff) {
+        if (mantissa == 0)
+            return sign | infinity;
+        /* Keep the top payload bits and force the quiet bit. */
+        uint16_t payload = (uint16_t)(mantissa >> (52 - mantissa_bits));
+        return sign | infinity | payload | (uint16_t)(1u << (mantissa_bits - 1));
+    }
+    if (exponent == 0)
+        return sign; /* double zero or subnormal: far below any target subnormal */
+
+    const int unbiased = exponent - 1023;
+    if (unbiased > bias)
+        return sign | infinity;
+
+    const uint64_t significand = mantissa | (UINT64_C(1) << 52);
+    const int normal_shift = 52 - mantissa_bits;
+    if (unbiased >= 1 - bias) {
+        uint64_t rounded = shift_right_even(mantissa, normal_shift);
+        uint64_t result = ((uint64_t)(unbiased + bias) << mantissa_bits) + rounded;
+        return sign | (uint16_t)result; /* a carry may reach Inf, as RNE wants */
+    }
+    /* Subnormal target: the value in units of the smallest subnormal. */
+    const int shift = normal_shift + (1 - bias - unbiased);
+    if (shift > 53)
+        return sign; /* below half the smallest subnormal */
+    return sign | (uint16_t)shift_right_even(significand, shift);
+}
+
+static inline double half_to_double_inline(uint16_t bits)
+{
+    const uint64_t sign = (uint64_t)(bits & 0x8000u) << 48;
+    const unsigned exponent = (bits >> 10) & 0x1fu;
+    const uint64_t mantissa = bits & 0x3ffu;
+    if (exponent == 0x1f)
+        return double_from_bits(sign | (UINT64_C(0x7ff) << 52) | (mantissa << 42));
+    if (exponent == 0) {
+        double magnitude = (double)mantissa * 0x1p-24; /* exact */
+        return sign ? -magnitude : magnitude;
+    }
+    return double_from_bits(sign | ((uint64_t)(exponent - 15 + 1023) << 52) | (mantissa << 42));
+}
+
+static inline double bfloat16_to_double_inline(uint16_t bits)
+{
+    uint32_t wide = (uint32_t)bits << 16;
+    float value;
+    memcpy(&value, &wide, sizeof value);
+    return (double)value; /* float -> double is exact, NaN payload kept */
+}
+
+double ms_half_to_double(uint16_t bits)
+{
+    return half_to_double_inline(bits);
+}
+
+uint16_t ms_half_from_double(double value)
+{
+    return narrow_from_double(value, 5, 10);
+}
+
+double ms_bfloat16_to_double(uint16_t bits)
+{
+    return bfloat16_to_double_inline(bits);
+}
+
+uint16_t ms_bfloat16_from_double(double value)
+{
+    return narrow_from_double(value, 8, 7);
+}
+
+float ms_float_from_double(double value)
+{
+    return (float)value; /* IEEE conversion in the current (default RNE) mode */
+}
+
+void ms_dtype_to_double(ms_dtype dtype, const void *source, double *target, size_t count)
+{
+    const unsigned char *bytes = source;
+    switch (dtype) {
+    case MS_DTYPE_F16:
+        for (size_t i = 0; i < count; i++) {
+            uint16_t bits;
+            memcpy(&bits, bytes + 2 * i, sizeof bits);
+            target[i] = half_to_double_inline(bits);
+        }
+        break;
+    case MS_DTYPE_BF16:
+        for (size_t i = 0; i < count; i++) {
+            uint16_t bits;
+            memcpy(&bits, bytes + 2 * i, sizeof bits);
+            target[i] = bfloat16_to_double_inline(bits);
+        }
+        break;
+    case MS_DTYPE_F32:
+        for (size_t i = 0; i < count; i++) {
+            float value;
+            memcpy(&value, bytes + 4 * i, sizeof value);
+            target[i] = value;
+        }
+        break;
+    case MS_DTYPE_F64:
+        memcpy(target, source, count * sizeof(double));
+        break;
+    default:
+        /* Not a compute type: make misuse loud (NaN is refused downstream). */
+        for (size_t i = 0; i < count; i++)
+            target[i] = NAN;
+        break;
+    }
+}
+
+void ms_dtype_from_double(ms_dtype dtype, const double *source, void *target, size_t count)
+{
+    unsigned char *bytes = target;
+    switch (dtype) {
+    case MS_DTYPE_F16:
+        for (size_t i = 0; i < count; i++) {
+            uint16_t bits = narrow_from_double(source[i], 5, 10);
+            memcpy(bytes + 2 * i, &bits, sizeof bits);
+        }
+        break;
+    case MS_DTYPE_BF16:
+        for (size_t i = 0; i < count; i++) {
+            uint16_t bits = narrow_from_double(source[i], 8, 7);
+            memcpy(bytes + 2 * i, &bits, sizeof bits);
+        }
+        break;
+    case MS_DTYPE_F32:
+        for (size_t i = 0; i < count; i++) {
+            float value = (float)source[i];
+            memcpy(bytes + 4 * i, &value, sizeof value);
+        }
+        break;
+    case MS_DTYPE_F64:
+        memcpy(target, source, count * sizeof(double));
+        break;
+    default:
+        break; /* callers check ms_dtype_is_float first */
+    }
+}
+
+size_t ms_first_non_finite(const double *values, size_t count)
+{
+    /* Scan blocks branch-free (NaN and Inf are the only doubles whose
+     * exponent bits are all ones), then locate the culprit in the block. */
+    const uint64_t exponent_mask = UINT64_C(0x7ff) << 52;
+    const size_t block = 256;
+    for (size_t start = 0; start < count; start += block) {
+        size_t end = count - start < block ? count : start + block;
+        uint64_t any = 0;
+        for (size_t i = start; i < end; i++) {
+            uint64_t bits = double_bits(values[i]);
+            any |= (uint64_t)((bits & exponent_mask) == exponent_mask);
+        }
+        if (any) {
+            for (size_t i = start; i < end; i++)
+                if (!isfinite(values[i]))
+                    return i;
+        }
+    }
+    return count;
+}
