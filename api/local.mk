@@ -1,3 +1,8 @@
 noinst_LIBRARIES += api/libmsapi.a
 api_libmsapi_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
-api_libmsapi_a_SOURCES = api/api.h
+api_libmsapi_a_SOURCES = api/api.h \
+	api/json_text.c api/json_text.h \
+	api/error_json.c \
+	api/resize_request.c \
+	api/resize_report.c \
+	api/model_summary.c

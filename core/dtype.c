@@ -6,11 +6,15 @@
  * array loops compile to straight code without a call per element. */
 #include "dtype.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors is little-endian; this code assumes a little-endian host"
+#endif
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
+#error "the rounding tricks below need doubles evaluated in double precision (no x87)"
 #endif
 
 typedef struct dtype_description {
@@ -77,71 +81,62 @@ static inline double double_from_bits(uint64_t bits)
     return value;
 }
 
-/* magnitude >> shift, rounded to nearest, ties to even; 1 <= shift <= 63. */
-static inline uint64_t shift_right_even(uint64_t magnitude, int shift)
-{
-    uint64_t quotient = magnitude >> shift;
-    uint64_t remainder = magnitude & ((UINT64_C(1) << shift) - 1);
-    uint64_t half = UINT64_C(1) << (shift - 1);
-    if (remainder > half || (remainder == half && (quotient & 1)))
-        quotient++;
-    return quotient;
-}
-
 /* Narrows a double to a binary format with exponent_bits and mantissa_bits
- * (half: 5/10, bfloat16: 8/7).  Carries out of the mantissa run into the
- * exponent on their own, which gives both the subnormal->normal step and the
- * round-up-to-Inf overflow of IEEE RNE. */
-static inline uint16_t narrow_from_double(double value, int exponent_bits,
-                                          int mantissa_bits)
+ * (half: 5/10, bfloat16: 8/7), rounding to nearest, ties to even.
+ *
+ * Branch-free so array loops run at a few cycles per element:
+ * - normal results: rebias the exponent, then round the mantissa away with
+ *   the integer "add half minus one plus the kept LSB" trick; a carry runs
+ *   into the exponent on its own, which gives the round-up-to-Inf overflow
+ *   of IEEE RNE too;
+ * - subnormal results: scale so one target subnormal is 1.0 (exact, a power
+ *   of two) and let the FPU round to an integer by adding 2^52 (RNE in the
+ *   default rounding mode, the one this program runs in);
+ * - Inf stays Inf, NaN stays NaN with the top payload bits and the quiet bit.
+ * subnormal_scale is 2^(bias - 1 + mantissa_bits). */
+static inline uint16_t narrow_from_double(double value, int exponent_bits, int mantissa_bits,
+                                          double subnormal_scale)
 {
-    const uint64_t bits = double_bits(value);
-    const uint16_t sign = (uint16_t)((bits >> 48) & 0x8000u);
-    const int exponent = (int)((bits >> 52) & 0x7ff);
-    const uint64_t mantissa = bits & ((UINT64_C(1) << 52) - 1);
     const int bias = (1 << (exponent_bits - 1)) - 1;
-    const uint16_t infinity = (uint16_t)(((1u << exponent_bits) - 1) << mantissa_bits);
+    const int shift = 52 - mantissa_bits;
+    const uint64_t bits = double_bits(value);
+    const uint64_t magnitude = bits & ~(UINT64_C(1) << 63);
+    const uint64_t sign = (bits >> 48) & 0x8000u;
+    const uint64_t infinity = (uint64_t)((1u << exponent_bits) - 1) << mantissa_bits;
+    const uint64_t double_infinity = UINT64_C(0x7ff) << 52;
+    const uint64_t smallest_normal = (uint64_t)(1023 - bias + 1) << 52;
+    const uint64_t first_overflow = (uint64_t)(1023 + bias + 1) << 52;
 
-    if (exponent == 0x7ff) {
-        if (mantissa == 0)
-            return sign | infinity;
-        /* Keep the top payload bits and force the quiet bit. */
-        uint16_t payload = (uint16_t)(mantissa >> (52 - mantissa_bits));
-        return sign | infinity | payload | (uint16_t)(1u << (mantissa_bits - 1));
-    }
-    if (exponent == 0)
-        return sign; /* double zero or subnormal: far below any target subnormal */
+    uint64_t rebased = magnitude - ((uint64_t)(1023 - bias) << 52); /* wraps when unused */
+    uint64_t normal = (rebased + ((UINT64_C(1) << (shift - 1)) - 1) + ((rebased >> shift) & 1))
+                      >> shift;
+    double scaled = fabs(value) * subnormal_scale + 0x1p52;
+    uint64_t subnormal = double_bits(scaled) - double_bits(0x1p52);
+    uint64_t nan = infinity | (UINT64_C(1) << (mantissa_bits - 1)) |
+                   ((magnitude >> shift) & ((UINT64_C(1) << mantissa_bits) - 1));
 
-    const int unbiased = exponent - 1023;
-    if (unbiased > bias)
-        return sign | infinity;
-
-    const uint64_t significand = mantissa | (UINT64_C(1) << 52);
-    const int normal_shift = 52 - mantissa_bits;
-    if (unbiased >= 1 - bias) {
-        uint64_t rounded = shift_right_even(mantissa, normal_shift);
-        uint64_t result = ((uint64_t)(unbiased + bias) << mantissa_bits) + rounded;
-        return sign | (uint16_t)result; /* a carry may reach Inf, as RNE wants */
-    }
-    /* Subnormal target: the value in units of the smallest subnormal. */
-    const int shift = normal_shift + (1 - bias - unbiased);
-    if (shift > 53)
-        return sign; /* below half the smallest subnormal */
-    return sign | (uint16_t)shift_right_even(significand, shift);
+    uint64_t result = magnitude < smallest_normal ? subnormal : normal;
+    result = magnitude >= first_overflow ? infinity : result;
+    result = magnitude > double_infinity ? nan : result;
+    return (uint16_t)(sign | result);
 }
+
+#define HALF_SUBNORMAL_SCALE 0x1p24       /* 2^(15 - 1 + 10) */
+#define BFLOAT16_SUBNORMAL_SCALE 0x1p133  /* 2^(127 - 1 + 7) */
 
 static inline double half_to_double_inline(uint16_t bits)
 {
     const uint64_t sign = (uint64_t)(bits & 0x8000u) << 48;
-    const unsigned exponent = (bits >> 10) & 0x1fu;
+    const uint64_t exponent = (bits >> 10) & 0x1fu;
     const uint64_t mantissa = bits & 0x3ffu;
-    if (exponent == 0x1f)
-        return double_from_bits(sign | (UINT64_C(0x7ff) << 52) | (mantissa << 42));
-    if (exponent == 0) {
-        double magnitude = (double)mantissa * 0x1p-24; /* exact */
-        return sign ? -magnitude : magnitude;
-    }
-    return double_from_bits(sign | ((uint64_t)(exponent - 15 + 1023) << 52) | (mantissa << 42));
+    /* Normal: rebias the exponent field.  Subnormal: mantissa * 2^-24, exact
+     * through int -> double.  Selected without branches. */
+    uint64_t normal = (((exponent + 1023 - 15) << 52) | (mantissa << 42));
+    uint64_t special = (UINT64_C(0x7ff) << 52) | (mantissa << 42);
+    uint64_t subnormal = double_bits((double)mantissa * 0x1p-24);
+    uint64_t magnitude = exponent == 0 ? subnormal : normal;
+    magnitude = exponent == 0x1f ? special : magnitude;
+    return double_from_bits(sign | magnitude);
 }
 
 static inline double bfloat16_to_double_inline(uint16_t bits)
@@ -159,7 +154,7 @@ double ms_half_to_double(uint16_t bits)
 
 uint16_t ms_half_from_double(double value)
 {
-    return narrow_from_double(value, 5, 10);
+    return narrow_from_double(value, 5, 10, HALF_SUBNORMAL_SCALE);
 }
 
 double ms_bfloat16_to_double(uint16_t bits)
@@ -169,7 +164,7 @@ double ms_bfloat16_to_double(uint16_t bits)
 
 uint16_t ms_bfloat16_from_double(double value)
 {
-    return narrow_from_double(value, 8, 7);
+    return narrow_from_double(value, 8, 7, BFLOAT16_SUBNORMAL_SCALE);
 }
 
 float ms_float_from_double(double value)
@@ -219,13 +214,13 @@ void ms_dtype_from_double(ms_dtype dtype, const double *source, void *target, si
     switch (dtype) {
     case MS_DTYPE_F16:
         for (size_t i = 0; i < count; i++) {
-            uint16_t bits = narrow_from_double(source[i], 5, 10);
+            uint16_t bits = narrow_from_double(source[i], 5, 10, HALF_SUBNORMAL_SCALE);
             memcpy(bytes + 2 * i, &bits, sizeof bits);
         }
         break;
     case MS_DTYPE_BF16:
         for (size_t i = 0; i < count; i++) {
-            uint16_t bits = narrow_from_double(source[i], 8, 7);
+            uint16_t bits = narrow_from_double(source[i], 8, 7, BFLOAT16_SUBNORMAL_SCALE);
             memcpy(bytes + 2 * i, &bits, sizeof bits);
         }
         break;
@@ -245,18 +240,19 @@ void ms_dtype_from_double(ms_dtype dtype, const double *source, void *target, si
 
 size_t ms_first_non_finite(const double *values, size_t count)
 {
-    /* Scan blocks branch-free (NaN and Inf are the only doubles whose
-     * exponent bits are all ones), then locate the culprit in the block. */
+    /* NaN and Inf are the only doubles whose exponent bits are all ones;
+     * adding one unit to an all-ones exponent (and only to that one) carries
+     * into bit 63.  Blocks are scanned with adds and ors only, which the
+     * compiler vectorises; the culprit is located only in a bad block. */
     const uint64_t exponent_mask = UINT64_C(0x7ff) << 52;
+    const uint64_t exponent_unit = UINT64_C(1) << 52;
     const size_t block = 256;
     for (size_t start = 0; start < count; start += block) {
         size_t end = count - start < block ? count : start + block;
         uint64_t any = 0;
-        for (size_t i = start; i < end; i++) {
-            uint64_t bits = double_bits(values[i]);
-            any |= (uint64_t)((bits & exponent_mask) == exponent_mask);
-        }
-        if (any) {
+        for (size_t i = start; i < end; i++)
+            any |= (double_bits(values[i]) & exponent_mask) + exponent_unit;
+        if (any >> 63) {
             for (size_t i = start; i < end; i++)
                 if (!isfinite(values[i]))
                     return i;

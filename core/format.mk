@@ -1,2 +1,6 @@
-# dtype, safetensors reader, writer, inspect: add files here as they land
-core_libmscore_a_SOURCES +=
+# container: dtype conversions, safetensors reader, streamed atomic writer
+core_libmscore_a_SOURCES += \
+	core/dtype.c core/dtype.h \
+	core/safetensors.c core/safetensors.h \
+	core/safetensors_header.c core/safetensors_header.h \
+	core/writer.c core/writer_finish.c core/writer.h core/writer_internal.h

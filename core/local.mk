@@ -6,3 +6,5 @@ core_libmscore_a_SOURCES = \
 include core/format.mk
 # numerics: lora modules, rank rules, fast low-rank SVD, resize driver
 include core/numerics.mk
+# model kind and architecture detection
+include core/inspect.mk

@@ -6,3 +6,4 @@ include tests/format.mk
 include tests/numerics.mk
 include tests/cli.mk
 include tests/service.mk
+include tests/server_unit.mk

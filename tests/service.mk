@@ -1,1 +1,5 @@
-# owned by its module; filled in as files land
+# End-to-end tests of `mergesvd serve` (curl + jq against the real binary).
+TESTS += tests/service_test.sh
+dist_noinst_SCRIPTS += tests/service_test.sh
+# The script runs both programs; `make check TESTS=tests/service_test.sh` builds them first.
+tests/service_test.log: mergesvd$(EXEEXT) tests/gen_lora$(EXEEXT)

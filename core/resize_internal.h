@@ -1,0 +1,35 @@
+/* Pieces of ms_resize_file shared between the numerics files (not part of
+ * the resize.h contract). */
+#ifndef MS_RESIZE_INTERNAL_H
+#define MS_RESIZE_INTERNAL_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "lora.h"
+#include "resize.h"
+#include "safetensors.h"
+#include "writer.h"
+
+/* Python's str(float): the shortest digits that round-trip, always with a
+ * ".0" or an exponent ("0.9", "4.0", "1e-05", "1e+16", "inf").  size >= 32. */
+void ms_python_float_str(double value, char *text, size_t size);
+
+/* Sets the output metadata: the input's entries, ss_training_comment,
+ * ss_network_dim, ss_network_alpha and the sshs_model_hash request.
+ * first_alpha is the alpha of modules->modules[0]. */
+ms_status ms_resize_set_metadata(ms_writer *writer, const ms_safetensors *input,
+                                 const ms_resize_params *params,
+                                 const ms_lora_module_list *modules, double first_alpha,
+                                 ms_error *err);
+
+/* Resizes one module and adds its three output tensors to the writer.
+ * report->name is allocated (free it with the report). */
+ms_status ms_resize_module(const ms_safetensors *input, const ms_lora_module *module,
+                           const ms_resize_params *params, ms_writer *writer,
+                           ms_resize_module_report *report, ms_error *err);
+
+/* The cap for a module: new_conv_rank (or new_rank when 0) for 4-D ones. */
+int ms_resize_cap(const ms_resize_params *params, const ms_lora_module *module);
+
+#endif

@@ -1,0 +1,93 @@
+/* The output metadata of a resize, as kohya's resize_lora.py writes it. */
+#include "resize_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int ms_resize_cap(const ms_resize_params *params, const ms_lora_module *module)
+{
+    if (module->is_conv && params->new_conv_rank > 0)
+        return params->new_conv_rank;
+    return params->new_rank;
+}
+
+static ms_status copy_input_metadata(ms_writer *writer, const ms_safetensors *input,
+                                     ms_error *err)
+{
+    for (size_t i = 0; i < input->metadata_count; i++) {
+        ms_status status = ms_writer_set_metadata(writer, input->metadata[i].name,
+                                                  input->metadata[i].value, err);
+        if (status != MS_OK)
+            return status;
+    }
+    return MS_OK;
+}
+
+static ms_status set_comment(ms_writer *writer, const char *old_dim, const char *old_comment,
+                             const ms_resize_params *params, ms_error *err)
+{
+    char *comment = NULL;
+    int length;
+    if (params->dynamic_method != MS_DYNAMIC_NONE) {
+        char param[40];
+        ms_python_float_str(params->dynamic_param, param, sizeof param);
+        length = asprintf(&comment, "Dynamic resize with %s: %s from %s; %s",
+                          ms_dynamic_method_name(params->dynamic_method), param, old_dim,
+                          old_comment);
+    } else {
+        char conv[48] = "";
+        int conv_rank = params->new_conv_rank > 0 ? params->new_conv_rank : params->new_rank;
+        if (conv_rank != params->new_rank)
+            snprintf(conv, sizeof conv, " (conv: %d)", conv_rank);
+        length = asprintf(&comment, "dimension is resized from %s to %d%s; %s", old_dim,
+                          params->new_rank, conv, old_comment);
+    }
+    if (length < 0)
+        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory for metadata");
+    ms_status status = ms_writer_set_metadata(writer, "ss_training_comment", comment, err);
+    free(comment);
+    return status;
+}
+
+static ms_status set_network_fields(ms_writer *writer, const ms_resize_params *params,
+                                    const ms_lora_module *first, double first_alpha,
+                                    ms_error *err)
+{
+    if (params->dynamic_method != MS_DYNAMIC_NONE) {
+        ms_status status = ms_writer_set_metadata(writer, "ss_network_dim", "Dynamic", err);
+        if (status == MS_OK)
+            status = ms_writer_set_metadata(writer, "ss_network_alpha", "Dynamic", err);
+        return status;
+    }
+    char dim[24], alpha[40];
+    snprintf(dim, sizeof dim, "%d", params->new_rank);
+    /* kohya: scale = alpha / rank in Python floats, then scale * new_rank */
+    ms_python_float_str(first_alpha / (double)first->rank * (double)params->new_rank, alpha,
+                        sizeof alpha);
+    ms_status status = ms_writer_set_metadata(writer, "ss_network_dim", dim, err);
+    if (status == MS_OK)
+        status = ms_writer_set_metadata(writer, "ss_network_alpha", alpha, err);
+    return status;
+}
+
+ms_status ms_resize_set_metadata(ms_writer *writer, const ms_safetensors *input,
+                                 const ms_resize_params *params,
+                                 const ms_lora_module_list *modules, double first_alpha,
+                                 ms_error *err)
+{
+    const ms_lora_module *first = &modules->modules[0];
+    char first_rank[24];
+    snprintf(first_rank, sizeof first_rank, "%d", first->rank);
+    const char *old_dim = ms_safetensors_metadata_get(input, "ss_network_dim");
+    const char *old_comment = ms_safetensors_metadata_get(input, "ss_training_comment");
+
+    ms_status status = copy_input_metadata(writer, input, err);
+    if (status == MS_OK)
+        status = set_comment(writer, old_dim != NULL ? old_dim : first_rank,
+                             old_comment != NULL ? old_comment : "", params, err);
+    if (status == MS_OK)
+        status = set_network_fields(writer, params, first, first_alpha, err);
+    if (status == MS_OK)
+        status = ms_writer_set_data_hash_metadata(writer, "sshs_model_hash", err);
+    return status;
+}

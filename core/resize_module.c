@@ -1,0 +1,163 @@
+/* Resizing one LoRA module: read, fast SVD, rank rule, truncate, write.
+ * A worker holds only this module's buffers. */
+#include "lowrank.h"
+#include "resize_internal.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct module_buffers {
+    double *up;
+    double *down;
+    double *new_up;
+    double *new_down;
+} module_buffers;
+
+static void free_buffers(module_buffers *buffers)
+{
+    free(buffers->up);
+    free(buffers->down);
+    free(buffers->new_up);
+    free(buffers->new_down);
+    memset(buffers, 0, sizeof *buffers);
+}
+
+static ms_dtype save_dtype(const ms_resize_params *params, const ms_lora_module *module)
+{
+    switch (params->save_precision) {
+    case MS_SAVE_PRECISION_FLOAT:
+        return MS_DTYPE_F32;
+    case MS_SAVE_PRECISION_FP16:
+        return MS_DTYPE_F16;
+    case MS_SAVE_PRECISION_BF16:
+        return MS_DTYPE_BF16;
+    default:
+        return module->up->dtype;
+    }
+}
+
+/* Errors from the numerics do not know the tensor: name the module's down. */
+static ms_status with_key(ms_status status, const ms_lora_module *module, ms_error *err)
+{
+    if (status != MS_OK && err != NULL && err->key[0] == '\0')
+        snprintf(err->key, sizeof err->key, "%s", module->down->name);
+    return status;
+}
+
+static double *alloc_doubles(uint64_t count)
+{
+    if (count == 0 || count > SIZE_MAX / sizeof(double))
+        return NULL;
+    return malloc((size_t)count * sizeof(double));
+}
+
+static ms_status read_factors(const ms_safetensors *input, const ms_lora_module *module,
+                              module_buffers *buffers, ms_error *err)
+{
+    buffers->up = alloc_doubles(module->up->element_count);
+    buffers->down = alloc_doubles(module->down->element_count);
+    if (buffers->up == NULL || buffers->down == NULL)
+        return with_key(ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL,
+                                     "out of memory reading %s", module->name), module, err);
+    ms_status status = ms_safetensors_read_doubles(input, module->up, buffers->up, err);
+    if (status == MS_OK)
+        status = ms_safetensors_read_doubles(input, module->down, buffers->down, err);
+    return status;
+}
+
+static ms_status write_outputs(ms_writer *writer, const ms_lora_module *module, ms_dtype dtype,
+                               int new_rank, double new_alpha, const module_buffers *buffers,
+                               ms_error *err)
+{
+    int64_t down_shape[4] = {new_rank, module->in_features, 1, 1};
+    int64_t up_shape[4] = {module->out_features, new_rank, 1, 1};
+    int ndim = module->is_conv ? 4 : 2;
+    if (module->is_conv) {
+        down_shape[1] = module->down->shape[1];
+        down_shape[2] = module->kernel_h;
+        down_shape[3] = module->kernel_w;
+    }
+    ms_status status = ms_writer_add_doubles(writer, module->down->name, dtype, ndim,
+                                             down_shape, buffers->new_down, err);
+    if (status == MS_OK)
+        status = ms_writer_add_doubles(writer, module->up->name, dtype, ndim, up_shape,
+                                       buffers->new_up, err);
+    if (status != MS_OK)
+        return status;
+
+    char *alpha_name = NULL;
+    if (asprintf(&alpha_name, "%s.alpha", module->name) < 0)
+        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, module->down->name,
+                            "out of memory naming %s.alpha", module->name);
+    int64_t no_shape[1] = {0};
+    status = ms_writer_add_doubles(writer, alpha_name, dtype, 0, no_shape, &new_alpha, err);
+    free(alpha_name);
+    return status;
+}
+
+static ms_status compute(const ms_lora_module *module, const ms_resize_params *params,
+                         module_buffers *buffers, ms_rank_choice *choice, ms_error *err)
+{
+    ms_lowrank_factor factor;
+    ms_status status = ms_lowrank_factor_init(&factor, buffers->up, buffers->down,
+                                              module->out_features, module->in_features,
+                                              module->rank, err);
+    if (status != MS_OK)
+        return with_key(status, module, err);
+    int64_t length = module->out_features < module->in_features ? module->out_features
+                                                                : module->in_features;
+    ms_rank_rule(factor.singular_values, (size_t)factor.core_rank, (size_t)length,
+                 params->dynamic_method, params->dynamic_param,
+                 ms_resize_cap(params, module), choice);
+    /* the inputs are no longer needed: keep the peak at one module */
+    free(buffers->up);
+    free(buffers->down);
+    buffers->up = buffers->down = NULL;
+    buffers->new_up = alloc_doubles((uint64_t)module->out_features * (uint64_t)choice->rank);
+    buffers->new_down = alloc_doubles((uint64_t)module->in_features * (uint64_t)choice->rank);
+    if (buffers->new_up == NULL || buffers->new_down == NULL)
+        status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory for %s",
+                              module->name);
+    else
+        status = ms_lowrank_factor_truncate(&factor, choice->rank, buffers->new_up,
+                                            buffers->new_down, err);
+    ms_lowrank_factor_free(&factor);
+    return with_key(status, module, err);
+}
+
+ms_status ms_resize_module(const ms_safetensors *input, const ms_lora_module *module,
+                           const ms_resize_params *params, ms_writer *writer,
+                           ms_resize_module_report *report, ms_error *err)
+{
+    module_buffers buffers = {0};
+    ms_rank_choice choice = {0};
+    double alpha = 0.0;
+    ms_status status = ms_lora_module_alpha(input, module, &alpha, err);
+    if (status == MS_OK)
+        status = read_factors(input, module, &buffers, err);
+    if (status == MS_OK)
+        status = compute(module, params, &buffers, &choice, err);
+    /* kohya: scale = alpha / r, new alpha = scale * k, so alpha / rank stays */
+    double new_alpha = alpha / (double)module->rank * (double)choice.rank;
+    if (status == MS_OK)
+        status = write_outputs(writer, module, save_dtype(params, module), choice.rank,
+                               new_alpha, &buffers, err);
+    free_buffers(&buffers);
+    if (status != MS_OK)
+        return status;
+
+    report->name = strdup(module->name);
+    if (report->name == NULL)
+        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory for the report");
+    report->is_conv = module->is_conv;
+    report->old_rank = module->rank;
+    report->new_rank = choice.rank;
+    report->old_alpha = alpha;
+    report->new_alpha = new_alpha;
+    report->sum_retained = choice.sum_retained;
+    report->fro_retained = choice.fro_retained;
+    report->max_ratio = choice.max_ratio;
+    return MS_OK;
+}

@@ -1,0 +1,368 @@
+/* Writer, second half: ordering, header, hashing and atomic publication.
+ *
+ * Order and header follow the reference (Rust/Python) safetensors library:
+ * tensors sorted by dtype enum descending then name bytes; header is compact
+ * JSON with "__metadata__" first (keys sorted) and the tensors in data order,
+ * padded with spaces to a multiple of 8.
+ *
+ * The data hash goes into the header, and the file hash covers the header,
+ * so when the data hash is stored the data is hashed twice: once while it is
+ * copied (header written later; its size is known because a hex digest has a
+ * fixed length) and once more from the spool's page cache for the file hash.
+ * Without it, one pass does both. */
+#include "writer_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct finish_state {
+    ms_writer *writer;
+    writer_entry **order;      /* ready entries in reference order */
+    size_t count;
+    uint64_t data_size;
+    const unsigned char *spool_map;
+    char *temp_name;           /* inside the directory; NULL when there is no temp file */
+    int temp_fd;
+    unsigned char *header;     /* 8-byte length + padded JSON */
+    size_t header_bytes;
+    EVP_MD_CTX *data_hash;
+    EVP_MD_CTX *file_hash;
+} finish_state;
+
+static int compare_reference_order(const void *a, const void *b)
+{
+    const writer_entry *x = *(const writer_entry *const *)a;
+    const writer_entry *y = *(const writer_entry *const *)b;
+    if (x->dtype != y->dtype)
+        return x->dtype > y->dtype ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static int compare_metadata_names(const void *a, const void *b)
+{
+    return strcmp(((const ms_metadata_entry *)a)->name, ((const ms_metadata_entry *)b)->name);
+}
+
+static ms_status collect_entries_locked(finish_state *state, ms_error *err)
+{
+    ms_writer *writer = state->writer;
+    state->order = malloc((writer->entry_count + 1) * sizeof *state->order);
+    if (state->order == NULL)
+        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    for (size_t i = 0; i < writer->entry_count; i++) {
+        writer_entry *entry = &writer->entries[i];
+        if (entry->state == WRITER_ENTRY_PENDING)
+            return ms_error_set(err, MS_ERR_INTERNAL, entry->name,
+                                "finish called while tensor \"%s\" is still being added",
+                                entry->name);
+        if (entry->state == WRITER_ENTRY_READY)
+            state->order[state->count++] = entry;
+    }
+    qsort(state->order, state->count, sizeof *state->order, compare_reference_order);
+    for (size_t i = 0; i < state->count; i++)
+        state->data_size += state->order[i]->byte_count; /* each add checked the spool sum */
+    return MS_OK;
+}
+
+static ms_status collect_entries(finish_state *state, ms_error *err)
+{
+    pthread_mutex_lock(&state->writer->lock);
+    ms_status status = collect_entries_locked(state, err);
+    pthread_mutex_unlock(&state->writer->lock);
+    return status;
+}
+
+/* The __metadata__ object, keys sorted, with the data hash (or a same-length
+ * placeholder) under its name when one was asked for. */
+static json_t *metadata_object(const ms_writer *writer, const char *data_hash_hex)
+{
+    size_t count = 0;
+    ms_metadata_entry *pairs = malloc((writer->metadata_count + 1) * sizeof *pairs);
+    if (pairs == NULL)
+        return NULL;
+    for (size_t i = 0; i < writer->metadata_count; i++) {
+        if (writer->data_hash_name == NULL ||
+            strcmp(writer->metadata[i].name, writer->data_hash_name) != 0)
+            pairs[count++] = writer->metadata[i];
+    }
+    if (writer->data_hash_name != NULL)
+        pairs[count++] = (ms_metadata_entry){writer->data_hash_name, (char *)data_hash_hex};
+    qsort(pairs, count, sizeof *pairs, compare_metadata_names);
+    json_t *object = json_object();
+    for (size_t i = 0; i < count && object != NULL; i++) {
+        if (json_object_set_new(object, pairs[i].name, json_string(pairs[i].value)) != 0) {
+            json_decref(object);
+            object = NULL;
+        }
+    }
+    free(pairs);
+    return object;
+}
+
+static json_t *tensor_object(const writer_entry *entry, uint64_t begin)
+{
+    json_t *shape = json_array();
+    json_t *offsets = json_array();
+    json_t *object = json_object();
+    bool ok = shape != NULL && offsets != NULL && object != NULL;
+    for (int i = 0; i < entry->ndim && ok; i++)
+        ok = json_array_append_new(shape, json_integer(entry->shape[i])) == 0;
+    ok = ok && json_array_append_new(offsets, json_integer((json_int_t)begin)) == 0;
+    ok = ok && json_array_append_new(offsets,
+                                     json_integer((json_int_t)(begin + entry->byte_count))) == 0;
+    ok = ok && json_object_set_new(object, "dtype", json_string(ms_dtype_name(entry->dtype))) == 0;
+    ok = ok && json_object_set(object, "shape", shape) == 0;
+    ok = ok && json_object_set(object, "data_offsets", offsets) == 0;
+    json_decref(shape);
+    json_decref(offsets);
+    if (!ok) {
+        json_decref(object);
+        return NULL;
+    }
+    return object;
+}
+
+static ms_status build_header(finish_state *state, const char *data_hash_hex, ms_error *err)
+{
+    ms_status status = MS_OK;
+    const ms_writer *writer = state->writer;
+    char *text = NULL;
+    json_t *root = json_object();
+    bool ok = root != NULL;
+    /* json_object_set_new fails (and frees nothing to leak) when the value is NULL. */
+    if (ok && (writer->metadata_count > 0 || writer->data_hash_name != NULL))
+        ok = json_object_set_new(root, "__metadata__", metadata_object(writer, data_hash_hex)) == 0;
+    uint64_t begin = 0;
+    for (size_t i = 0; i < state->count && ok; i++) {
+        ok = json_object_set_new(root, state->order[i]->name,
+                                 tensor_object(state->order[i], begin)) == 0;
+        begin += state->order[i]->byte_count;
+    }
+    if (ok)
+        text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text == NULL) {
+        status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory building the header");
+        goto done;
+    }
+    size_t length = strlen(text);
+    size_t padded = (length + 7) & ~(size_t)7;
+    if (padded > MS_MAX_HEADER_BYTES) {
+        status = ms_error_set(err, MS_ERR_HEADER_TOO_LARGE, NULL,
+                              "the header would be %zu bytes, over the %u-byte limit", padded,
+                              MS_MAX_HEADER_BYTES);
+        goto done;
+    }
+    free(state->header);
+    state->header_bytes = 8 + padded;
+    state->header = malloc(state->header_bytes);
+    if (state->header == NULL) {
+        status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < 8; i++)
+        state->header[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    memcpy(state->header + 8, text, length);
+    memset(state->header + 8 + length, ' ', padded - length);
+done:
+    free(text);
+    json_decref(root);
+    return status;
+}
+
+static ms_status create_temp(finish_state *state, ms_error *err)
+{
+    const ms_writer *writer = state->writer;
+    size_t size = strlen(writer->directory) + strlen(writer->base_name) + 32;
+    char *path = malloc(size);
+    if (path == NULL)
+        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    int prefix = snprintf(path, size, "%s/", writer->directory);
+    snprintf(path + prefix, size - (size_t)prefix, ".%s.tmp-XXXXXX", writer->base_name);
+    state->temp_fd = mkostemp(path, O_CLOEXEC);
+    ms_status status = MS_OK;
+    if (state->temp_fd < 0) {
+        status = ms_writer_io_error(err, errno, "create a temporary file in", writer->directory);
+    } else {
+        state->temp_name = strdup(path + prefix);
+        if (state->temp_name == NULL) {
+            unlink(path);
+            status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+        } else if (fchmod(state->temp_fd, 0644) != 0) {
+            status = ms_writer_io_error(err, errno, "set the mode of", path);
+        }
+    }
+    free(path);
+    return status;
+}
+
+/* Feeds the data section, in order, to up to two hashes and optionally
+ * writes it to the temp file after the header. */
+static ms_status stream_data(finish_state *state, EVP_MD_CTX *first, EVP_MD_CTX *second,
+                             bool write, ms_error *err)
+{
+    uint64_t out_offset = state->header_bytes;
+    for (size_t i = 0; i < state->count; i++) {
+        const writer_entry *entry = state->order[i];
+        if (entry->byte_count == 0)
+            continue; /* the map may be NULL when every tensor is empty */
+        const unsigned char *source = state->spool_map + entry->spool_offset;
+        for (uint64_t done = 0; done < entry->byte_count;) {
+            uint64_t left = entry->byte_count - done;
+            size_t length = left < MS_WRITER_CHUNK_BYTES ? (size_t)left : MS_WRITER_CHUNK_BYTES;
+            if ((first != NULL && EVP_DigestUpdate(first, source + done, length) != 1) ||
+                (second != NULL && EVP_DigestUpdate(second, source + done, length) != 1))
+                return ms_error_set(err, MS_ERR_INTERNAL, NULL, "sha256 update failed");
+            if (write) {
+                ms_status status = ms_writer_pwrite_all(state->temp_fd, source + done, length,
+                                                        out_offset, "the output file", err);
+                if (status != MS_OK)
+                    return status;
+            }
+            done += length;
+            out_offset += length;
+        }
+    }
+    return MS_OK;
+}
+
+static ms_status digest_hex(EVP_MD_CTX *context, char hex[65], ms_error *err)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_DigestFinal_ex(context, digest, &length) != 1 || length != 32)
+        return ms_error_set(err, MS_ERR_INTERNAL, NULL, "sha256 finalisation failed");
+    for (unsigned int i = 0; i < length; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    return MS_OK;
+}
+
+static ms_status start_hashes(finish_state *state, ms_error *err)
+{
+    state->data_hash = EVP_MD_CTX_new();
+    state->file_hash = EVP_MD_CTX_new();
+    if (state->data_hash == NULL || state->file_hash == NULL ||
+        EVP_DigestInit_ex(state->data_hash, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestInit_ex(state->file_hash, EVP_sha256(), NULL) != 1)
+        return ms_error_set(err, MS_ERR_INTERNAL, NULL, "cannot start sha256");
+    return MS_OK;
+}
+
+static ms_status map_spool(finish_state *state, ms_error *err)
+{
+    const ms_writer *writer = state->writer;
+    if (writer->spool_size == 0)
+        return MS_OK;
+    void *map = mmap(NULL, (size_t)writer->spool_size, PROT_READ, MAP_SHARED, writer->spool_fd, 0);
+    if (map == MAP_FAILED)
+        return ms_writer_io_error(err, errno, "map", "the spool");
+    madvise(map, (size_t)writer->spool_size, MADV_SEQUENTIAL);
+    state->spool_map = map;
+    return MS_OK;
+}
+
+/* Header and data into the temp file, both hashes into result. */
+static ms_status write_contents(finish_state *state, ms_writer_result *result, ms_error *err)
+{
+    static const char placeholder[65] =
+        "0000000000000000000000000000000000000000000000000000000000000000";
+    const bool store_hash = state->writer->data_hash_name != NULL;
+    ms_status status = build_header(state, placeholder, err);
+    if (status == MS_OK)
+        status = start_hashes(state, err);
+    if (status == MS_OK && !store_hash &&
+        EVP_DigestUpdate(state->file_hash, state->header, state->header_bytes) != 1)
+        status = ms_error_set(err, MS_ERR_INTERNAL, NULL, "sha256 update failed");
+    if (status == MS_OK)
+        status = stream_data(state, state->data_hash, store_hash ? NULL : state->file_hash, true,
+                             err);
+    if (status == MS_OK)
+        status = digest_hex(state->data_hash, result->data_sha256, err);
+    if (status == MS_OK && store_hash) {
+        size_t expected_bytes = state->header_bytes;
+        status = build_header(state, result->data_sha256, err);
+        if (status == MS_OK && state->header_bytes != expected_bytes)
+            status = ms_error_set(err, MS_ERR_INTERNAL, NULL, "header size changed with the hash");
+        if (status == MS_OK &&
+            EVP_DigestUpdate(state->file_hash, state->header, state->header_bytes) != 1)
+            status = ms_error_set(err, MS_ERR_INTERNAL, NULL, "sha256 update failed");
+        if (status == MS_OK)
+            status = stream_data(state, state->file_hash, NULL, false, err);
+    }
+    if (status == MS_OK)
+        status = ms_writer_pwrite_all(state->temp_fd, state->header, state->header_bytes, 0,
+                                      "the output file", err);
+    if (status == MS_OK)
+        status = digest_hex(state->file_hash, result->file_sha256, err);
+    result->file_bytes = state->header_bytes + state->data_size;
+    return status;
+}
+
+/* fsync, rename over the final name, fsync the directory. */
+static ms_status publish(finish_state *state, ms_error *err)
+{
+    const ms_writer *writer = state->writer;
+    while (fsync(state->temp_fd) != 0) {
+        if (errno != EINTR)
+            return ms_writer_io_error(err, errno, "fsync", "the output file");
+    }
+    int fd = state->temp_fd;
+    state->temp_fd = -1;
+    if (close(fd) != 0 && errno != EINTR)
+        return ms_writer_io_error(err, errno, "close", "the output file");
+    if (renameat(writer->directory_fd, state->temp_name, writer->directory_fd,
+                 writer->base_name) != 0)
+        return ms_writer_io_error(err, errno, "rename the output into", writer->base_name);
+    free(state->temp_name);
+    state->temp_name = NULL; /* published: nothing left to remove */
+    /* Some filesystems refuse fsync on directories (EINVAL); nothing to do then. */
+    if (fsync(writer->directory_fd) != 0 && errno != EINVAL)
+        return ms_writer_io_error(err, errno, "fsync the directory", writer->directory);
+    return MS_OK;
+}
+
+static void finish_cleanup(finish_state *state)
+{
+    if (state->temp_fd >= 0)
+        close(state->temp_fd);
+    if (state->temp_name != NULL)
+        unlinkat(state->writer->directory_fd, state->temp_name, 0);
+    if (state->spool_map != NULL)
+        munmap((void *)state->spool_map, (size_t)state->writer->spool_size);
+    EVP_MD_CTX_free(state->data_hash);
+    EVP_MD_CTX_free(state->file_hash);
+    free(state->temp_name);
+    free(state->header);
+    free(state->order);
+    ms_writer_free(state->writer);
+}
+
+ms_status ms_writer_finish(ms_writer *writer, ms_writer_result *result, ms_error *err)
+{
+    if (writer == NULL)
+        return ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL, "no writer");
+    finish_state state = {.writer = writer, .temp_fd = -1};
+    ms_writer_result local;
+    memset(&local, 0, sizeof local);
+    ms_status status = collect_entries(&state, err);
+    if (status == MS_OK)
+        status = map_spool(&state, err);
+    if (status == MS_OK)
+        status = create_temp(&state, err);
+    if (status == MS_OK)
+        status = write_contents(&state, &local, err);
+    if (status == MS_OK)
+        status = publish(&state, err);
+    if (status == MS_OK && result != NULL)
+        *result = local;
+    finish_cleanup(&state);
+    return status;
+}

@@ -1,0 +1,228 @@
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "clock.h"
+#include "log.h"
+#include "routes.h"
+#include "service.h"
+
+enum { CONNECTION_MEMORY_LIMIT = 128 * 1024 };
+
+void ms_http_set_job_id(ms_http_request *request, const char *job_id)
+{
+    if (ms_job_id_valid(job_id))
+        memcpy(request->job_id, job_id, sizeof request->job_id);
+}
+
+const char *ms_http_header(const ms_http_request *request, const char *name)
+{
+    return MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND, name);
+}
+
+const char *ms_http_query(const ms_http_request *request, const char *name)
+{
+    return MHD_lookup_connection_value(request->connection, MHD_GET_ARGUMENT_KIND, name);
+}
+
+enum MHD_Result ms_http_send(ms_http_request *request, unsigned status,
+                             struct MHD_Response *response)
+{
+    if (response == NULL)
+        return MHD_NO;   /* out of memory: drop the connection */
+    request->status = status;
+    request->responded = true;
+    enum MHD_Result result = MHD_queue_response(request->connection, status, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
+static void add_headers(struct MHD_Response *response, const char *const *extra_headers)
+{
+    for (size_t i = 0; extra_headers != NULL && extra_headers[i] != NULL; i += 2)
+        MHD_add_response_header(response, extra_headers[i], extra_headers[i + 1]);
+}
+
+enum MHD_Result ms_http_send_text(ms_http_request *request, unsigned status,
+                                  const char *content_type, char *text,
+                                  const char *const *extra_headers)
+{
+    if (text == NULL)
+        return MHD_NO;
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (response == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    add_headers(response, extra_headers);
+    return ms_http_send(request, status, response);
+}
+
+enum MHD_Result ms_http_send_json(ms_http_request *request, unsigned status, char *text,
+                                  const char *const *extra_headers)
+{
+    return ms_http_send_text(request, status, "application/json", text, extra_headers);
+}
+
+enum MHD_Result ms_http_send_error(ms_http_request *request, const ms_error *err,
+                                   const char *const *extra_headers)
+{
+    json_t *body = ms_api_error_body(err);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return ms_http_send_json(request, (unsigned)ms_api_http_status(err->code), text,
+                             extra_headers);
+}
+
+static bool method_has_body(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+           strcmp(method, "PATCH") == 0;
+}
+
+/* A declared body over the limit is refused before a byte of it is read. */
+static bool declared_too_large(const ms_http_request *request)
+{
+    const char *length = ms_http_header(request, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length == NULL)
+        return false;
+    char *end = NULL;
+    unsigned long long value = strtoull(length, &end, 10);
+    return end != length && value > MS_HTTP_MAX_BODY;
+}
+
+static enum MHD_Result refuse_too_large(ms_http_request *request)
+{
+    ms_error err;
+    ms_error_set(&err, MS_ERR_BODY_TOO_LARGE, NULL, "request body is larger than %d bytes",
+                 MS_HTTP_MAX_BODY);
+    ms_error_detail_add(&err, "limit", "%d", MS_HTTP_MAX_BODY);
+    static const char *const close_header[] = {MHD_HTTP_HEADER_CONNECTION, "close", NULL};
+    return ms_http_send_error(request, &err, close_header);
+}
+
+static void collect_body(ms_http_request *request, const char *data, size_t size)
+{
+    if (request->body_too_large)
+        return;   /* the rest is read and dropped */
+    if (request->body_size + size > MS_HTTP_MAX_BODY) {
+        request->body_too_large = true;
+        free(request->body);
+        request->body = NULL;
+        request->body_size = 0;
+        return;
+    }
+    char *body = realloc(request->body, request->body_size + size + 1);
+    if (body == NULL) {
+        request->body_too_large = true;
+        return;
+    }
+    memcpy(body + request->body_size, data, size);
+    request->body_size += size;
+    body[request->body_size] = '\0';
+    request->body = body;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **request_slot)
+{
+    (void)version;
+    ms_http_request *request = *request_slot;
+    if (request == NULL) {
+        request = calloc(1, sizeof *request);
+        if (request == NULL)
+            return MHD_NO;
+        request->service = cls;
+        request->connection = connection;
+        request->method = method;
+        request->path = strdup(url);
+        request->started_ms = ms_clock_monotonic_ms();
+        *request_slot = request;
+        if (request->path == NULL)
+            return MHD_NO;
+        if (method_has_body(method) && declared_too_large(request))
+            return refuse_too_large(request);
+        return MHD_YES;
+    }
+    if (request->responded)
+        return MHD_YES;
+    if (*upload_data_size > 0) {
+        collect_body(request, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (request->body_too_large)
+        return refuse_too_large(request);
+    return ms_routes_handle(request);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **request_slot,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)connection;
+    ms_service *service = cls;
+    ms_http_request *request = *request_slot;
+    if (request == NULL)
+        return;
+    *request_slot = NULL;
+    if (request->status != 0) {
+        ms_metrics_count_request(&service->metrics, request->status);
+        if (code == MHD_REQUEST_TERMINATED_COMPLETED_OK && request->file_bytes > 0)
+            ms_metrics_add_bytes(&service->metrics, request->file_bytes);
+    }
+    if (service->options->access_log) {
+        double duration = ms_clock_monotonic_ms() - request->started_ms;
+        const char *outcome = code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (dropped)";
+        if (request->job_id[0] != '\0')
+            ms_log("http %s %s %u %.3fms job=%s%s", request->method,
+                   request->path != NULL ? request->path : "?", request->status, duration,
+                   request->job_id, outcome);
+        else
+            ms_log("http %s %s %u %.3fms%s", request->method,
+                   request->path != NULL ? request->path : "?", request->status, duration,
+                   outcome);
+    }
+    free(request->path);
+    free(request->body);
+    free(request);
+}
+
+static void on_mhd_log(void *cls, const char *format, va_list args)
+{
+    (void)cls;
+    char message[512];
+    vsnprintf(message, sizeof message, format, args);
+    size_t length = strlen(message);
+    while (length > 0 && message[length - 1] == '\n')
+        message[--length] = '\0';
+    ms_log("http server: %s", message);
+}
+
+struct MHD_Daemon *ms_http_start(ms_service *service, int listen_socket, bool ipv6)
+{
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+        flags |= MHD_USE_EPOLL;
+    else
+        flags |= MHD_USE_POLL;
+    if (ipv6)
+        flags |= MHD_USE_IPv6;
+    const ms_serve_options *options = service->options;
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, service,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_socket,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)options->http_threads,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)options->connection_timeout,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)options->connection_limit,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, service,
+        MHD_OPTION_END);
+}

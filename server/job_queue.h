@@ -1,0 +1,45 @@
+/* Running jobs on libuv's worker pool.
+ *
+ * Queued job ids wait in a FIFO; the loop thread starts at most --workers of
+ * them at once (uv_queue_work) and gets their completions back on the loop
+ * thread.  Shutdown: stop accepting, give running jobs --grace-seconds, then
+ * cancel them back to queued, stop the loop. */
+#ifndef MS_JOB_QUEUE_H
+#define MS_JOB_QUEUE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "job.h"
+
+struct ms_service;
+
+typedef struct ms_job_queue {
+    uv_loop_t loop;
+    uv_async_t wakeup;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    uv_timer_t grace_timer;
+    pthread_mutex_t mutex;               /* guards the FIFO below */
+    char (*pending)[MS_JOB_ID_LENGTH + 1];
+    size_t pending_head, pending_count, pending_capacity;
+    int running;                         /* loop thread only */
+    bool stopping;                       /* loop thread only */
+    bool closed;
+    struct ms_service *service;
+} ms_job_queue;
+
+int ms_job_queue_init(ms_job_queue *queue, struct ms_service *service);
+
+/* Any thread: appends the id and wakes the loop. */
+int ms_job_queue_push(ms_job_queue *queue, const char *job_id);
+
+/* Runs the loop until shutdown has finished. */
+void ms_job_queue_run(ms_job_queue *queue);
+
+void ms_job_queue_destroy(ms_job_queue *queue);
+
+#endif

@@ -1,0 +1,28 @@
+/* Durable job records in SQLite (DATA/jobs.sqlite3, WAL, synchronous=FULL).
+ *
+ * Written on job creation, on every state transition and on deletion, never
+ * on progress.  Read once, at start.  The connection is serialized (SQLite's
+ * own mutex), so HTTP threads and the loop thread may both write. */
+#ifndef MS_JOB_STORE_H
+#define MS_JOB_STORE_H
+
+#include "core/error.h"
+#include "job.h"
+#include "job_table.h"
+
+typedef struct ms_job_store ms_job_store;
+
+ms_status ms_job_store_open(const char *path, ms_job_store **store, ms_error *err);
+void ms_job_store_close(ms_job_store *store);
+
+/* Insert or replace the whole record. */
+ms_status ms_job_store_save(ms_job_store *store, const ms_job *job, ms_error *err);
+
+ms_status ms_job_store_delete(ms_job_store *store, const char *id, ms_error *err);
+
+/* Loads every record into the (empty) table in creation order.  Rows that
+ * cannot be understood are skipped and counted in *skipped. */
+ms_status ms_job_store_load(ms_job_store *store, ms_job_table *table, size_t *skipped,
+                            ms_error *err);
+
+#endif

@@ -1,0 +1,8 @@
+/* One line per event on stderr: "<RFC 3339 time> <message>".  Each line is
+ * written with a single write(2) so lines from several threads never mix. */
+#ifndef MS_LOG_H
+#define MS_LOG_H
+
+void ms_log(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,202 @@
+#include "paths.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { OUTPUT_NAME_MAX = 200 };
+static const char safetensors_suffix[] = ".safetensors";
+
+char *ms_paths_join(const char *a, const char *b)
+{
+    size_t a_length = strlen(a);
+    bool slash = a_length > 0 && a[a_length - 1] == '/';
+    char *joined = malloc(a_length + strlen(b) + 2);
+    if (joined != NULL)
+        sprintf(joined, "%s%s%s", a, slash ? "" : "/", b);
+    return joined;
+}
+
+bool ms_paths_is_inside(const char *root, const char *path)
+{
+    size_t root_length = strlen(root);
+    while (root_length > 0 && root[root_length - 1] == '/')
+        root_length--;   /* "/" becomes "", so every absolute path is inside */
+    return strncmp(path, root, root_length) == 0 && path[root_length] == '/' &&
+           path[root_length + 1] != '\0';
+}
+
+static bool has_dot_dot_component(const char *path)
+{
+    const char *component = path;
+    for (;;) {
+        const char *slash = strchr(component, '/');
+        size_t length = slash != NULL ? (size_t)(slash - component) : strlen(component);
+        if (length == 2 && component[0] == '.' && component[1] == '.')
+            return true;
+        if (slash == NULL)
+            return false;
+        component = slash + 1;
+    }
+}
+
+static ms_status outside(ms_error *err, const char *model)
+{
+    ms_error_set(err, MS_ERR_PATH_OUTSIDE_MODELS, NULL,
+                 "model path '%s' is outside the models roots", model);
+    ms_error_detail_add(err, "path", "%s", model);
+    return MS_ERR_PATH_OUTSIDE_MODELS;
+}
+
+static ms_status not_found(ms_error *err, const char *model, const char *why)
+{
+    ms_error_set(err, MS_ERR_NOT_FOUND, NULL, "model '%s' %s", model, why);
+    ms_error_detail_add(err, "path", "%s", model);
+    return MS_ERR_NOT_FOUND;
+}
+
+/* Canonical path of candidate when it exists and lies inside root_real.
+ * Returns MS_OK with *resolved NULL when it does not exist. */
+static ms_status resolve_in_root(const char *root_real, const char *candidate, const char *model,
+                                 char **resolved, ms_error *err)
+{
+    *resolved = NULL;
+    char *real = realpath(candidate, NULL);
+    if (real == NULL)
+        return MS_OK;
+    if (!ms_paths_is_inside(root_real, real)) {
+        free(real);
+        return outside(err, model);
+    }
+    *resolved = real;
+    return MS_OK;
+}
+
+static ms_status check_regular(char **resolved, const char *model, ms_error *err)
+{
+    struct stat info;
+    if (stat(*resolved, &info) != 0 || !S_ISREG(info.st_mode)) {
+        free(*resolved);
+        *resolved = NULL;
+        return not_found(err, model, "is not a regular file");
+    }
+    return MS_OK;
+}
+
+ms_status ms_paths_resolve_model(char *const *roots, size_t root_count, const char *model,
+                                 char **resolved, size_t *root_index, ms_error *err)
+{
+    *resolved = NULL;
+    if (model == NULL || model[0] == '\0')
+        return not_found(err, "", "is empty");
+    if (has_dot_dot_component(model))
+        return outside(err, model);
+    bool absolute = model[0] == '/';
+    bool inside_some_root = false;
+    for (size_t i = 0; i < root_count; i++) {
+        char *root_real = realpath(roots[i], NULL);
+        if (root_real == NULL)
+            continue;   /* a root that does not exist (yet) holds nothing */
+        ms_status status = MS_OK;
+        if (absolute) {
+            char *real = realpath(model, NULL);
+            if (real != NULL && ms_paths_is_inside(root_real, real))
+                *resolved = real;
+            else
+                free(real);
+            if (ms_paths_is_inside(root_real, model))
+                inside_some_root = true;
+        } else {
+            char *candidate = ms_paths_join(root_real, model);
+            status = candidate != NULL ? resolve_in_root(root_real, candidate, model, resolved, err)
+                                       : ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+            free(candidate);
+        }
+        free(root_real);
+        if (status != MS_OK)
+            return status;
+        if (*resolved != NULL) {
+            *root_index = i;
+            return check_regular(resolved, model, err);
+        }
+    }
+    if (absolute) {
+        /* Refuse to say whether files outside the roots exist. */
+        if (!inside_some_root || access(model, F_OK) == 0)
+            return outside(err, model);
+    }
+    return not_found(err, model, "does not exist under the models roots");
+}
+
+bool ms_paths_output_name_valid(const char *name)
+{
+    size_t length = strlen(name);
+    size_t suffix_length = sizeof safetensors_suffix - 1;
+    if (length == 0 || length > OUTPUT_NAME_MAX || length <= suffix_length)
+        return false;
+    if (strcmp(name + length - suffix_length, safetensors_suffix) != 0)
+        return false;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)name[i];
+        bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+            return false;
+    }
+    return true;
+}
+
+char *ms_paths_default_output_name(const char *model)
+{
+    static const char tail[] = "_resized.safetensors";
+    const char *base = strrchr(model, '/');
+    base = base != NULL ? base + 1 : model;
+    size_t stem_length = strlen(base);
+    size_t suffix_length = sizeof safetensors_suffix - 1;
+    if (stem_length > suffix_length &&
+        strcmp(base + stem_length - suffix_length, safetensors_suffix) == 0)
+        stem_length -= suffix_length;
+    size_t stem_max = OUTPUT_NAME_MAX - (sizeof tail - 1);
+    if (stem_length > stem_max)
+        stem_length = stem_max;
+    char *name = malloc(stem_length + sizeof tail + 1);
+    if (name == NULL)
+        return NULL;
+    size_t used = 0;
+    for (size_t i = 0; i < stem_length; i++) {
+        unsigned char c = (unsigned char)base[i];
+        bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        bool allowed = alnum || (used > 0 && (c == '.' || c == '_' || c == '-'));
+        char replacement = used == 0 ? 'm' : '_';
+        name[used] = allowed ? (char)c : replacement;
+        used++;
+    }
+    if (used == 0)
+        name[used++] = 'm';
+    memcpy(name + used, tail, sizeof tail);
+    return name;
+}
+
+void ms_paths_remove_dir(const char *dir)
+{
+    DIR *stream = opendir(dir);
+    if (stream == NULL)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(stream)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        unlinkat(dirfd(stream), entry->d_name, 0);
+    }
+    closedir(stream);
+    rmdir(dir);
+}
+
+bool ms_paths_make_dir(const char *dir)
+{
+    return mkdir(dir, 0755) == 0 || errno == EEXIST;
+}

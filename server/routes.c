@@ -1,0 +1,314 @@
+#include "routes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "clock.h"
+#include "config.h"
+#include "job_runner.h"
+#include "log.h"
+#include "paths.h"
+#include "service.h"
+
+
+ 
+static bool is_method(const ms_http_request *request, const char *name)
+{
+    return strcmp(request->method, name) == 0;
+}
+
+static enum MHD_Result send_code(ms_http_request *request, ms_status code, const char *message)
+{
+    ms_error err;
+    ms_error_set(&err, code, NULL, "%s", message);
+    return ms_http_send_error(request, &err, NULL);
+}
+
+static enum MHD_Result method_not_allowed(ms_http_request *request, const char *allow)
+{
+    ms_error err;
+    ms_error_set(&err, MS_ERR_METHOD_NOT_ALLOWED, NULL, "method %s is not allowed on %s",
+                 request->method, request->path);
+    ms_error_detail_add(&err, "allow", "%s", allow);
+    const char *headers[] = {MHD_HTTP_HEADER_ALLOW, allow, NULL};
+    return ms_http_send_error(request, &err, headers);
+}
+
+static enum MHD_Result handle_health(ms_http_request *request)
+{
+    ms_service *service = request->service;
+    ms_job_table_lock(&service->table);
+    size_t running = ms_job_table_count_state(&service->table, MS_JOB_RUNNING);
+    size_t queued = ms_job_table_count_state(&service->table, MS_JOB_QUEUED);
+    ms_job_table_unlock(&service->table);
+    char *text = NULL;
+    if (asprintf(&text, "{\"status\":\"ok\",\"version\":\"%s\",\"jobs_running\":%zu,"
+                        "\"queue_depth\":%zu}", PACKAGE_VERSION, running, queued) < 0)
+        return MHD_NO;
+    return ms_http_send_json(request, 200, text, NULL);
+}
+
+static enum MHD_Result handle_metrics(ms_http_request *request)
+{
+    ms_service *service = request->service;
+    size_t counts[MS_JOB_KIND_COUNT][MS_JOB_STATE_COUNT];
+    ms_job_table_lock(&service->table);
+    memcpy(counts, service->table.state_counts, sizeof counts);
+    ms_job_table_unlock(&service->table);
+    size_t queued = 0;
+    for (int kind = 0; kind < MS_JOB_KIND_COUNT; kind++)
+        queued += counts[kind][MS_JOB_QUEUED];
+    char *text = ms_metrics_render(&service->metrics, counts, queued);
+    return ms_http_send_text(request, 200, "text/plain; version=0.0.4; charset=utf-8", text,
+                             NULL);
+}
+
+/* --openapi, else the source tree's, else beside the binary, else the
+ * installed copy. */
+static int open_openapi(const ms_service *service)
+{
+    if (service->options->openapi_path != NULL)
+        return open(service->options->openapi_path, O_RDONLY | O_CLOEXEC);
+    char beside[4096] = "";
+    ssize_t length = readlink("/proc/self/exe", beside, sizeof beside - 32);
+    if (length > 0) {
+        beside[length] = '\0';
+        char *slash = strrchr(beside, '/');
+        if (slash != NULL)
+            strcpy(slash + 1, "openapi.yaml");
+    }
+    const char *candidates[] = {MS_SOURCE_DIR "/openapi.yaml", beside,
+                                "/usr/share/mergesvd/openapi.yaml"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        if (candidates[i][0] == '\0')
+            continue;
+        int fd = open(candidates[i], O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+    }
+    return -1;
+}
+
+static enum MHD_Result handle_openapi(ms_http_request *request)
+{
+    int fd = open_openapi(request->service);
+    struct stat info;
+    if (fd < 0 || fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return send_code(request, MS_ERR_ROUTE_NOT_FOUND, "openapi.yaml is not installed");
+    }
+    struct MHD_Response *response =
+        MHD_create_response_from_fd64((uint64_t)info.st_size, fd);
+    if (response == NULL) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/yaml");
+    return ms_http_send(request, 200, response);
+}
+
+static enum MHD_Result job_not_found(ms_http_request *request, const char *id)
+{
+    ms_error err;
+    ms_error_set(&err, MS_ERR_JOB_NOT_FOUND, NULL, "no job with id '%.64s'", id);
+    return ms_http_send_error(request, &err, NULL);
+}
+
+static enum MHD_Result handle_job_get(ms_http_request *request, const char *id)
+{
+    ms_service *service = request->service;
+    ms_job_table_lock(&service->table);
+    ms_job *job = ms_job_table_find(&service->table, id);
+    char *text = job != NULL ? ms_job_to_json_text(job, ms_clock_now_ms()) : NULL;
+    ms_job_table_unlock(&service->table);
+    if (job == NULL)
+        return job_not_found(request, id);
+    ms_http_set_job_id(request, id);
+    return ms_http_send_json(request, 200, text, NULL);
+}
+
+static void remove_finished(ms_service *service, const char *id)
+{
+    ms_error err;
+    if (ms_job_store_delete(service->store, id, &err) != MS_OK)
+        ms_log("job %s: deleting the record failed: %s", id, err.message);
+    char *result_dir = ms_service_result_dir(service, id);
+    if (result_dir != NULL)
+        ms_paths_remove_dir(result_dir);
+    free(result_dir);
+}
+
+static enum MHD_Result handle_job_delete(ms_http_request *request, const char *id)
+{
+    ms_service *service = request->service;
+    char *cancelled_error = ms_job_runner_error_text(MS_ERR_CANCELLED, "the job was cancelled");
+    ms_job_table_lock(&service->table);
+    ms_job *job = ms_job_table_find(&service->table, id);
+    if (job == NULL) {
+        ms_job_table_unlock(&service->table);
+        free(cancelled_error);
+        return job_not_found(request, id);
+    }
+    ms_http_set_job_id(request, id);
+    int64_t now = ms_clock_now_ms();
+    if (ms_job_state_is_final(job->state)) {
+        ms_job_table_remove(&service->table, job);
+        ms_job_table_unlock(&service->table);
+        free(cancelled_error);
+        remove_finished(service, id);
+        ms_log("job %s %s deleted", id, ms_job_kind_name(job->kind));
+        ms_job_free(job);
+        struct MHD_Response *response =
+            MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        return ms_http_send(request, 204, response);
+    }
+    unsigned status;
+    ms_job *snapshot = NULL;
+    if (job->state == MS_JOB_QUEUED) {
+        ms_job_table_set_state(&service->table, job, MS_JOB_CANCELLED);
+        job->finished_ms = now;
+        free(job->error_text);
+        job->error_text = cancelled_error;
+        cancelled_error = NULL;
+        snapshot = ms_job_copy(job);
+        status = 200;
+    } else {
+        /* running: the worker stops between modules; the loop thread then
+         * marks it cancelled and removes its partial output */
+        job->cancel_requested = true;
+        atomic_store(&job->cancel, 1);
+        status = 202;
+    }
+    char *text = ms_job_to_json_text(job, now);
+    ms_job_table_unlock(&service->table);
+    free(cancelled_error);
+    if (snapshot != NULL) {
+        ms_log("job %s %s cancelled (was queued)", id, ms_job_kind_name(snapshot->kind));
+        ms_service_save_job(service, snapshot);
+    } else {
+        ms_log("job %s cancel requested", id);
+    }
+    return ms_http_send_json(request, status, text, NULL);
+}
+
+static bool parse_positive(const char *text, long long max, long long *value)
+{
+    if (text == NULL || *text == '\0' || *text == '-' || *text == '+')
+        return false;
+    char *end = NULL;
+    errno = 0;
+    long long parsed = strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0' || parsed < 1 || parsed > max)
+        return false;
+    *value = parsed;
+    return true;
+}
+
+static enum MHD_Result invalid_query(ms_http_request *request, const char *field,
+                                     const char *message)
+{
+    ms_error err;
+    ms_error_set(&err, MS_ERR_INVALID_PARAMETER, NULL, "%s", message);
+    ms_error_detail_add(&err, "field", "%s", field);
+    return ms_http_send_error(request, &err, NULL);
+}
+
+static enum MHD_Result handle_job_list(ms_http_request *request)
+{
+    long long limit = 50, cursor = 0;
+    const char *limit_text = ms_http_query(request, "limit");
+    const char *cursor_text = ms_http_query(request, "cursor");
+    if (limit_text != NULL && !parse_positive(limit_text, 500, &limit))
+        return invalid_query(request, "limit", "limit must be an integer from 1 to 500");
+    if (cursor_text != NULL && !parse_positive(cursor_text, INT64_MAX, &cursor))
+        return invalid_query(request, "cursor", "cursor must be a next_cursor value");
+    ms_service *service = request->service;
+    ms_job_table_lock(&service->table);
+    char *text = ms_job_table_list_json(&service->table, cursor, (size_t)limit,
+                                        ms_clock_now_ms());
+    ms_job_table_unlock(&service->table);
+    return ms_http_send_json(request, 200, text, NULL);
+}
+
+/* /v1/jobs/{id} and /v1/jobs/{id}/result */
+static enum MHD_Result route_job(ms_http_request *request, const char *rest)
+{
+    char id[MS_JOB_ID_LENGTH + 8];
+    const char *slash = strchr(rest, '/');
+    size_t id_length = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+    if (id_length == 0 || id_length >= sizeof id)
+        return id_length == 0 ? send_code(request, MS_ERR_ROUTE_NOT_FOUND, "no such route")
+                              : job_not_found(request, "(too long)");
+    memcpy(id, rest, id_length);
+    id[id_length] = '\0';
+    if (slash == NULL) {
+        if (is_method(request, "GET") || is_method(request, "HEAD"))
+            return handle_job_get(request, id);
+        if (is_method(request, "DELETE"))
+            return handle_job_delete(request, id);
+        return method_not_allowed(request, "GET, HEAD, DELETE");
+    }
+    if (strcmp(slash, "/result") == 0) {
+        if (is_method(request, "GET") || is_method(request, "HEAD"))
+            return ms_download_result(request, id);
+        return method_not_allowed(request, "GET, HEAD");
+    }
+    return send_code(request, MS_ERR_ROUTE_NOT_FOUND, "no such route");
+}
+
+typedef struct static_route {
+    const char *path;
+    bool post;        /* POST route; otherwise GET/HEAD */
+    enum MHD_Result (*handler)(ms_http_request *request);
+} static_route;
+
+static const static_route static_routes[] = {
+    {"/healthz", false, handle_health},
+    {"/metrics", false, handle_metrics},
+    {"/openapi.yaml", false, handle_openapi},
+    {"/v1/jobs", false, handle_job_list},
+    {"/v1/models", false, ms_models_list},
+    {"/v1/resize-lora", true, ms_submit_resize},
+    {"/resize-lora", true, ms_submit_resize},
+    {"/v1/merge-models", true, ms_submit_merge},
+    {"/merge-models", true, ms_submit_merge},
+    {"/bbwm/merge-models", true, ms_submit_merge},
+};
+
+static bool authorized(ms_http_request *request)
+{
+    const char *token = request->service->token;
+    return token == NULL || strcmp(request->path, "/healthz") == 0 ||
+           ms_auth_check(token, ms_http_header(request, MHD_HTTP_HEADER_AUTHORIZATION));
+}
+
+enum MHD_Result ms_routes_handle(ms_http_request *request)
+{
+    if (!authorized(request)) {
+        static const char *const headers[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
+        ms_error err;
+        ms_error_set(&err, MS_ERR_UNAUTHORIZED, NULL,
+                     "missing or wrong bearer token (Authorization: Bearer TOKEN)");
+        return ms_http_send_error(request, &err, headers);
+    }
+    for (size_t i = 0; i < sizeof static_routes / sizeof static_routes[0]; i++) {
+        const static_route *route = &static_routes[i];
+        if (strcmp(request->path, route->path) != 0)
+            continue;
+        bool allowed = route->post ? is_method(request, "POST")
+                                   : is_method(request, "GET") || is_method(request, "HEAD");
+        if (!allowed)
+            return method_not_allowed(request, route->post ? "POST" : "GET, HEAD");
+        return route->handler(request);
+    }
+    if (strncmp(request->path, "/v1/jobs/", 9) == 0)
+        return route_job(request, request->path + 9);
+    return send_code(request, MS_ERR_ROUTE_NOT_FOUND, "no such route");
+}

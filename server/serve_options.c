@@ -1,0 +1,213 @@
+#include "serve_options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum option_id {
+    OPT_LISTEN, OPT_MODELS, OPT_DATA, OPT_WORKERS, OPT_QUEUE_SIZE, OPT_JOB_THREADS,
+    OPT_HTTP_THREADS, OPT_CONNECTION_LIMIT, OPT_CONNECTION_TIMEOUT, OPT_TOKEN_FILE,
+    OPT_GRACE_SECONDS, OPT_OPENAPI, OPT_NO_ACCESS_LOG, OPT_HELP,
+} option_id;
+
+typedef struct option_spec {
+    const char *name;     /* dashed spelling, without "--" */
+    option_id id;
+    bool takes_value;
+    const char *help;
+} option_spec;
+
+static const option_spec option_specs[] = {
+    {"listen", OPT_LISTEN, true, "HOST:PORT to listen on (default 127.0.0.1:7870; port 0 picks one)"},
+    {"models", OPT_MODELS, true, "models root, repeatable (default ./models)"},
+    {"data", OPT_DATA, true, "data directory: jobs.sqlite3 and results/ (default ./data)"},
+    {"workers", OPT_WORKERS, true, "jobs running at once (default 1)"},
+    {"queue-size", OPT_QUEUE_SIZE, true, "queued jobs before 429 queue_full (default 64)"},
+    {"job-threads", OPT_JOB_THREADS, true, "threads per job (default: cores / workers)"},
+    {"http-threads", OPT_HTTP_THREADS, true, "HTTP thread pool size (default 4)"},
+    {"connection-limit", OPT_CONNECTION_LIMIT, true, "open connections at most (default 512)"},
+    {"connection-timeout", OPT_CONNECTION_TIMEOUT, true, "seconds an idle client is kept (default 30)"},
+    {"token-file", OPT_TOKEN_FILE, true, "file whose first line is the bearer token"},
+    {"grace-seconds", OPT_GRACE_SECONDS, true, "on SIGTERM, time running jobs get to finish (default 30)"},
+    {"openapi", OPT_OPENAPI, true, "openapi.yaml served at GET /openapi.yaml"},
+    {"no-access-log", OPT_NO_ACCESS_LOG, false, "no log line per HTTP request"},
+    {"help", OPT_HELP, false, "show this help"},
+};
+enum { OPTION_SPEC_COUNT = sizeof option_specs / sizeof option_specs[0] };
+
+void ms_serve_options_usage(FILE *stream)
+{
+    fprintf(stream, "usage: mergesvd serve [OPTIONS]\n\noptions (dashes or underscores):\n");
+    for (size_t i = 0; i < OPTION_SPEC_COUNT; i++)
+        fprintf(stream, "  --%-20s %s\n", option_specs[i].name, option_specs[i].help);
+}
+
+/* "queue_size" and "queue-size" are the same option. */
+static bool option_name_equal(const char *given, size_t given_length, const char *spec)
+{
+    if (strlen(spec) != given_length)
+        return false;
+    for (size_t i = 0; i < given_length; i++) {
+        char c = given[i] == '_' ? '-' : given[i];
+        if (c != spec[i])
+            return false;
+    }
+    return true;
+}
+
+static const option_spec *find_option(const char *name, size_t length)
+{
+    for (size_t i = 0; i < OPTION_SPEC_COUNT; i++)
+        if (option_name_equal(name, length, option_specs[i].name))
+            return &option_specs[i];
+    return NULL;
+}
+
+static bool parse_int(const char *text, int min, int max, int *value)
+{
+    if (text == NULL || *text == '\0')
+        return false;
+    errno = 0;
+    char *end = NULL;
+    long parsed = strtol(text, &end, 10);
+    if (errno != 0 || *end != '\0' || parsed < min || parsed > max)
+        return false;
+    *value = (int)parsed;
+    return true;
+}
+
+bool ms_serve_parse_listen(const char *text, char **host, int *port)
+{
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL)
+        return false;
+    const char *host_start = text;
+    size_t host_length = (size_t)(colon - text);
+    if (host_length >= 2 && text[0] == '[' && text[host_length - 1] == ']') {
+        host_start++;
+        host_length -= 2;
+    } else if (memchr(text, ':', host_length) != NULL) {
+        return false;   /* a bare IPv6 address needs brackets */
+    }
+    if (!parse_int(colon + 1, 0, 65535, port))
+        return false;
+    *host = host_length == 0 ? strdup("127.0.0.1") : strndup(host_start, host_length);
+    return *host != NULL;
+}
+
+static void set_string(char **slot, const char *value)
+{
+    free(*slot);
+    *slot = strdup(value);
+}
+
+static bool apply_option(ms_serve_options *options, option_id id, const char *value,
+                         char *message, size_t message_size)
+{
+    bool ok = true;
+    switch (id) {
+    case OPT_LISTEN: {
+        char *host = NULL;
+        ok = ms_serve_parse_listen(value, &host, &options->listen_port);
+        if (ok) {
+            free(options->listen_host);
+            options->listen_host = host;
+        }
+        break;
+    }
+    case OPT_MODELS:
+        if (options->model_root_count == MS_SERVE_MAX_MODEL_ROOTS) {
+            snprintf(message, message_size, "at most %d --models roots", MS_SERVE_MAX_MODEL_ROOTS);
+            return false;
+        }
+        ok = *value != '\0';
+        if (ok)
+            options->model_roots[options->model_root_count++] = strdup(value);
+        break;
+    case OPT_DATA: ok = *value != '\0'; if (ok) set_string(&options->data_dir, value); break;
+    case OPT_WORKERS: ok = parse_int(value, 1, 64, &options->workers); break;
+    case OPT_QUEUE_SIZE: ok = parse_int(value, 0, 1000000, &options->queue_size); break;
+    case OPT_JOB_THREADS: ok = parse_int(value, 0, 1024, &options->job_threads); break;
+    case OPT_HTTP_THREADS: ok = parse_int(value, 1, 256, &options->http_threads); break;
+    case OPT_CONNECTION_LIMIT: ok = parse_int(value, 1, 100000, &options->connection_limit); break;
+    case OPT_CONNECTION_TIMEOUT: ok = parse_int(value, 1, 86400, &options->connection_timeout); break;
+    case OPT_TOKEN_FILE: set_string(&options->token_file, value); break;
+    case OPT_GRACE_SECONDS: ok = parse_int(value, 0, 86400, &options->grace_seconds); break;
+    case OPT_OPENAPI: set_string(&options->openapi_path, value); break;
+    case OPT_NO_ACCESS_LOG: options->access_log = false; break;
+    case OPT_HELP: options->help = true; break;
+    }
+    if (!ok)
+        snprintf(message, message_size, "invalid value '%s'", value);
+    return ok;
+}
+
+static void set_defaults(ms_serve_options *options)
+{
+    memset(options, 0, sizeof *options);
+    options->listen_host = strdup("127.0.0.1");
+    options->listen_port = 7870;
+    options->data_dir = strdup("./data");
+    options->workers = 1;
+    options->queue_size = 64;
+    options->http_threads = 4;
+    options->connection_limit = 512;
+    options->connection_timeout = 30;
+    options->grace_seconds = 30;
+    options->access_log = true;
+}
+
+bool ms_serve_options_parse(int argc, char **argv, ms_serve_options *options,
+                            char *message, size_t message_size)
+{
+    set_defaults(options);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(message, message_size, "unexpected argument '%s'", arg);
+            return false;
+        }
+        const char *name = arg + 2;
+        const char *equals = strchr(name, '=');
+        size_t name_length = equals != NULL ? (size_t)(equals - name) : strlen(name);
+        const option_spec *spec = find_option(name, name_length);
+        if (spec == NULL) {
+            snprintf(message, message_size, "unknown option '%s'", arg);
+            return false;
+        }
+        const char *value = NULL;
+        if (spec->takes_value) {
+            if (equals != NULL) {
+                value = equals + 1;
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                snprintf(message, message_size, "option --%s needs a value", spec->name);
+                return false;
+            }
+        } else if (equals != NULL) {
+            snprintf(message, message_size, "option --%s takes no value", spec->name);
+            return false;
+        }
+        if (!apply_option(options, spec->id, value, message, message_size)) {
+            size_t used = strlen(message);
+            snprintf(message + used, message_size - used, " for --%s", spec->name);
+            return false;
+        }
+    }
+    if (options->model_root_count == 0)
+        options->model_roots[options->model_root_count++] = strdup("./models");
+    return true;
+}
+
+void ms_serve_options_free(ms_serve_options *options)
+{
+    free(options->listen_host);
+    free(options->data_dir);
+    free(options->token_file);
+    free(options->openapi_path);
+    for (size_t i = 0; i < options->model_root_count; i++)
+        free(options->model_roots[i]);
+    memset(options, 0, sizeof *options);
+}

@@ -1,0 +1,44 @@
+/* Options of `mergesvd serve` (service-contract.md).  Parsed into a plain
+ * struct so the parser can be tested without starting anything. */
+#ifndef MS_SERVE_OPTIONS_H
+#define MS_SERVE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum { MS_SERVE_MAX_MODEL_ROOTS = 32 };
+
+typedef struct ms_serve_options {
+    char *listen_host;            /* "127.0.0.1" */
+    int listen_port;              /* 7870; 0 picks a free port */
+    size_t model_root_count;
+    char *model_roots[MS_SERVE_MAX_MODEL_ROOTS];   /* as given ("./models") */
+    char *data_dir;               /* "./data" */
+    int workers;                  /* jobs running at once, 1 */
+    int queue_size;               /* queued jobs before 429, 64 */
+    int job_threads;              /* threads per job; 0 = cores / workers */
+    int http_threads;             /* libmicrohttpd thread pool, 4 */
+    int connection_limit;         /* open connections, 512 */
+    int connection_timeout;       /* idle seconds before a client is dropped, 30 */
+    char *token_file;             /* NULL: no auth (loopback only) */
+    int grace_seconds;            /* running jobs may finish this long at shutdown, 30 */
+    char *openapi_path;           /* NULL: search the default places */
+    bool access_log;              /* one line per request, true */
+    bool help;
+} ms_serve_options;
+
+/* Fills defaults, then parses argv[1..argc-1] ("--name value", "--name=value",
+ * dashes or underscores).  On a usage error writes a one-line reason into
+ * message and returns false. */
+bool ms_serve_options_parse(int argc, char **argv, ms_serve_options *options,
+                            char *message, size_t message_size);
+
+void ms_serve_options_free(ms_serve_options *options);
+
+void ms_serve_options_usage(FILE *stream);
+
+/* Splits "HOST:PORT", "[v6]:PORT" or ":PORT"; host is malloced. */
+bool ms_serve_parse_listen(const char *text, char **host, int *port);
+
+#endif

@@ -1,0 +1,297 @@
+#include "service.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "clock.h"
+#include "http.h"
+#include "job_runner.h"
+#include "log.h"
+#include "paths.h"
+
+char *ms_service_result_dir(const ms_service *service, const char *job_id)
+{
+    return ms_paths_join(service->results_dir, job_id);
+}
+
+void ms_service_save_job(ms_service *service, ms_job *snapshot)
+{
+    if (snapshot == NULL)
+        return;
+    ms_error err;
+    if (ms_job_store_save(service->store, snapshot, &err) != MS_OK)
+        ms_log("job %s: saving the record failed: %s", snapshot->id, err.message);
+    ms_job_free(snapshot);
+}
+
+/* libuv sizes its pool once, at first use: it must hold every worker. */
+static void size_thread_pool(int workers)
+{
+    const char *current = getenv("UV_THREADPOOL_SIZE");
+    int size = current != NULL ? atoi(current) : 4;
+    if (size < workers) {
+        char text[16];
+        snprintf(text, sizeof text, "%d", workers);
+        setenv("UV_THREADPOOL_SIZE", text, 1);
+    }
+}
+
+static bool is_loopback(const struct sockaddr *address)
+{
+    if (address->sa_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)address;
+        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (address->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)address;
+        if (IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && v6->sin6_addr.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+/* Binds HOST:PORT ourselves so port 0 can be reported and the loopback rule
+ * checked on the address actually used.  Returns the socket or -1. */
+static int open_listen_socket(ms_service *service, bool *ipv6, bool *loopback)
+{
+    const ms_serve_options *options = service->options;
+    struct addrinfo hints = {0}, *addresses = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[16];
+    snprintf(port, sizeof port, "%d", options->listen_port);
+    int error = getaddrinfo(options->listen_host, port, &hints, &addresses);
+    if (error != 0) {
+        fprintf(stderr, "mergesvd serve: cannot resolve %s: %s\n", options->listen_host,
+                gai_strerror(error));
+        return -1;
+    }
+    int fd = socket(addresses->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, addresses->ai_addr, addresses->ai_addrlen) != 0 ||
+        listen(fd, 512) != 0) {
+        fprintf(stderr, "mergesvd serve: cannot listen on %s:%d: %s\n", options->listen_host,
+                options->listen_port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(addresses);
+        return -1;
+    }
+    *ipv6 = addresses->ai_family == AF_INET6;
+    *loopback = is_loopback(addresses->ai_addr);
+    freeaddrinfo(addresses);
+
+    struct sockaddr_storage bound;
+    socklen_t bound_length = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &bound_length);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int bound_port = 0;
+    if (bound.ss_family == AF_INET6) {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&bound;
+        inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+        bound_port = ntohs(v6->sin6_port);
+        snprintf(service->listen_url, sizeof service->listen_url, "http://[%s]:%d", host,
+                 bound_port);
+    } else {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&bound;
+        inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+        bound_port = ntohs(v4->sin_port);
+        snprintf(service->listen_url, sizeof service->listen_url, "http://%s:%d", host,
+                 bound_port);
+    }
+    return fd;
+}
+
+static bool prepare_data_dir(ms_service *service)
+{
+    const char *data = service->options->data_dir;
+    if (!ms_paths_make_dir(data) || (service->data_dir = realpath(data, NULL)) == NULL) {
+        fprintf(stderr, "mergesvd serve: cannot use data directory %s: %s\n", data,
+                strerror(errno));
+        return false;
+    }
+    service->results_dir = ms_paths_join(service->data_dir, "results");
+    if (service->results_dir == NULL || !ms_paths_make_dir(service->results_dir)) {
+        fprintf(stderr, "mergesvd serve: cannot create %s/results\n", service->data_dir);
+        return false;
+    }
+    char *lock_path = ms_paths_join(service->data_dir, "jobs.lock");
+    service->lock_fd = lock_path != NULL ? open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    free(lock_path);
+    if (service->lock_fd < 0 || flock(service->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "mergesvd serve: data directory %s is in use by another server\n",
+                service->data_dir);
+        return false;
+    }
+    return true;
+}
+
+/* Jobs the last process left behind: running ones were interrupted; queued
+ * ones run again.  Only succeeded jobs keep a result directory. */
+static void recover_jobs(ms_service *service)
+{
+    ms_job_table *table = &service->table;
+    char *interrupted = ms_job_runner_error_text(
+        MS_ERR_INTERRUPTED, "the service stopped while the job was running");
+    int64_t now = ms_clock_now_ms();
+    for (size_t i = 0; i < table->count; i++) {
+        ms_job *job = table->ordered[i];
+        if (job->state == MS_JOB_RUNNING) {
+            ms_job_table_set_state(table, job, MS_JOB_FAILED);
+            job->finished_ms = now;
+            free(job->error_text);
+            job->error_text = interrupted != NULL ? strdup(interrupted) : NULL;
+            ms_log("job %s %s failed code=interrupted", job->id, ms_job_kind_name(job->kind));
+            ms_service_save_job(service, ms_job_copy(job));
+        }
+        if (job->state == MS_JOB_QUEUED)
+            ms_job_queue_push(&service->queue, job->id);
+    }
+    free(interrupted);
+    DIR *dir = opendir(service->results_dir);
+    struct dirent *entry;
+    while (dir != NULL && (entry = readdir(dir)) != NULL) {
+        if (!ms_job_id_valid(entry->d_name))
+            continue;
+        ms_job *job = ms_job_table_find(table, entry->d_name);
+        if (job == NULL || job->state != MS_JOB_SUCCEEDED) {
+            char *path = ms_paths_join(service->results_dir, entry->d_name);
+            if (path != NULL)
+                ms_paths_remove_dir(path);
+            free(path);
+        }
+    }
+    if (dir != NULL)
+        closedir(dir);
+}
+
+static bool open_store(ms_service *service)
+{
+    char *path = ms_paths_join(service->data_dir, "jobs.sqlite3");
+    ms_error err;
+    ms_status status = path != NULL ? ms_job_store_open(path, &service->store, &err)
+                                    : ms_error_set(&err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    free(path);
+    size_t skipped = 0;
+    if (status == MS_OK)
+        status = ms_job_store_load(service->store, &service->table, &skipped, &err);
+    if (status != MS_OK) {
+        fprintf(stderr, "mergesvd serve: %s\n", err.message);
+        return false;
+    }
+    if (skipped > 0)
+        ms_log("job store: skipped %zu unreadable record(s)", skipped);
+    return true;
+}
+
+static bool load_token(ms_service *service)
+{
+    if (service->options->token_file == NULL)
+        return true;
+    char message[512];
+    service->token = ms_auth_load_token(service->options->token_file, message, sizeof message);
+    if (service->token == NULL)
+        fprintf(stderr, "mergesvd serve: %s\n", message);
+    return service->token != NULL;
+}
+
+static int job_threads(const ms_serve_options *options)
+{
+    if (options->job_threads > 0)
+        return options->job_threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long per_job = cores > 0 ? cores / options->workers : 1;
+    return per_job > 0 ? (int)per_job : 1;
+}
+
+static int start(ms_service *service)
+{
+    bool ipv6 = false, loopback = false;
+    if (!load_token(service))
+        return 2;
+    int listen_fd = open_listen_socket(service, &ipv6, &loopback);
+    if (listen_fd < 0)
+        return 1;
+    if (!loopback && service->token == NULL) {
+        fprintf(stderr, "mergesvd serve: refusing to listen on non-loopback address %s "
+                        "without --token-file\n", service->options->listen_host);
+        close(listen_fd);
+        return 2;
+    }
+    if (!prepare_data_dir(service) || !open_store(service)) {
+        close(listen_fd);
+        return 1;
+    }
+    if (ms_job_queue_init(&service->queue, service) != 0) {
+        fprintf(stderr, "mergesvd serve: cannot start the event loop\n");
+        close(listen_fd);
+        return 1;
+    }
+    recover_jobs(service);
+    service->daemon = ms_http_start(service, listen_fd, ipv6);
+    if (service->daemon == NULL) {
+        fprintf(stderr, "mergesvd serve: cannot start the HTTP server\n");
+        close(listen_fd);
+        return 1;
+    }
+    fprintf(stderr, "listening on %s\n", service->listen_url);
+    return 0;
+}
+
+int ms_service_run(const ms_serve_options *options)
+{
+    ms_service service;
+    memset(&service, 0, sizeof service);
+    service.options = options;
+    service.lock_fd = -1;
+    atomic_init(&service.shutting_down, false);
+    service.job_threads = job_threads(options);
+    const char *failpoint = getenv("MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS");
+    service.failpoint_progress_sleep_ms = failpoint != NULL ? atoi(failpoint) : 0;
+    signal(SIGPIPE, SIG_IGN);
+    size_thread_pool(options->workers);
+    ms_metrics_init(&service.metrics);
+    pthread_mutex_init(&service.submit_mutex, NULL);
+    bool queue_ready = false;
+    int exit_status = ms_job_table_init(&service.table) == 0 ? 0 : 1;
+    if (exit_status == 0) {
+        exit_status = start(&service);
+        queue_ready = service.queue.service != NULL;
+    }
+    if (exit_status == 0) {
+        ms_log("serving: %d worker(s), %d thread(s) per job, queue %d, data %s",
+               options->workers, service.job_threads, options->queue_size, service.data_dir);
+        ms_job_queue_run(&service.queue);
+    }
+    if (service.daemon != NULL)
+        MHD_stop_daemon(service.daemon);
+    if (queue_ready)
+        ms_job_queue_destroy(&service.queue);
+    ms_job_store_close(service.store);
+    ms_job_table_destroy(&service.table);
+    ms_metrics_destroy(&service.metrics);
+    pthread_mutex_destroy(&service.submit_mutex);
+    if (service.lock_fd >= 0)
+        close(service.lock_fd);
+    free(service.token);
+    free(service.data_dir);
+    free(service.results_dir);
+    return exit_status;
+}

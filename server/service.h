@@ -1,0 +1,51 @@
+/* The running service: everything the HTTP threads, the libuv loop thread
+ * and the job workers share.
+ *
+ * Threads: libmicrohttpd's pool answers requests; the main thread runs the
+ * libuv loop (job dispatch, completions, signals); libuv's worker pool runs
+ * the jobs.  HTTP threads hand new job ids to the loop through
+ * ms_job_queue_push (a mutex-protected list + uv_async_send). */
+#ifndef MS_SERVICE_H
+#define MS_SERVICE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "job_queue.h"
+#include "job_store.h"
+#include "job_table.h"
+#include "metrics.h"
+#include "serve_options.h"
+
+struct MHD_Daemon;
+
+typedef struct ms_service {
+    const ms_serve_options *options;
+    char *token;                    /* NULL: no auth */
+    char *data_dir;                 /* canonical */
+    char *results_dir;              /* DATA/results */
+    int lock_fd;                    /* flock on DATA/jobs.lock: one server per data dir */
+    ms_job_table table;
+    ms_job_store *store;
+    ms_metrics metrics;
+    ms_job_queue queue;
+    struct MHD_Daemon *daemon;
+    pthread_mutex_t submit_mutex;   /* one POST at a time between check and insert */
+    atomic_bool shutting_down;
+    int job_threads;                /* ms_resize_params.threads for each job */
+    int failpoint_progress_sleep_ms;
+    char listen_url[128];
+} ms_service;
+
+/* Runs until SIGTERM/SIGINT; returns the process exit status. */
+int ms_service_run(const ms_serve_options *options);
+
+/* Saves a copy of job (taken under the table lock by the caller) and logs a
+ * failure; the store's own errors never stop the service. */
+void ms_service_save_job(ms_service *service, ms_job *snapshot);
+
+/* DATA/results/<id> (malloced). */
+char *ms_service_result_dir(const ms_service *service, const char *job_id);
+
+#endif

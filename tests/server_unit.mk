@@ -1,0 +1,22 @@
+# Unit tests of the serve runtime's internals (owned by the server engineer).
+SERVER_TEST_CFLAGS = $(TEST_CFLAGS) $(MICROHTTPD_CFLAGS) $(LIBUV_CFLAGS) $(SQLITE_CFLAGS)
+SERVER_TEST_LIBS = $(SERVER_LIBS) $(TEST_LIBS)
+
+check_PROGRAMS += tests/test_paths tests/test_range tests/test_job_store tests/test_serve_misc
+TESTS += tests/test_paths tests/test_range tests/test_job_store tests/test_serve_misc
+
+tests_test_paths_SOURCES = tests/test_paths.c
+tests_test_paths_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_test_paths_LDADD = $(SERVER_TEST_LIBS)
+
+tests_test_range_SOURCES = tests/test_range.c
+tests_test_range_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_test_range_LDADD = $(SERVER_TEST_LIBS)
+
+tests_test_job_store_SOURCES = tests/test_job_store.c
+tests_test_job_store_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_test_job_store_LDADD = $(SERVER_TEST_LIBS)
+
+tests_test_serve_misc_SOURCES = tests/test_serve_misc.c
+tests_test_serve_misc_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_test_serve_misc_LDADD = $(SERVER_TEST_LIBS)

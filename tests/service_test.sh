@@ -1,0 +1,632 @@
+#!/usr/bin/env bash
+# End-to-end tests of `mergesvd serve`: the real binary on a free loopback
+# port, driven with curl and jq, checked against ../openapi.yaml and
+# /work/notes/service-contract.md.  Run by `make check` with MERGESVD,
+# BUILD_DIR and TESTS_DIR set (tests/local.mk); prints "N passed, M failed".
+set -u
+
+MERGESVD=${MERGESVD:?MERGESVD must name the mergesvd binary}
+BUILD_DIR=${BUILD_DIR:?BUILD_DIR must name the build directory}
+TESTS_DIR=${TESTS_DIR:?TESTS_DIR must name the tests source directory}
+GEN_LORA=$BUILD_DIR/tests/gen_lora
+OPENAPI_SOURCE=$TESTS_DIR/../openapi.yaml
+# Every wait is bounded; a slow build (sanitizers) may stretch them.
+SCALE=${MERGESVD_TEST_TIMEOUT_SCALE:-1}
+# Per-progress sleep that keeps a job running long enough to cancel or kill it.
+SLOW_MS=300
+# Only the servers that ask for it get the failpoint.
+unset MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS
+
+for tool in curl jq sha256sum; do
+    command -v "$tool" >/dev/null || { echo "service_test: $tool is required (apt-get install -y $tool)"; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/mergesvd-service.XXXXXX") || exit 1
+server_pids=()
+cleanup() {
+    for pid in "${server_pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok   - $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
+check() { # NAME COMMAND...: passes when the command succeeds
+    local name=$1; shift
+    if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name" "$(last_response)"; fi
+}
+last_response() { printf 'status %s, body %s' "$status" "$(head -c 300 "$body_file" 2>/dev/null)"; }
+
+# ---------------------------------------------------------------- servers
+
+server_pid=
+server_log=
+base=
+auth=()
+
+# start_server NAME DATA [serve options...]; env MERGESVD_FAILPOINT_* is passed through.
+start_server() {
+    local name=$1 data=$2; shift 2
+    server_log=$work/$name.log
+    : >"$server_log"
+    "$MERGESVD" serve --listen 127.0.0.1:0 --models "$models" --data "$data" "$@" \
+        >"$server_log" 2>&1 &
+    server_pid=$!
+    server_pids+=("$server_pid")
+    local port='' deadline=$((SECONDS + 20 * SCALE))
+    while [ $SECONDS -lt $deadline ]; do
+        port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$server_log" | head -n 1)
+        [ -n "$port" ] && break
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if [ -z "$port" ]; then
+        fail "$name: server starts and prints its port" "$(tail -n 20 "$server_log")"
+        return 1
+    fi
+    base=http://127.0.0.1:$port
+    return 0
+}
+
+# stop_server SIGNAL: waits (bounded) and leaves the exit status in $server_status.
+stop_server() {
+    local signal=$1 deadline=$((SECONDS + 30 * SCALE))
+    server_status=
+    [ -n "$server_pid" ] || return 1
+    kill -"$signal" "$server_pid" 2>/dev/null
+    while kill -0 "$server_pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+    if kill -0 "$server_pid" 2>/dev/null; then
+        kill -9 "$server_pid" 2>/dev/null
+        { wait "$server_pid"; } 2>/dev/null
+        server_status=timeout
+    else
+        { wait "$server_pid"; } 2>/dev/null
+        server_status=$?
+    fi
+    server_pid=
+}
+
+# ---------------------------------------------------------------- requests
+
+body_file=$work/body
+headers_file=$work/headers
+status=
+
+# request METHOD PATH [curl options...]: sets $status, $body_file, $headers_file;
+# OUT=FILE request ... writes the body to FILE instead.
+request() {
+    local method=$1 path=$2; shift 2
+    : >"$body_file"
+    : >"$headers_file"
+    status=$(curl -s --max-time $((30 * SCALE)) -X "$method" ${auth[@]+"${auth[@]}"} \
+        -o "${OUT:-$body_file}" -D "$headers_file" -w '%{http_code}' "$@" "$base$path" 2>/dev/null)
+    [ -n "$status" ] || status=000
+}
+post_json() { # PATH BODY [curl options...]
+    local path=$1 body=$2; shift 2
+    request POST "$path" -H 'Content-Type: application/json' -H 'Expect:' \
+        --data-binary "$body" "$@"
+}
+header() { # NAME: the last value of a response header
+    grep -i "^$1:" "$headers_file" | tail -n 1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'
+}
+json() { jq -r "$1" "$body_file" 2>/dev/null; }
+
+expect_status() { # NAME WANT
+    if [ "$status" = "$2" ]; then pass "$1"; else fail "$1" "want $2; $(last_response)"; fi
+}
+# expect_error NAME STATUS CODE [JQ-CONDITION]: the one error shape of the contract.
+expect_error() {
+    local name=$1 want_status=$2 want_code=$3 extra=${4:-true}
+    local code content_type
+    code=$(json '.error.code // empty')
+    content_type=$(header Content-Type)
+    if [ "$status" = "$want_status" ] && [ "$code" = "$want_code" ] &&
+        [[ $content_type == application/json* ]] &&
+        jq -e ".error.message | type == \"string\"" "$body_file" >/dev/null 2>&1 &&
+        jq -e "$extra" "$body_file" >/dev/null 2>&1; then
+        pass "$name"
+    else
+        fail "$name" "want $want_status $want_code${4:+ with $4} (Content-Type $content_type); $(last_response)"
+    fi
+}
+
+job_id=
+submit() { # BODY [curl options...]: POST /v1/resize-lora, sets $job_id on 202
+    post_json /v1/resize-lora "$@"
+    job_id=
+    [ "$status" = 202 ] && job_id=$(json .id)
+}
+# wait_job ID STATES SECONDS: polls until the state is one of STATES (space separated).
+wait_job() {
+    local id=$1 states=" $2 " deadline=$((SECONDS + $3 * SCALE)) state=''
+    while [ $SECONDS -lt $deadline ]; do
+        request GET "/v1/jobs/$id"
+        state=$(json .state)
+        [[ $states == *" $state "* ]] && return 0
+        sleep 0.1
+    done
+    echo "  (job $id still '$state' after $3 s)"
+    return 1
+}
+
+# ---------------------------------------------------------------- inputs
+
+le64() { # N: 8 bytes little endian
+    local n=$1 i
+    for i in 0 1 2 3 4 5 6 7; do
+        printf "\\x$(printf %02x $(((n >> (8 * i)) & 255)))"
+    done
+}
+make_safetensors() { # FILE HEADER-JSON DATA-BYTES
+    { le64 ${#2}; printf '%s' "$2"; head -c "$3" /dev/zero; } >"$1"
+}
+
+models=$work/models
+outside=$work/outside
+mkdir -p "$models/nested" "$outside" "$work/data-main" "$work/data-slow" "$work/data-auth" \
+    "$work/data-restart" "$work/data-public"
+
+if [ ! -x "$GEN_LORA" ]; then
+    echo "service_test: $GEN_LORA is missing (make tests/gen_lora)"
+    exit 1
+fi
+for target in "$models/lora_a.safetensors" "$models/nested/lora_b.safetensors" \
+    "$outside/secret.safetensors"; do
+    if ! "$GEN_LORA" --arch sd15 --rank 16 --size small --output "$target" >"$work/gen.log" 2>&1; then
+        echo "service_test: gen_lora failed: $(cat "$work/gen.log")"
+        exit 1
+    fi
+done
+ln -s "$outside/secret.safetensors" "$models/escape.safetensors"
+printf 'hello' >"$models/tiny.safetensors"
+{ le64 12; printf 'not json at!'; } >"$models/notjson.safetensors"
+make_safetensors "$models/odd_dtype.safetensors" \
+    '{"a.lora_down.weight":{"dtype":"Q9","shape":[1],"data_offsets":[0,4]}}' 4
+make_safetensors "$models/no_modules.safetensors" \
+    '{"foo":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' 4
+printf 'not a model' >"$models/readme.txt"
+
+# ================================================================ main server
+echo "# main server"
+if start_server main "$work/data-main" --workers 1; then
+
+request GET /healthz
+expect_status "GET /healthz" 200
+check "healthz body" jq -e '.status == "ok" and (.version|type=="string") and (.jobs_running|type=="number") and (.queue_depth|type=="number")' "$body_file"
+
+request GET /v1/models
+expect_status "GET /v1/models" 200
+check "models lists lora_a as a lora" jq -e \
+    '.models | map(select(.path == "lora_a.safetensors")) | length == 1 and .[0].kind == "lora" and .[0].bytes > 0 and .[0].root == 0 and (.[0].lora.modules > 0)' "$body_file"
+check "models lists nested/lora_b" jq -e '.models | any(.path == "nested/lora_b.safetensors" and .kind == "lora")' "$body_file"
+check "models skips non-safetensors files" jq -e '.models | all(.path != "readme.txt")' "$body_file"
+check "models reports a malformed file with an error object" jq -e \
+    '.models | map(select(.path == "tiny.safetensors")) | length <= 1 and all(.error.code | type == "string")' "$body_file"
+modules_total=$(json '.models[] | select(.path == "lora_a.safetensors") | .lora.modules')
+
+# --- a resize, end to end
+submit '{"model": "lora_a.safetensors", "new_rank": 4}'
+expect_status "POST /v1/resize-lora accepted" 202
+check "202 carries Location /v1/jobs/{id}" test "$(header Location)" = "/v1/jobs/$job_id"
+check "job id is 32 lowercase hex" grep -Eqx '[0-9a-f]{32}' <<<"$job_id"
+check "new job object shape" jq -e \
+    '.kind == "resize" and (.state == "queued" or .state == "running" or .state == "succeeded") and (.progress|has("fraction","done","total","current_key","eta_seconds")) and .params.model == "lora_a.safetensors" and .params.new_rank == 4 and .params.new_conv_rank == 4 and (.created_at|test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$")) and has("started_at","finished_at","error","result","report")' "$body_file"
+resize_id=$job_id
+if [ -n "$resize_id" ] && wait_job "$resize_id" "succeeded failed cancelled" 60; then
+    check "resize job succeeded" jq -e '.state == "succeeded" and .error == null' "$body_file"
+    check "finished job has progress 1 and timestamps" jq -e \
+        '.progress.fraction == 1 and .progress.done == .progress.total and .progress.total > 0 and (.started_at|type=="string") and (.finished_at|type=="string") and .finished_at >= .started_at' "$body_file"
+    check "result object" jq -e \
+        --arg id "$resize_id" '.result.url == "/v1/jobs/\($id)/result" and .result.file == "lora_a_resized.safetensors" and (.result.sha256|test("^[0-9a-f]{64}$")) and .result.bytes > 0' "$body_file"
+    check "report has every module, ranks capped at 4" jq -e \
+        '(.report.modules|length) > 0 and (.report.modules|length) == .report.summary.module_count and all(.report.modules[]; .new_rank <= 4 and .new_rank >= 1 and .old_rank == 16 and (.fro_retained|type=="number") and .fro_retained <= 1.000001 and (.name|type=="string")) and (.report.model_hash|test("^[0-9a-f]{64}$"))' "$body_file"
+    if [ -n "$modules_total" ]; then
+        check "report module count matches GET /v1/models" jq -e --argjson n "$modules_total" '.report.summary.module_count == $n' "$body_file"
+    fi
+    result_sha=$(json .result.sha256)
+    result_bytes=$(json .result.bytes)
+    check "result file under data/results/{id}/" test -f "$work/data-main/results/$resize_id/lora_a_resized.safetensors"
+
+    OUT=$work/download.safetensors request GET "/v1/jobs/$resize_id/result"
+    cp "$work/download.safetensors" "$body_file" 2>/dev/null
+    expect_status "GET result" 200
+    check "result sha256 matches the job" test "$(sha256sum <"$work/download.safetensors" | cut -d' ' -f1)" = "$result_sha"
+    check "result Content-Length" test "$(header Content-Length)" = "$result_bytes"
+    check "result ETag is the quoted sha256" test "$(header ETag)" = "\"$result_sha\""
+    check "result Content-Type octet-stream" grep -qi '^content-type: application/octet-stream' "$headers_file"
+    check "result Accept-Ranges bytes" test "$(header Accept-Ranges)" = bytes
+    check "result Content-Disposition names the file" grep -qi '^content-disposition: attachment; filename="lora_a_resized.safetensors"' "$headers_file"
+    check "mergesvd inspect --json reads the result" "$MERGESVD" inspect "$work/download.safetensors" --json
+    "$MERGESVD" inspect "$work/download.safetensors" --json >"$work/inspect.json" 2>/dev/null
+    check "inspect sees a LoRA of rank <= 4" jq -e '[.. | objects | select(has("rank_max")) | .rank_max] | length > 0 and all(. <= 4)' "$work/inspect.json"
+
+    request GET "/v1/jobs/$resize_id/result" -H "If-None-Match: \"$result_sha\""
+    expect_status "If-None-Match with the ETag -> 304" 304
+    OUT=/dev/null request GET "/v1/jobs/$resize_id/result" -H 'If-None-Match: "something-else"'
+    expect_status "If-None-Match with another ETag -> 200" 200
+
+    request GET "/v1/jobs/$resize_id/result" -H 'Range: bytes=0-99'
+    expect_status "Range bytes=0-99 -> 206" 206
+    check "206 Content-Range" test "$(header Content-Range)" = "bytes 0-99/$result_bytes"
+    check "206 body is the first 100 bytes" cmp "$body_file" <(head -c 100 "$work/download.safetensors")
+    request GET "/v1/jobs/$resize_id/result" -H 'Range: bytes=-10'
+    expect_status "Range bytes=-10 -> 206" 206
+    check "suffix range body is the last 10 bytes" cmp "$body_file" <(tail -c 10 "$work/download.safetensors")
+    check "suffix Content-Range" test "$(header Content-Range)" = "bytes $((result_bytes - 10))-$((result_bytes - 1))/$result_bytes"
+    request GET "/v1/jobs/$resize_id/result" -H "Range: bytes=$((result_bytes - 5))-"
+    expect_status "Range bytes=N- -> 206" 206
+    check "open range body" cmp "$body_file" <(tail -c 5 "$work/download.safetensors")
+    request GET "/v1/jobs/$resize_id/result" -H "Range: bytes=$result_bytes-"
+    expect_error "Range past the end -> 416" 416 range_not_satisfiable
+    check "416 Content-Range bytes */size" test "$(header Content-Range)" = "bytes */$result_bytes"
+    request GET "/v1/jobs/$resize_id/result" -H 'Range: bytes=0-1,5-9'
+    expect_status "multiple ranges -> 200 whole file" 200
+    check "multiple ranges body is the whole file" cmp "$body_file" "$work/download.safetensors"
+else
+    fail "resize job finishes" "$(last_response)"
+fi
+
+# --- options of a resize: dynamic method, precision, output name, alias path
+submit '{"model": "nested/lora_b.safetensors", "new_rank": 8, "dynamic_method": "sv_fro", "dynamic_param": 0.9, "save_precision": "fp16", "output_name": "b-small.v1.safetensors"}'
+expect_status "dynamic sv_fro resize accepted" 202
+check "params normalised" jq -e '.params.dynamic_method == "sv_fro" and .params.dynamic_param == 0.9 and .params.save_precision == "fp16" and .params.output_name == "b-small.v1.safetensors"' "$body_file"
+dynamic_id=$job_id
+if [ -n "$dynamic_id" ] && wait_job "$dynamic_id" "succeeded failed cancelled" 60; then
+    check "dynamic resize succeeded with output_name" jq -e '.state == "succeeded" and .result.file == "b-small.v1.safetensors" and all(.report.modules[]; .new_rank <= 8)' "$body_file"
+    check "output_name file under data/results/{id}/" test -f "$work/data-main/results/$dynamic_id/b-small.v1.safetensors"
+else
+    fail "dynamic resize finishes" "$(last_response)"
+fi
+post_json /resize-lora '{"model": "lora_a.safetensors", "new_rank": 2, "output_name": "alias.safetensors"}'
+expect_status "POST /resize-lora alias accepted" 202
+alias_id=$(json .id)
+check "alias Location" test "$(header Location)" = "/v1/jobs/$alias_id"
+wait_job "$alias_id" "succeeded failed cancelled" 60 >/dev/null
+check "alias job succeeded" jq -e '.state == "succeeded"' "$body_file"
+
+# --- listing
+request GET '/v1/jobs'
+expect_status "GET /v1/jobs" 200
+check "jobs listed newest first" jq -e --arg a "$alias_id" --arg d "$dynamic_id" --arg r "$resize_id" \
+    '[.jobs[].id] as $ids | ($ids|length) >= 3 and $ids[0] == $a and ($ids|index($d)) < ($ids|index($r)) and .next_cursor == null' "$body_file"
+request GET '/v1/jobs?limit=1'
+expect_status "GET /v1/jobs?limit=1" 200
+check "one job and a cursor" jq -e '(.jobs|length) == 1 and (.next_cursor|type) == "string"' "$body_file"
+first=$(json '.jobs[0].id')
+cursor=$(json '.next_cursor')
+request GET "/v1/jobs?limit=1&cursor=$(jq -rn --arg c "$cursor" '$c|@uri')"
+expect_status "next page" 200
+check "next page has the next job" jq -e --arg f "$first" '(.jobs|length) == 1 and .jobs[0].id != $f' "$body_file"
+request GET '/v1/jobs?limit=0'
+expect_error "limit=0 -> 422" 422 invalid_parameter
+request GET '/v1/jobs?limit=abc'
+expect_error "limit=abc -> 422" 422 invalid_parameter
+request GET '/v1/jobs?limit=501'
+expect_error "limit=501 -> 422" 422 invalid_parameter
+request GET '/v1/jobs?cursor=%21%21garbage'
+expect_error "bad cursor -> 422" 422 invalid_parameter
+
+# --- idempotency
+body='{"model": "lora_a.safetensors", "new_rank": 3}'
+submit "$body" -H 'Idempotency-Key: key-1'
+expect_status "first request with Idempotency-Key" 202
+idem_id=$job_id
+submit "$body" -H 'Idempotency-Key: key-1'
+expect_status "same key, same body -> 202" 202
+check "same key, same body -> same job" test -n "$idem_id" -a "$job_id" = "$idem_id"
+check "replay says Idempotent-Replayed: true" test "$(header Idempotent-Replayed)" = true
+submit '{"model": "lora_a.safetensors", "new_rank": 2}' -H 'Idempotency-Key: key-1'
+expect_error "same key, other body -> 409" 409 idempotency_conflict
+submit "$body" -H 'Idempotency-Key: key-2'
+check "other key -> new job" test -n "$job_id" -a "$job_id" != "$idem_id"
+wait_job "$idem_id" "succeeded failed cancelled" 60 >/dev/null
+wait_job "$job_id" "succeeded failed cancelled" 60 >/dev/null
+
+# --- bad requests
+post_json /v1/resize-lora '{"model": "lora_a.safetensors",'
+expect_error "malformed JSON -> 400" 400 invalid_json
+post_json /v1/resize-lora ''
+expect_error "empty body -> 400" 400 invalid_json
+request POST /v1/resize-lora -H 'Content-Type: text/plain' --data-binary '{"model": "lora_a.safetensors"}'
+expect_error "text/plain -> 415" 415 unsupported_media_type
+request POST /v1/resize-lora --data-binary '{"model": "lora_a.safetensors"}' -H 'Content-Type:'
+expect_error "no Content-Type -> 415" 415 unsupported_media_type
+request POST /v1/resize-lora -H 'Content-Type: application/json; charset=utf-8' --data-binary '{"model": "missing.safetensors"}'
+expect_error "application/json; charset=utf-8 is JSON" 404 model_not_found
+{ printf '{"model": "lora_a.safetensors", "pad": "'; head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' a; printf '"}'; } >"$work/huge.json"
+request POST /v1/resize-lora -H 'Content-Type: application/json' -H 'Expect:' --data-binary @"$work/huge.json"
+expect_error "2 MiB body -> 413" 413 body_too_large
+{ head -c 100000 /dev/zero | tr '\0' '['; head -c 100000 /dev/zero | tr '\0' ']'; } >"$work/deep.json"
+request POST /v1/resize-lora -H 'Content-Type: application/json' -H 'Expect:' --data-binary @"$work/deep.json"
+if [ "$status" = 400 ]; then
+    expect_error "100000-deep nesting -> 400" 400 invalid_json
+else
+    expect_error "100000-deep nesting -> 422" 422 invalid_parameter
+fi
+{ printf '{"model": "lora_a.safetensors", "new_rank": '; head -c 5000 /dev/zero | tr '\0' '['; head -c 5000 /dev/zero | tr '\0' ']'; printf '}'; } >"$work/deep-field.json"
+request POST /v1/resize-lora -H 'Content-Type: application/json' -H 'Expect:' --data-binary @"$work/deep-field.json"
+if [ "$status" = 400 ]; then
+    expect_error "deep nesting in a field -> 400" 400 invalid_json
+else
+    expect_error "deep nesting in a field -> 422" 422 invalid_parameter '.error.details.field == "new_rank"'
+fi
+request GET /healthz
+expect_status "server alive after hostile bodies" 200
+
+post_json /v1/resize-lora '[]'
+expect_error "array body -> 422" 422 invalid_parameter
+post_json /v1/resize-lora '{"model": "lora_a.safetensors", "bogus": 1}'
+expect_error "unknown field -> 422 naming it" 422 invalid_parameter '.error.details.field == "bogus"'
+post_json /v1/resize-lora '{"new_rank": 4}'
+expect_error "missing model -> 422" 422 invalid_parameter '.error.details.field == "model"'
+post_json /v1/resize-lora '{"model": 5}'
+expect_error "model not a string -> 422" 422 invalid_parameter '.error.details.field == "model"'
+post_json /v1/resize-lora '{"model": "lora_a.safetensors", "new_rank": "4"}'
+expect_error "new_rank a string -> 422" 422 invalid_parameter '.error.details.field == "new_rank"'
+post_json /v1/resize-lora '{"model": "lora_a.safetensors", "new_rank": 1.5}'
+expect_error "new_rank fractional -> 422" 422 invalid_parameter '.error.details.field == "new_rank"'
+post_json /v1/resize-lora '{"model": "lora_a.safetensors", "new_rank": 0}'
+expect_error "new_rank 0 -> 422" 422 invalid_parameter '.error.details.field == "new_rank"'
+post_json /v1/resize-lora '{"model": "lora_a.safetensors", "new_rank": 99999999999}'
+expect_error "new_rank too large -> 422" 422 invalid_parameter '.error.details.field == "new_rank"'
+post_json /v1/resize-lora '{"model": "lora_a.safetensors", "dynamic_method": "sv_magic", "dynamic_param": 0.5}'
+expect_error "unknown dynamic_method -> 422" 422 invalid_parameter '.error.details.field == "dynamic_method"'
+post_json /v1/resize-lora '{"model": "lora_a.safetensors", "dynamic_method": "sv_fro"}'
+expect_error "method without param -> 422" 422 invalid_parameter
+post_json /v1/resize-lora '{"model": "lora_a.safetensors", "dynamic_method": "sv_ratio", "dynamic_param": 0.5}'
+expect_error "sv_ratio <= 1 -> 422" 422 invalid_parameter
+post_json /v1/resize-lora '{"model": "lora_a.safetensors", "dynamic_method": "sv_fro", "dynamic_param": "0.5"}'
+expect_error "dynamic_param a string -> 422" 422 invalid_parameter '.error.details.field == "dynamic_param"'
+post_json /v1/resize-lora '{"model": "lora_a.safetensors", "save_precision": "fp8"}'
+expect_error "unknown save_precision -> 422" 422 invalid_parameter '.error.details.field == "save_precision"'
+
+post_json /v1/resize-lora '{"model": "../outside/secret.safetensors"}'
+expect_error "'..' path -> 422" 422 path_outside_models
+post_json /v1/resize-lora '{"model": "nested/../../outside/secret.safetensors"}'
+expect_error "nested '..' path -> 422" 422 path_outside_models
+post_json /v1/resize-lora "{\"model\": \"$outside/secret.safetensors\"}"
+expect_error "absolute path outside the roots -> 422" 422 path_outside_models
+post_json /v1/resize-lora '{"model": "escape.safetensors"}'
+expect_error "symlink resolving outside -> 422" 422 path_outside_models
+post_json /v1/resize-lora '{"model": "missing.safetensors"}'
+expect_error "missing model -> 404" 404 model_not_found
+post_json /v1/resize-lora '{"model": "tiny.safetensors"}'
+expect_error "5-byte file -> bad_safetensors" 422 bad_safetensors '.error.details.reason == "file_too_small"'
+post_json /v1/resize-lora '{"model": "notjson.safetensors"}'
+expect_error "header not JSON -> bad_safetensors" 422 bad_safetensors '.error.details.reason == "header_not_json"'
+post_json /v1/resize-lora '{"model": "readme.txt"}'
+expect_error "text file -> bad_safetensors" 422 bad_safetensors '(.error.details.reason|type) == "string"'
+post_json /v1/resize-lora '{"model": "odd_dtype.safetensors"}'
+expect_error "unknown dtype -> unsupported_dtype" 422 unsupported_dtype
+post_json /v1/resize-lora '{"model": "no_modules.safetensors"}'
+expect_error "no LoRA modules -> not_a_lora" 422 not_a_lora
+
+for name in '../x.safetensors' 'x.bin' '.hidden.safetensors' '' 'a/b.safetensors' 'sp ace.safetensors'; do
+    post_json /v1/resize-lora "{\"model\": \"lora_a.safetensors\", \"output_name\": \"$name\"}"
+    expect_error "output_name '$name' -> 422" 422 invalid_output_name
+done
+long=$(head -c 200 /dev/zero | tr '\0' a).safetensors
+post_json /v1/resize-lora "{\"model\": \"lora_a.safetensors\", \"output_name\": \"$long\"}"
+expect_error "output_name over 200 characters -> 422" 422 invalid_output_name
+post_json /v1/resize-lora '{"model": "lora_a.safetensors", "output_name": 7}'
+expect_error "output_name a number -> 422" 422 invalid_parameter '.error.details.field == "output_name"'
+
+# --- merge: contract fixed, not implemented yet
+post_json /v1/merge-models '{"model_a": "a.safetensors", "model_b": "b.safetensors", "merge_method": "weighted_sum"}'
+expect_error "POST /v1/merge-models -> 501" 501 not_implemented
+post_json /merge-models '{"model_a": "a.safetensors", "model_b": "b.safetensors", "merge_method": "weighted_sum"}'
+expect_error "POST /merge-models -> 501" 501 not_implemented
+
+# --- unknown things
+request GET /v1/jobs/0123456789abcdef0123456789abcdef
+expect_error "unknown job -> 404" 404 job_not_found
+request GET /v1/jobs/not-an-id
+expect_error "malformed job id -> 404" 404 job_not_found
+request DELETE /v1/jobs/0123456789abcdef0123456789abcdef
+expect_error "DELETE unknown job -> 404" 404 job_not_found
+request GET /v1/jobs/0123456789abcdef0123456789abcdef/result
+expect_error "result of unknown job -> 404" 404 job_not_found
+request GET /v1/nothing-here
+expect_error "unknown route -> 404" 404 not_found
+request PUT /v1/jobs
+expect_error "PUT /v1/jobs -> 405" 405 method_not_allowed
+check "405 carries Allow" grep -qi '^allow: .*GET' "$headers_file"
+request GET /v1/resize-lora
+expect_error "GET /v1/resize-lora -> 405" 405 method_not_allowed
+check "405 Allow names POST" grep -qi '^allow: .*POST' "$headers_file"
+
+# --- delete a finished job
+if [ -n "$resize_id" ]; then
+    request DELETE "/v1/jobs/$resize_id"
+    expect_status "DELETE finished job -> 204" 204
+    check "its result file is gone" test ! -e "$work/data-main/results/$resize_id/lora_a_resized.safetensors"
+    request GET "/v1/jobs/$resize_id"
+    expect_error "deleted job -> 404" 404 job_not_found
+    request GET "/v1/jobs/$resize_id/result"
+    expect_error "deleted job's result -> 404" 404 job_not_found
+    request DELETE "/v1/jobs/$resize_id"
+    expect_error "DELETE again -> 404" 404 job_not_found
+fi
+
+# --- service endpoints
+request GET /metrics
+expect_status "GET /metrics" 200
+check "metrics Content-Type text/plain" grep -qi '^content-type: text/plain' "$headers_file"
+for metric in 'mergesvd_jobs{' 'mergesvd_job_duration_seconds_bucket{' 'mergesvd_job_duration_seconds_sum' \
+    'mergesvd_job_duration_seconds_count' 'mergesvd_queue_depth ' 'mergesvd_http_requests_total{' \
+    'mergesvd_bytes_served_total '; do
+    check "metric $metric" grep -qF "$metric" "$body_file"
+done
+check "metrics count succeeded resize jobs" grep -Eq '^mergesvd_jobs\{[^}]*kind="resize"[^}]*state="succeeded"[^}]*\} [1-9]|^mergesvd_jobs\{[^}]*state="succeeded"[^}]*kind="resize"[^}]*\} [1-9]' "$body_file"
+check "metrics count bytes served" grep -Eq '^mergesvd_bytes_served_total [1-9]' "$body_file"
+check "metrics have TYPE lines" grep -q '^# TYPE mergesvd_job_duration_seconds histogram' "$body_file"
+
+request GET /openapi.yaml
+expect_status "GET /openapi.yaml" 200
+check "openapi Content-Type application/yaml" grep -qi '^content-type: application/yaml' "$headers_file"
+check "served openapi.yaml is the source file" cmp "$body_file" "$OPENAPI_SOURCE"
+validator=$(command -v openapi-spec-validator || { [ -x /root/.pyenv/shims/openapi-spec-validator ] && echo /root/.pyenv/shims/openapi-spec-validator; })
+if [ -n "$validator" ]; then
+    cp "$body_file" "$work/openapi.yaml"
+    if "$validator" "$work/openapi.yaml" >"$work/validator.log" 2>&1; then
+        pass "openapi-spec-validator accepts the served openapi.yaml"
+    else
+        fail "openapi-spec-validator accepts the served openapi.yaml" "$(tail -n 5 "$work/validator.log")"
+    fi
+else
+    fail "openapi-spec-validator is installed" "install it with: pip install openapi-spec-validator"
+fi
+check "openapi lists every error code of core/error.c" bash -c '
+    for code in $(sed -n "s/^ *\[MS_[A-Z_]*\] = \"\([a-z_]*\)\",/\1/p" "$1" | grep -vx ok) bad_safetensors; do
+        grep -qE "^ +- $code\$" "$2" || { echo "missing $code"; exit 1; }
+    done' _ "$TESTS_DIR/../core/error.c" "$OPENAPI_SOURCE"
+
+stop_server TERM
+check "SIGTERM: main server exits 0" test "$server_status" = 0
+check "request log lines" grep -Eq '^http GET /healthz 200' "$server_log"
+fi
+
+# ================================================================ slow server: cancel, queue bound
+echo "# slow server (cancel, queue bound)"
+if MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS=$SLOW_MS start_server slow "$work/data-slow" \
+    --workers 1 --queue-size 1 --grace-seconds 1; then
+    submit '{"model": "lora_a.safetensors"}'
+    running_id=$job_id
+    if [ -n "$running_id" ] && wait_job "$running_id" running 20; then
+        pass "slowed job runs"
+        check "running job shows progress" jq -e '.progress.total > 0 and (.started_at|type=="string") and .finished_at == null' "$body_file"
+        submit '{"model": "nested/lora_b.safetensors"}'
+        expect_status "second job queued" 202
+        queued_id=$job_id
+        check "second job state queued" jq -e '.state == "queued"' "$body_file"
+        request GET /healthz
+        check "healthz counts running and queued" jq -e '.jobs_running == 1 and .queue_depth == 1' "$body_file"
+        submit '{"model": "lora_a.safetensors", "new_rank": 2}'
+        expect_error "queue full -> 429" 429 queue_full
+        check "429 Retry-After: 5" test "$(header Retry-After)" = 5
+        request GET "/v1/jobs/$running_id/result"
+        expect_error "result of a running job -> 409" 409 result_not_ready
+
+        request DELETE "/v1/jobs/$queued_id"
+        expect_status "DELETE queued job -> 200" 200
+        check "queued job now cancelled" jq -e '.state == "cancelled"' "$body_file"
+        request DELETE "/v1/jobs/$running_id"
+        expect_status "DELETE running job -> 202" 202
+        if wait_job "$running_id" "cancelled succeeded failed" 20; then
+            check "running job ends cancelled" jq -e '.state == "cancelled" and (.finished_at|type=="string") and .result == null' "$body_file"
+        else
+            fail "cancel stops a running job" "$(last_response)"
+        fi
+        check "no partial file left by the cancelled job" test -z "$(find "$work/data-slow/results/$running_id" -type f 2>/dev/null)"
+        request GET "/v1/jobs/$running_id/result"
+        expect_error "result of a cancelled job -> 409" 409 result_not_ready
+        request DELETE "/v1/jobs/$running_id"
+        expect_status "DELETE cancelled job -> 204" 204
+        request GET "/v1/jobs/$running_id"
+        expect_error "removed cancelled job -> 404" 404 job_not_found
+        request DELETE "/v1/jobs/$queued_id"
+        expect_status "DELETE cancelled queued job -> 204" 204
+    else
+        fail "slowed job runs" "$(last_response)"
+    fi
+    stop_server TERM
+    check "SIGTERM: slow server exits 0" test "$server_status" = 0
+fi
+
+# ================================================================ restart in the middle of a queue
+echo "# restart"
+restart_data=$work/data-restart
+if start_server restart-1 "$restart_data" --workers 1; then
+    submit '{"model": "lora_a.safetensors", "output_name": "done.safetensors"}'
+    done_id=$job_id
+    wait_job "$done_id" "succeeded failed cancelled" 60 >/dev/null
+    done_sha=$(json .result.sha256)
+    check "first job succeeded before the restart" test "$(json .state)" = succeeded
+    stop_server TERM
+    check "SIGTERM exits 0" test "$server_status" = 0
+fi
+if MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS=$SLOW_MS start_server restart-2 "$restart_data" --workers 1; then
+    submit '{"model": "lora_a.safetensors", "output_name": "killed.safetensors"}'
+    killed_id=$job_id
+    wait_job "$killed_id" running 20 >/dev/null
+    check "job running when the server is killed" test "$(json .state)" = running
+    submit '{"model": "nested/lora_b.safetensors", "output_name": "queued.safetensors"}'
+    waiting_id=$job_id
+    check "second job queued behind it" jq -e '.state == "queued"' "$body_file"
+    sleep 0.5
+    stop_server 9
+fi
+if start_server restart-3 "$restart_data" --workers 1; then
+    request GET /v1/jobs
+    check "finished job still listed after restart" jq -e --arg id "$done_id" 'any(.jobs[]; .id == $id and .state == "succeeded")' "$body_file"
+    OUT=$work/after-restart.safetensors request GET "/v1/jobs/$done_id/result"
+    expect_status "finished job downloadable after restart" 200
+    check "same bytes after restart" test "$(sha256sum <"$work/after-restart.safetensors" | cut -d' ' -f1)" = "$done_sha"
+    request GET "/v1/jobs/$killed_id"
+    check "killed job failed with code interrupted" jq -e '.state == "failed" and .error.code == "interrupted" and .result == null' "$body_file"
+    check "no partial file of the killed job under data/results" test -z "$(find "$restart_data/results/$killed_id" -type f 2>/dev/null)"
+    request GET "/v1/jobs/$killed_id/result"
+    expect_error "killed job has no result" 409 result_not_ready
+    if [ -n "$waiting_id" ] && wait_job "$waiting_id" "succeeded failed cancelled" 60; then
+        check "queued job ran to success after restart" jq -e '.state == "succeeded" and .result.file == "queued.safetensors"' "$body_file"
+    else
+        fail "queued job runs after restart" "$(last_response)"
+    fi
+    stop_server TERM
+    check "SIGTERM after restart exits 0" test "$server_status" = 0
+fi
+
+# ================================================================ auth
+echo "# auth"
+printf '  s3cret-token  \nsecond line ignored\n' >"$work/token"
+if start_server auth "$work/data-auth" --token-file "$work/token"; then
+    request GET /v1/jobs
+    expect_error "no token -> 401" 401 unauthorized
+    check "401 carries WWW-Authenticate: Bearer" grep -qi '^www-authenticate: Bearer' "$headers_file"
+    request GET /v1/jobs -H 'Authorization: Bearer wrong'
+    expect_error "wrong token -> 401" 401 unauthorized
+    request GET /v1/jobs -H 'Authorization: Bearer s3cret-token-and-more'
+    expect_error "token with a suffix -> 401" 401 unauthorized
+    request GET /v1/jobs -H 'Authorization: Basic czNjcmV0LXRva2Vu'
+    expect_error "basic auth -> 401" 401 unauthorized
+    post_json /v1/resize-lora '{"model": "lora_a.safetensors"}'
+    expect_error "submit without token -> 401" 401 unauthorized
+    request GET /metrics
+    expect_error "metrics without token -> 401" 401 unauthorized
+    request GET /healthz
+    expect_status "healthz needs no token" 200
+    auth=(-H 'Authorization: Bearer s3cret-token')
+    request GET /v1/jobs
+    expect_status "right token (trimmed first line) -> 200" 200
+    submit '{"model": "lora_a.safetensors"}'
+    expect_status "submit with token -> 202" 202
+    auth_id=$job_id
+    if [ -n "$auth_id" ] && wait_job "$auth_id" "succeeded failed cancelled" 60; then
+        OUT=/dev/null request GET "/v1/jobs/$auth_id/result"
+        expect_status "download with token" 200
+    fi
+    auth=()
+    OUT=/dev/null request GET "/v1/jobs/${auth_id:-x}/result"
+    expect_status "download without token -> 401" 401
+    stop_server TERM
+    check "SIGTERM: auth server exits 0" test "$server_status" = 0
+fi
+
+echo "# listen address"
+timeout $((20 * SCALE)) "$MERGESVD" serve --listen 0.0.0.0:0 --models "$models" \
+    --data "$work/data-public" >"$work/public.log" 2>&1
+public_status=$?
+check "non-loopback listen without token exits 2" test "$public_status" = 2
+check "non-loopback refusal explains itself" grep -qi 'token' "$work/public.log"
+timeout $((20 * SCALE)) "$MERGESVD" serve --listen 127.0.0.1:0 --models "$models" \
+    --data "$work/data-public" --token-file "$work/no-such-token" >"$work/notoken.log" 2>&1
+missing_token_status=$?
+check "missing token file is refused" test "$missing_token_status" -ne 0 -a "$missing_token_status" -ne 124
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

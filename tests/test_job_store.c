@@ -1,0 +1,273 @@
+/* server/job, job_table, job_store: the job object's JSON, the in-memory
+ * table (lookup, states, paging) and the SQLite round trip. */
+#include <check.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/job.h"
+#include "server/job_store.h"
+#include "server/job_table.h"
+
+static char base[PATH_MAX];
+
+static void setup(void)
+{
+    const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+    snprintf(base, sizeof base, "%s/test_job_store_XXXXXX", tmp);
+    ck_assert_ptr_nonnull(mkdtemp(base));
+}
+
+static void teardown(void)
+{
+    char command[PATH_MAX + 32];
+    snprintf(command, sizeof command, "rm -rf '%s'", base);
+    ck_assert_int_eq(system(command), 0);
+}
+
+static ms_job *make_job(const char *model)
+{
+    ms_job *job = ms_job_new(MS_JOB_KIND_RESIZE);
+    ck_assert_ptr_nonnull(job);
+    char body[256];
+    snprintf(body, sizeof body, "{\"model\":\"%s\"}", model);
+    job->request_text = strdup(body);
+    job->params_text = strdup(body);
+    job->output_name = strdup("out.safetensors");
+    snprintf(job->body_sha256, sizeof job->body_sha256, "%064d", 7);
+    job->created_ms = 1796000000123;
+    return job;
+}
+
+static json_t *parse(char *text)
+{
+    ck_assert_ptr_nonnull(text);
+    json_error_t error;
+    json_t *value = json_loads(text, 0, &error);
+    ck_assert_msg(value != NULL, "not JSON (%s): %s", error.text, text);
+    free(text);
+    return value;
+}
+
+START_TEST(test_ids)
+{
+    ms_job *a = ms_job_new(MS_JOB_KIND_RESIZE), *b = ms_job_new(MS_JOB_KIND_RESIZE);
+    ck_assert(ms_job_id_valid(a->id));
+    ck_assert_str_ne(a->id, b->id);
+    ck_assert(!ms_job_id_valid("0123"));
+    ck_assert(!ms_job_id_valid("0123456789ABCDEF0123456789abcdef"));
+    ck_assert(!ms_job_id_valid("0123456789abcdef0123456789abcdef0"));
+    ck_assert(ms_job_id_valid("0123456789abcdef0123456789abcdef"));
+    ms_job_free(a);
+    ms_job_free(b);
+}
+END_TEST
+
+START_TEST(test_job_json)
+{
+    ms_job *job = make_job("m.safetensors");
+    json_t *object = parse(ms_job_to_json_text(job, 0));
+    ck_assert_str_eq(json_string_value(json_object_get(object, "id")), job->id);
+    ck_assert_str_eq(json_string_value(json_object_get(object, "state")), "queued");
+    ck_assert_str_eq(json_string_value(json_object_get(object, "kind")), "resize");
+    ck_assert_str_eq(json_string_value(json_object_get(object, "created_at")),
+                     "2026-11-30T00:53:20.123Z");
+    ck_assert(json_is_null(json_object_get(object, "started_at")));
+    ck_assert(json_is_null(json_object_get(object, "result")));
+    ck_assert(json_is_null(json_object_get(object, "error")));
+    json_t *progress = json_object_get(object, "progress");
+    ck_assert(json_is_null(json_object_get(progress, "eta_seconds")));
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(object, "params"), "model")),
+                     "m.safetensors");
+    json_decref(object);
+
+    /* running, half done after 10 s: 10 s to go; a hostile key stays JSON */
+    job->state = MS_JOB_RUNNING;
+    job->started_ms = job->created_ms;
+    job->progress_done = 5;
+    job->progress_total = 10;
+    job->current_key_text = strdup("\"a\\\"b\\n\"");
+    object = parse(ms_job_to_json_text(job, job->started_ms + 10000));
+    progress = json_object_get(object, "progress");
+    ck_assert_double_eq_tol(json_number_value(json_object_get(progress, "fraction")), 0.5, 1e-9);
+    ck_assert_double_eq_tol(json_number_value(json_object_get(progress, "eta_seconds")), 10, 1e-6);
+    ck_assert_str_eq(json_string_value(json_object_get(progress, "current_key")), "a\"b\n");
+    json_decref(object);
+
+    job->state = MS_JOB_SUCCEEDED;
+    job->has_result = true;
+    job->result_bytes = 42;
+    memset(job->result_sha256, 'f', 64);
+    job->report_text = strdup("{\"modules\":[]}");
+    object = parse(ms_job_to_json_text(job, 0));
+    json_t *result = json_object_get(object, "result");
+    ck_assert_int_eq(json_integer_value(json_object_get(result, "bytes")), 42);
+    ck_assert_str_eq(json_string_value(json_object_get(result, "file")), "out.safetensors");
+    char url[80];
+    snprintf(url, sizeof url, "/v1/jobs/%s/result", job->id);
+    ck_assert_str_eq(json_string_value(json_object_get(result, "url")), url);
+    ck_assert(json_is_array(json_object_get(json_object_get(object, "report"), "modules")));
+    json_decref(object);
+    ms_job_free(job);
+}
+END_TEST
+
+START_TEST(test_table)
+{
+    ms_job_table table;
+    ck_assert_int_eq(ms_job_table_init(&table), 0);
+    enum { COUNT = 700 };   /* past the initial bucket count: the table grows */
+    char ids[COUNT][MS_JOB_ID_LENGTH + 1];
+    for (int i = 0; i < COUNT; i++) {
+        ms_job *job = make_job("m");
+        memcpy(ids[i], job->id, sizeof ids[i]);
+        ck_assert_int_eq(ms_job_table_insert(&table, job), 0);
+        ck_assert_int_eq(job->sequence, i + 1);
+    }
+    for (int i = 0; i < COUNT; i++)
+        ck_assert_ptr_nonnull(ms_job_table_find(&table, ids[i]));
+    ck_assert_ptr_null(ms_job_table_find(&table, "0123456789abcdef0123456789abcdef"));
+    ck_assert_ptr_null(ms_job_table_find(&table, "../x"));
+    ck_assert_uint_eq(ms_job_table_count_state(&table, MS_JOB_QUEUED), COUNT);
+
+    ms_job *job = ms_job_table_find(&table, ids[3]);
+    ms_job_table_set_state(&table, job, MS_JOB_RUNNING);
+    ck_assert_uint_eq(ms_job_table_count_state(&table, MS_JOB_RUNNING), 1);
+    ms_job_table_remove(&table, job);
+    ms_job_free(job);
+    ck_assert_ptr_null(ms_job_table_find(&table, ids[3]));
+    ck_assert_uint_eq(ms_job_table_count_state(&table, MS_JOB_RUNNING), 0);
+    ck_assert_uint_eq(table.count, COUNT - 1);
+
+    job = ms_job_table_find(&table, ids[10]);
+    job->idempotency_key = strdup("key-1");
+    ck_assert_ptr_eq(ms_job_table_find_idempotency_key(&table, "key-1"), job);
+    ck_assert_ptr_null(ms_job_table_find_idempotency_key(&table, "key-2"));
+
+    /* paging newest first visits every job exactly once */
+    int seen = 0;
+    long long cursor = 0;
+    int64_t previous = INT64_MAX;
+    for (int page = 0; page < 100; page++) {
+        json_t *list = parse(ms_job_table_list_json(&table, cursor, 64, 0));
+        json_t *jobs = json_object_get(list, "jobs");
+        for (size_t i = 0; i < json_array_size(jobs); i++) {
+            const char *id = json_string_value(json_object_get(json_array_get(jobs, i), "id"));
+            int64_t sequence = ms_job_table_find(&table, id)->sequence;
+            ck_assert_int_lt(sequence, previous);
+            previous = sequence;
+            seen++;
+        }
+        json_t *next = json_object_get(list, "next_cursor");
+        if (json_is_null(next)) {
+            json_decref(list);
+            break;
+        }
+        cursor = atoll(json_string_value(next));
+        json_decref(list);
+    }
+    ck_assert_int_eq(seen, COUNT - 1);
+    ms_job_table_destroy(&table);
+}
+END_TEST
+
+START_TEST(test_store_round_trip)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/jobs.sqlite3", base);
+    ms_job_store *store = NULL;
+    ms_error err;
+    ck_assert_int_eq(ms_job_store_open(path, &store, &err), MS_OK);
+    ms_job *done = make_job("done");
+    done->sequence = 1;
+    done->state = MS_JOB_SUCCEEDED;
+    done->started_ms = done->created_ms + 5;
+    done->finished_ms = done->created_ms + 9;
+    done->progress_done = done->progress_total = 12;
+    done->has_result = true;
+    done->result_bytes = 1234;
+    memset(done->result_sha256, 'a', 64);
+    done->report_text = strdup("{\"modules\":[]}");
+    done->idempotency_key = strdup("k");
+    ms_job *failed = make_job("failed");
+    failed->sequence = 2;
+    failed->state = MS_JOB_FAILED;
+    failed->error_text = strdup("{\"code\":\"interrupted\",\"message\":\"x\"}");
+    ms_job *gone = make_job("gone");
+    gone->sequence = 3;
+    ck_assert_int_eq(ms_job_store_save(store, done, &err), MS_OK);
+    ck_assert_int_eq(ms_job_store_save(store, failed, &err), MS_OK);
+    ck_assert_int_eq(ms_job_store_save(store, gone, &err), MS_OK);
+    failed->finished_ms = 77;   /* saving again replaces the record */
+    ck_assert_int_eq(ms_job_store_save(store, failed, &err), MS_OK);
+    ck_assert_int_eq(ms_job_store_delete(store, gone->id, &err), MS_OK);
+    ms_job_store_close(store);
+
+    ck_assert_int_eq(ms_job_store_open(path, &store, &err), MS_OK);
+    ms_job_table table;
+    ck_assert_int_eq(ms_job_table_init(&table), 0);
+    size_t skipped = 99;
+    ck_assert_int_eq(ms_job_store_load(store, &table, &skipped, &err), MS_OK);
+    ck_assert_uint_eq(skipped, 0);
+    ck_assert_uint_eq(table.count, 2);
+    ck_assert_ptr_null(ms_job_table_find(&table, gone->id));
+    ms_job *loaded = ms_job_table_find(&table, done->id);
+    ck_assert_ptr_nonnull(loaded);
+    ck_assert_int_eq(loaded->state, MS_JOB_SUCCEEDED);
+    ck_assert(loaded->has_result);
+    ck_assert_uint_eq(loaded->result_bytes, 1234);
+    ck_assert_str_eq(loaded->result_sha256, done->result_sha256);
+    ck_assert_str_eq(loaded->report_text, done->report_text);
+    ck_assert_str_eq(loaded->idempotency_key, "k");
+    ck_assert_str_eq(loaded->body_sha256, done->body_sha256);
+    ck_assert_int_eq(loaded->finished_ms, done->finished_ms);
+    ck_assert_uint_eq(loaded->progress_total, 12);
+    loaded = ms_job_table_find(&table, failed->id);
+    ck_assert_int_eq(loaded->state, MS_JOB_FAILED);
+    ck_assert_str_eq(loaded->error_text, failed->error_text);
+    ck_assert_int_eq(loaded->finished_ms, 77);
+    ck_assert(!loaded->has_result);
+    ck_assert_int_eq(table.next_sequence, 3);
+    ck_assert_uint_eq(table.state_counts[MS_JOB_KIND_RESIZE][MS_JOB_SUCCEEDED], 1);
+    ms_job_table_destroy(&table);
+    ms_job_store_close(store);
+    ms_job_free(done);
+    ms_job_free(failed);
+    ms_job_free(gone);
+}
+END_TEST
+
+START_TEST(test_store_refuses_garbage)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/not_a_db.sqlite3", base);
+    FILE *file = fopen(path, "w");
+    fputs("this is not an SQLite database, not even close; padding padding padding padding", file);
+    fclose(file);
+    ms_job_store *store = NULL;
+    ms_error err;
+    ck_assert_int_ne(ms_job_store_open(path, &store, &err), MS_OK);
+    ck_assert_ptr_null(store);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *suite = suite_create("job_store");
+    TCase *tcase = tcase_create("job_store");
+    tcase_add_checked_fixture(tcase, setup, teardown);
+    tcase_add_test(tcase, test_ids);
+    tcase_add_test(tcase, test_job_json);
+    tcase_add_test(tcase, test_table);
+    tcase_add_test(tcase, test_store_round_trip);
+    tcase_add_test(tcase, test_store_refuses_garbage);
+    suite_add_tcase(suite, tcase);
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

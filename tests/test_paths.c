@@ -1,0 +1,218 @@
+/* server/paths: model paths stay inside the models roots; output names are
+ * plain file names.  Builds a small tree in a temp dir with symlinks that
+ * point in and out. */
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server/paths.h"
+
+static char base[PATH_MAX / 2];
+static char root_a[PATH_MAX], root_b[PATH_MAX], outside_dir[PATH_MAX];
+
+static void touch(const char *dir, const char *name)
+{
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *file = fopen(path, "w");
+    ck_assert_ptr_nonnull(file);
+    fputs("x", file);
+    fclose(file);
+}
+
+static void link_in(const char *dir, const char *name, const char *target)
+{
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ck_assert_int_eq(symlink(target, path), 0);
+}
+
+static void setup(void)
+{
+    const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+    snprintf(base, sizeof base, "%s/test_paths_XXXXXX", tmp);
+    ck_assert_ptr_nonnull(mkdtemp(base));
+    char *real = realpath(base, NULL);
+    snprintf(base, sizeof base, "%s", real);
+    free(real);
+    snprintf(root_a, sizeof root_a, "%s/a", base);
+    snprintf(root_b, sizeof root_b, "%s/b", base);
+    snprintf(outside_dir, sizeof outside_dir, "%s/outside", base);
+    ck_assert_int_eq(mkdir(root_a, 0755), 0);
+    ck_assert_int_eq(mkdir(root_b, 0755), 0);
+    ck_assert_int_eq(mkdir(outside_dir, 0755), 0);
+    char sub[PATH_MAX * 2];
+    snprintf(sub, sizeof sub, "%s/sub", root_a);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    touch(root_a, "one.safetensors");
+    touch(sub, "deep.safetensors");
+    touch(root_b, "two.safetensors");
+    touch(outside_dir, "secret.safetensors");
+    char target[PATH_MAX * 2];
+    snprintf(target, sizeof target, "%s/secret.safetensors", outside_dir);
+    link_in(root_a, "escape.safetensors", target);
+    link_in(root_a, "inside_link.safetensors", "sub/deep.safetensors");
+    link_in(root_a, "escape_dir", outside_dir);
+}
+
+static void teardown(void)
+{
+    char command[PATH_MAX + 32];
+    snprintf(command, sizeof command, "rm -rf '%s'", base);
+    ck_assert_int_eq(system(command), 0);
+}
+
+static ms_status resolve(const char *model, char **resolved, size_t *root_index)
+{
+    char *roots[] = {root_a, root_b};
+    ms_error err;
+    *resolved = NULL;
+    return ms_paths_resolve_model(roots, 2, model, resolved, root_index, &err);
+}
+
+START_TEST(test_resolve_inside)
+{
+    char *resolved = NULL;
+    size_t root = 99;
+    ck_assert_int_eq(resolve("one.safetensors", &resolved, &root), MS_OK);
+    ck_assert_uint_eq(root, 0);
+    char expected[PATH_MAX * 2];
+    snprintf(expected, sizeof expected, "%s/one.safetensors", root_a);
+    ck_assert_str_eq(resolved, expected);
+    free(resolved);
+    ck_assert_int_eq(resolve("two.safetensors", &resolved, &root), MS_OK);
+    ck_assert_uint_eq(root, 1);
+    free(resolved);
+    ck_assert_int_eq(resolve("sub/deep.safetensors", &resolved, &root), MS_OK);
+    free(resolved);
+    ck_assert_int_eq(resolve("./sub//deep.safetensors", &resolved, &root), MS_OK);
+    free(resolved);
+    /* a symlink that stays inside is fine and resolves to its target */
+    ck_assert_int_eq(resolve("inside_link.safetensors", &resolved, &root), MS_OK);
+    snprintf(expected, sizeof expected, "%s/sub/deep.safetensors", root_a);
+    ck_assert_str_eq(resolved, expected);
+    free(resolved);
+    snprintf(expected, sizeof expected, "%s/one.safetensors", root_a);
+    ck_assert_int_eq(resolve(expected, &resolved, &root), MS_OK);
+    free(resolved);
+}
+END_TEST
+
+START_TEST(test_resolve_refused)
+{
+    char *resolved = NULL;
+    size_t root = 0;
+    ck_assert_int_eq(resolve("../outside/secret.safetensors", &resolved, &root),
+                     MS_ERR_PATH_OUTSIDE_MODELS);
+    ck_assert_int_eq(resolve("sub/../one.safetensors", &resolved, &root),
+                     MS_ERR_PATH_OUTSIDE_MODELS);
+    ck_assert_int_eq(resolve("..", &resolved, &root), MS_ERR_PATH_OUTSIDE_MODELS);
+    ck_assert_int_eq(resolve("escape.safetensors", &resolved, &root),
+                     MS_ERR_PATH_OUTSIDE_MODELS);
+    ck_assert_int_eq(resolve("escape_dir/secret.safetensors", &resolved, &root),
+                     MS_ERR_PATH_OUTSIDE_MODELS);
+    char absolute[PATH_MAX * 2];
+    snprintf(absolute, sizeof absolute, "%s/secret.safetensors", outside_dir);
+    ck_assert_int_eq(resolve(absolute, &resolved, &root), MS_ERR_PATH_OUTSIDE_MODELS);
+    ck_assert_int_eq(resolve("/etc/passwd", &resolved, &root), MS_ERR_PATH_OUTSIDE_MODELS);
+    /* a sibling whose name extends the root's is not inside it */
+    snprintf(absolute, sizeof absolute, "%s/a_sibling", base);
+    ck_assert_int_eq(mkdir(absolute, 0755), 0);
+    touch(absolute, "x.safetensors");
+    snprintf(absolute, sizeof absolute, "%s/a_sibling/x.safetensors", base);
+    ck_assert_int_eq(resolve(absolute, &resolved, &root), MS_ERR_PATH_OUTSIDE_MODELS);
+    ck_assert_ptr_null(resolved);
+}
+END_TEST
+
+START_TEST(test_resolve_missing)
+{
+    char *resolved = NULL;
+    size_t root = 0;
+    ck_assert_int_eq(resolve("nope.safetensors", &resolved, &root), MS_ERR_NOT_FOUND);
+    ck_assert_int_eq(resolve("sub", &resolved, &root), MS_ERR_NOT_FOUND);   /* a directory */
+    ck_assert_int_eq(resolve("", &resolved, &root), MS_ERR_NOT_FOUND);
+    char absolute[PATH_MAX * 2];
+    snprintf(absolute, sizeof absolute, "%s/missing.safetensors", root_a);
+    ck_assert_int_eq(resolve(absolute, &resolved, &root), MS_ERR_NOT_FOUND);
+    ck_assert_ptr_null(resolved);
+}
+END_TEST
+
+START_TEST(test_is_inside)
+{
+    ck_assert(ms_paths_is_inside("/m", "/m/x"));
+    ck_assert(ms_paths_is_inside("/m/", "/m/x"));
+    ck_assert(!ms_paths_is_inside("/m", "/m"));
+    ck_assert(!ms_paths_is_inside("/m", "/m/"));
+    ck_assert(!ms_paths_is_inside("/m", "/mx/y"));
+    ck_assert(ms_paths_is_inside("/", "/etc"));
+}
+END_TEST
+
+START_TEST(test_output_names)
+{
+    ck_assert(ms_paths_output_name_valid("a.safetensors"));
+    ck_assert(ms_paths_output_name_valid("My_lora-v2.1.safetensors"));
+    ck_assert(!ms_paths_output_name_valid(".safetensors"));
+    ck_assert(!ms_paths_output_name_valid("_a.safetensors"));
+    ck_assert(!ms_paths_output_name_valid("a.bin"));
+    ck_assert(!ms_paths_output_name_valid("a/b.safetensors"));
+    ck_assert(!ms_paths_output_name_valid("../b.safetensors"));
+    ck_assert(!ms_paths_output_name_valid("a b.safetensors"));
+    ck_assert(!ms_paths_output_name_valid(""));
+    char name[256];
+    memset(name, 'x', sizeof name);
+    strcpy(name + 200 - 12, ".safetensors");
+    ck_assert_uint_eq(strlen(name), 200);
+    ck_assert(ms_paths_output_name_valid(name));
+    memset(name, 'x', sizeof name);
+    strcpy(name + 201 - 12, ".safetensors");
+    ck_assert(!ms_paths_output_name_valid(name));
+}
+END_TEST
+
+START_TEST(test_default_names)
+{
+    const char *models[] = {"dir/my lora.safetensors", "x.safetensors", "ünïcode.safetensors",
+                            "_under", ".safetensors", "a/b/", "plain"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        char *name = ms_paths_default_output_name(models[i]);
+        ck_assert_ptr_nonnull(name);
+        ck_assert_msg(ms_paths_output_name_valid(name), "%s -> %s", models[i], name);
+        free(name);
+    }
+    char *name = ms_paths_default_output_name("dir/my lora.safetensors");
+    ck_assert_str_eq(name, "my_lora_resized.safetensors");
+    free(name);
+    char long_model[600];
+    memset(long_model, 'q', sizeof long_model - 1);
+    long_model[sizeof long_model - 1] = '\0';
+    name = ms_paths_default_output_name(long_model);
+    ck_assert(ms_paths_output_name_valid(name));
+    free(name);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *suite = suite_create("paths");
+    TCase *tcase = tcase_create("paths");
+    tcase_add_checked_fixture(tcase, setup, teardown);
+    tcase_add_test(tcase, test_resolve_inside);
+    tcase_add_test(tcase, test_resolve_refused);
+    tcase_add_test(tcase, test_resolve_missing);
+    tcase_add_test(tcase, test_is_inside);
+    tcase_add_test(tcase, test_output_names);
+    tcase_add_test(tcase, test_default_names);
+    suite_add_tcase(suite, tcase);
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,615 @@
+/* writer: round trip through the reader, the reference order, padding,
+ * hashes, refusals that leave nothing behind, and concurrent adds. */
+#include <check.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/safetensors.h"
+#include "core/writer.h"
+
+static char temp_dir[4096];
+static char final_path[4200];
+
+static void setup(void)
+{
+    const char *base = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+    snprintf(temp_dir, sizeof temp_dir, "%s/test_writer-XXXXXX", base);
+    ck_assert_ptr_nonnull(mkdtemp(temp_dir));
+    snprintf(final_path, sizeof final_path, "%s/out.safetensors", temp_dir);
+}
+
+/* Everything a test leaves is removed here, so a failing test cleans up too. */
+static void teardown(void)
+{
+    DIR *dir = opendir(temp_dir);
+    if (dir == NULL)
+        return;
+    struct dirent *entry;
+    char path[8400];
+    while ((entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", temp_dir, entry->d_name);
+        if (unlink(path) != 0)
+            rmdir(path);
+    }
+    closedir(dir);
+    rmdir(temp_dir);
+}
+
+static int directory_entry_count(void)
+{
+    DIR *dir = opendir(temp_dir);
+    ck_assert_ptr_nonnull(dir);
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL)
+        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0)
+            count++;
+    closedir(dir);
+    return count;
+}
+
+static unsigned char *read_whole(const char *path, size_t *size)
+{
+    FILE *stream = fopen(path, "rb");
+    ck_assert_ptr_nonnull(stream);
+    fseek(stream, 0, SEEK_END);
+    *size = (size_t)ftell(stream);
+    fseek(stream, 0, SEEK_SET);
+    unsigned char *bytes = malloc(*size + 1);
+    ck_assert_uint_eq(fread(bytes, 1, *size, stream), *size);
+    fclose(stream);
+    return bytes;
+}
+
+static uint64_t header_length_of(const unsigned char *bytes)
+{
+    uint64_t length = 0;
+    for (int i = 7; i >= 0; i--)
+        length = (length << 8) | bytes[i];
+    return length;
+}
+
+static void sha256_hex(const void *bytes, size_t size, char hex[65])
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    ck_assert_int_eq(EVP_Digest(bytes, size, digest, &length, EVP_sha256(), NULL), 1);
+    for (unsigned int i = 0; i < length; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
+START_TEST(test_round_trip)
+{
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+
+    const int64_t shape_2x3[] = {2, 3}, shape_4[] = {4}, shape_empty[] = {5, 0};
+    const unsigned char raw[6] = {1, 2, 3, 250, 251, 252};
+    const int64_t ints[4] = {-1, 0, 1, INT64_MAX};
+    const double values[6] = {1.0, -2.5, 1.0 / 3.0, 1e-6, 65504.0, -0.0};
+    const double scalar = 3.25;
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "raw", MS_DTYPE_U8, 2, shape_2x3, raw, 6, &err),
+                     MS_OK);
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "ints", MS_DTYPE_I64, 1, shape_4, ints, 32, &err),
+                     MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "half", MS_DTYPE_F16, 2, shape_2x3, values,
+                                           &err), MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "bf", MS_DTYPE_BF16, 2, shape_2x3, values,
+                                           &err), MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "single", MS_DTYPE_F32, 2, shape_2x3, values,
+                                           &err), MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "double", MS_DTYPE_F64, 2, shape_2x3, values,
+                                           &err), MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "scalar", MS_DTYPE_F32, 0, NULL, &scalar, &err),
+                     MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "empty", MS_DTYPE_F16, 2, shape_empty, NULL,
+                                           &err), MS_OK);
+    ck_assert_int_eq(ms_writer_set_metadata(writer, "format", "pt", &err), MS_OK);
+    ck_assert_int_eq(ms_writer_set_metadata(writer, "comment", "first", &err), MS_OK);
+    ck_assert_int_eq(ms_writer_set_metadata(writer, "comment", "h\xc3\xa9 \"quoted\"", &err), MS_OK);
+    ms_writer_result result;
+    ck_assert_int_eq(ms_writer_finish(writer, &result, &err), MS_OK);
+    ck_assert_int_eq(directory_entry_count(), 1);
+
+    ms_safetensors file;
+    ck_assert_int_eq(ms_safetensors_open(final_path, &file, &err), MS_OK);
+    ck_assert_uint_eq(result.file_bytes, file.file_size);
+    ck_assert_uint_eq(file.tensor_count, 8);
+    ck_assert_str_eq(ms_safetensors_metadata_get(&file, "format"), "pt");
+    ck_assert_str_eq(ms_safetensors_metadata_get(&file, "comment"), "h\xc3\xa9 \"quoted\"");
+
+    const ms_tensor_info *t = ms_safetensors_find(&file, "raw");
+    ck_assert_int_eq(t->dtype, MS_DTYPE_U8);
+    ck_assert_int_eq(t->ndim, 2);
+    ck_assert_int_eq(t->shape[0], 2);
+    ck_assert_int_eq(t->shape[1], 3);
+    ck_assert(memcmp(ms_safetensors_tensor_bytes(&file, t), raw, 6) == 0);
+    t = ms_safetensors_find(&file, "ints");
+    ck_assert_int_eq(t->dtype, MS_DTYPE_I64);
+    ck_assert(memcmp(ms_safetensors_tensor_bytes(&file, t), ints, 32) == 0);
+
+    const ms_dtype float_types[] = {MS_DTYPE_F16, MS_DTYPE_BF16, MS_DTYPE_F32, MS_DTYPE_F64};
+    const char *float_names[] = {"half", "bf", "single", "double"};
+    for (int k = 0; k < 4; k++) {
+        unsigned char expected[48];
+        ms_dtype_from_double(float_types[k], values, expected, 6);
+        t = ms_safetensors_find(&file, float_names[k]);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_eq(t->dtype, float_types[k]);
+        ck_assert_uint_eq(t->byte_count, 6 * ms_dtype_size(float_types[k]));
+        ck_assert(memcmp(ms_safetensors_tensor_bytes(&file, t), expected, t->byte_count) == 0);
+    }
+    double back[6];
+    ck_assert_int_eq(ms_safetensors_read_doubles(&file, ms_safetensors_find(&file, "double"), back,
+                                                 &err), MS_OK);
+    ck_assert(memcmp(back, values, sizeof values) == 0);
+    t = ms_safetensors_find(&file, "scalar");
+    ck_assert_int_eq(t->ndim, 0);
+    ck_assert_int_eq(ms_safetensors_read_doubles(&file, t, back, &err), MS_OK);
+    ck_assert(back[0] == 3.25);
+    t = ms_safetensors_find(&file, "empty");
+    ck_assert_int_eq(t->ndim, 2);
+    ck_assert_int_eq(t->shape[0], 5);
+    ck_assert_uint_eq(t->byte_count, 0);
+    ms_safetensors_close(&file);
+}
+END_TEST
+
+typedef struct order_item {
+    const char *name;
+    ms_dtype dtype;
+} order_item;
+
+static int compare_reference(const void *a, const void *b)
+{
+    const order_item *x = a, *y = b;
+    if (x->dtype != y->dtype)
+        return (int)y->dtype - (int)x->dtype;
+    return strcmp(x->name, y->name);
+}
+
+/* Data order (dtype descending, then bytes of the name) and the header's key
+ * order (__metadata__ first, then the tensors in data order). */
+START_TEST(test_reference_order)
+{
+    order_item items[] = {
+        {"b", MS_DTYPE_F16},   {"a", MS_DTYPE_F16},   {"Z", MS_DTYPE_F16},
+        {"m", MS_DTYPE_F32},   {"a.10", MS_DTYPE_F32}, {"a.9", MS_DTYPE_F32},
+        {"c", MS_DTYPE_BF16},  {"z", MS_DTYPE_U8},    {"\xc3\xa9", MS_DTYPE_F16},
+        {"y", MS_DTYPE_I64},   {"x", MS_DTYPE_F64},   {"e", MS_DTYPE_BOOL},
+        {"aa", MS_DTYPE_F16},  {"A", MS_DTYPE_U64},
+    };
+    enum { COUNT = sizeof items / sizeof items[0] };
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const int64_t shape[] = {3};
+    unsigned char bytes[24];
+    for (int i = 0; i < COUNT; i++) {
+        memset(bytes, i + 1, sizeof bytes);
+        ck_assert_int_eq(ms_writer_add_bytes(writer, items[i].name, items[i].dtype, 1, shape, bytes,
+                                             3 * ms_dtype_size(items[i].dtype), &err), MS_OK);
+    }
+    ck_assert_int_eq(ms_writer_set_metadata(writer, "zz", "1", &err), MS_OK);
+    ck_assert_int_eq(ms_writer_set_metadata(writer, "aa", "2", &err), MS_OK);
+    ck_assert_int_eq(ms_writer_finish(writer, NULL, &err), MS_OK);
+
+    qsort(items, COUNT, sizeof items[0], compare_reference);
+    ms_safetensors file;
+    ck_assert_int_eq(ms_safetensors_open(final_path, &file, &err), MS_OK);
+    uint64_t expected_offset = 0;
+    for (int i = 0; i < COUNT; i++) {
+        const ms_tensor_info *t = ms_safetensors_find(&file, items[i].name);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_msg(t->offset == expected_offset, "%s at %llu, expected %llu", items[i].name,
+                      (unsigned long long)t->offset, (unsigned long long)expected_offset);
+        expected_offset += t->byte_count;
+    }
+
+    /* jansson keeps keys in file order when decoding. */
+    json_t *header = json_loadb((const char *)file.map + 8, file.header_length, 0, NULL);
+    ck_assert_ptr_nonnull(header);
+    const char *key;
+    json_t *value;
+    int position = -1;
+    json_object_foreach(header, key, value) {
+        if (position < 0) {
+            ck_assert_str_eq(key, "__metadata__");
+            const char *first_meta = json_object_iter_key(json_object_iter(value));
+            ck_assert_str_eq(first_meta, "aa");
+        } else {
+            ck_assert_str_eq(key, items[position].name);
+        }
+        position++;
+    }
+    ck_assert_int_eq(position, COUNT);
+    json_decref(header);
+    ms_safetensors_close(&file);
+}
+END_TEST
+
+/* Name lengths 1..8 give every padding from 0 to 7. */
+START_TEST(test_header_padding)
+{
+    char name[16];
+    memset(name, 0, sizeof name);
+    memset(name, 'n', (size_t)(_i + 1));
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const int64_t shape[] = {1};
+    const unsigned char byte = 7;
+    ck_assert_int_eq(ms_writer_add_bytes(writer, name, MS_DTYPE_U8, 1, shape, &byte, 1, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_finish(writer, NULL, &err), MS_OK);
+
+    size_t size;
+    unsigned char *bytes = read_whole(final_path, &size);
+    uint64_t length = header_length_of(bytes);
+    ck_assert_uint_eq(length % 8, 0);
+    ck_assert_uint_eq(size, 8 + length + 1);
+    const char *text = (const char *)bytes + 8;
+    size_t json_end = length;
+    while (json_end > 0 && text[json_end - 1] == ' ')
+        json_end--;
+    ck_assert_uint_gt(json_end, 0);
+    ck_assert_int_eq(text[json_end - 1], '}');
+    ck_assert_uint_lt(length - json_end, 8);
+    /* compact, as the reference writes it */
+    char expected[128];
+    snprintf(expected, sizeof expected,
+             "{\"%s\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", name);
+    ck_assert_uint_eq(json_end, strlen(expected));
+    ck_assert(memcmp(text, expected, json_end) == 0);
+    ck_assert_int_eq(bytes[size - 1], 7);
+    free(bytes);
+}
+END_TEST
+
+START_TEST(test_hashes)
+{
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const int64_t shape[] = {300, 7};
+    double *values = malloc(2100 * sizeof *values);
+    for (int i = 0; i < 2100; i++)
+        values[i] = sin(i * 0.1);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "w", MS_DTYPE_F16, 2, shape, values, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "v", MS_DTYPE_F32, 2, shape, values, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_set_metadata(writer, "sshs_model_hash", "stale", &err), MS_OK);
+    ck_assert_int_eq(ms_writer_set_metadata(writer, "other", "kept", &err), MS_OK);
+    ck_assert_int_eq(ms_writer_set_data_hash_metadata(writer, "sshs_model_hash", &err), MS_OK);
+    ms_writer_result result;
+    ck_assert_int_eq(ms_writer_finish(writer, &result, &err), MS_OK);
+
+    size_t size;
+    unsigned char *bytes = read_whole(final_path, &size);
+    uint64_t length = header_length_of(bytes);
+    char data_hex[65], file_hex[65];
+    sha256_hex(bytes + 8 + length, size - 8 - length, data_hex);
+    sha256_hex(bytes, size, file_hex);
+    ck_assert_str_eq(result.data_sha256, data_hex);
+    ck_assert_str_eq(result.file_sha256, file_hex);
+    ck_assert_uint_eq(result.file_bytes, size);
+
+    ms_safetensors file;
+    ck_assert_int_eq(ms_safetensors_open(final_path, &file, &err), MS_OK);
+    ck_assert_str_eq(ms_safetensors_metadata_get(&file, "sshs_model_hash"), data_hex);
+    ck_assert_str_eq(ms_safetensors_metadata_get(&file, "other"), "kept");
+    ms_safetensors_close(&file);
+    free(bytes);
+    free(values);
+}
+END_TEST
+
+/* Without the hash in metadata, the single-pass file hash is right too. */
+START_TEST(test_hashes_without_metadata)
+{
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const int64_t shape[] = {10};
+    const double values[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "w", MS_DTYPE_BF16, 1, shape, values, &err), MS_OK);
+    ms_writer_result result;
+    ck_assert_int_eq(ms_writer_finish(writer, &result, &err), MS_OK);
+    size_t size;
+    unsigned char *bytes = read_whole(final_path, &size);
+    uint64_t length = header_length_of(bytes);
+    char data_hex[65], file_hex[65];
+    sha256_hex(bytes + 8 + length, size - 8 - length, data_hex);
+    sha256_hex(bytes, size, file_hex);
+    ck_assert_str_eq(result.data_sha256, data_hex);
+    ck_assert_str_eq(result.file_sha256, file_hex);
+    ck_assert(strstr((const char *)bytes + 8, "__metadata__") == NULL);
+    free(bytes);
+}
+END_TEST
+
+/* No tensors at all, then only an empty one: valid files, no data section. */
+START_TEST(test_empty_outputs)
+{
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    ms_writer_result result;
+    ck_assert_int_eq(ms_writer_finish(writer, &result, &err), MS_OK);
+    size_t size;
+    unsigned char *bytes = read_whole(final_path, &size);
+    ck_assert_uint_eq(size, 16);
+    ck_assert(memcmp(bytes + 8, "{}      ", 8) == 0);
+    ck_assert_uint_eq(header_length_of(bytes), 8);
+    free(bytes);
+
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const int64_t shape[] = {0, 3};
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "e", MS_DTYPE_F64, 2, shape, NULL, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_finish(writer, &result, &err), MS_OK);
+    ms_safetensors file;
+    ck_assert_int_eq(ms_safetensors_open(final_path, &file, &err), MS_OK);
+    ck_assert_uint_eq(file.tensor_count, 1);
+    ck_assert_uint_eq(file.data_size, 0);
+    ck_assert_uint_eq(result.file_bytes, file.file_size);
+    ms_safetensors_close(&file);
+    ck_assert_int_eq(directory_entry_count(), 1);
+}
+END_TEST
+
+START_TEST(test_nan_refused_leaves_nothing)
+{
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const int64_t shape[] = {20000};
+    double *values = calloc(20000, sizeof *values);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "good", MS_DTYPE_F16, 1, shape, values, &err),
+                     MS_OK);
+    values[12345] = NAN;
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "lora_up.weight", MS_DTYPE_F16, 1, shape,
+                                           values, &err), MS_ERR_NAN_DETECTED);
+    ck_assert_str_eq(err.key, "lora_up.weight");
+    ck_assert_str_eq(err.details[0].name, "index");
+    ck_assert_str_eq(err.details[0].value, "12345");
+    values[12345] = -INFINITY;
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "x", MS_DTYPE_F32, 1, shape, values, &err),
+                     MS_ERR_NAN_DETECTED);
+    ck_assert_str_eq(err.key, "x");
+    ck_assert_int_eq(directory_entry_count(), 0); /* the spool has no name */
+    ms_writer_abort(writer);
+    ck_assert_int_eq(directory_entry_count(), 0);
+    ck_assert_int_ne(access(final_path, F_OK), 0);
+    free(values);
+}
+END_TEST
+
+/* A refused tensor is not in the output, and its name can be used again. */
+START_TEST(test_refused_tensor_not_written)
+{
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const int64_t shape[] = {2};
+    const double bad[2] = {1.0, NAN}, good[2] = {1.0, 2.0};
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "w", MS_DTYPE_F32, 1, shape, bad, &err),
+                     MS_ERR_NAN_DETECTED);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "w", MS_DTYPE_F32, 1, shape, good, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_finish(writer, NULL, &err), MS_OK);
+    ms_safetensors file;
+    ck_assert_int_eq(ms_safetensors_open(final_path, &file, &err), MS_OK);
+    ck_assert_uint_eq(file.tensor_count, 1);
+    ck_assert_uint_eq(file.data_size, 8);
+    double back[2];
+    ck_assert_int_eq(ms_safetensors_read_doubles(&file, &file.tensors[0], back, &err), MS_OK);
+    ck_assert(back[0] == 1.0 && back[1] == 2.0);
+    ms_safetensors_close(&file);
+}
+END_TEST
+
+START_TEST(test_abort_leaves_nothing)
+{
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const int64_t shape[] = {1000};
+    unsigned char bytes[1000] = {0};
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "a", MS_DTYPE_U8, 1, shape, bytes, 1000, &err),
+                     MS_OK);
+    ms_writer_abort(writer);
+    ms_writer_abort(NULL);
+    ck_assert_int_eq(directory_entry_count(), 0);
+}
+END_TEST
+
+/* A finish that fails at the rename (a directory appeared at the final
+ * name) removes its temp file. */
+START_TEST(test_failed_finish_leaves_no_temp)
+{
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const int64_t shape[] = {4};
+    const unsigned char bytes[4] = {1, 2, 3, 4};
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "a", MS_DTYPE_U8, 1, shape, bytes, 4, &err), MS_OK);
+    ck_assert_int_eq(mkdir(final_path, 0700), 0);
+    char inner[8400];
+    snprintf(inner, sizeof inner, "%s/keep", final_path);
+    FILE *stream = fopen(inner, "w");
+    ck_assert_ptr_nonnull(stream);
+    fclose(stream);
+    ck_assert_int_eq(ms_writer_finish(writer, NULL, &err), MS_ERR_IO);
+    ck_assert_int_eq(directory_entry_count(), 1); /* only the directory we made */
+    ck_assert_int_eq(unlink(inner), 0);
+}
+END_TEST
+
+START_TEST(test_argument_checks)
+{
+    ms_writer *writer;
+    ms_error err;
+    char missing[8400];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/out.safetensors", temp_dir);
+    ck_assert_int_eq(ms_writer_open(missing, &writer, &err), MS_ERR_IO);
+    ck_assert_ptr_null(writer);
+    ck_assert_int_eq(ms_writer_open(temp_dir, &writer, &err), MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_writer_open("", &writer, &err), MS_ERR_INVALID_PARAMETER);
+    snprintf(missing, sizeof missing, "%s/", temp_dir);
+    ck_assert_int_eq(ms_writer_open(missing, &writer, &err), MS_ERR_INVALID_PARAMETER);
+
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const int64_t shape[] = {2, 2}, negative[] = {2, -2};
+    const int64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    const unsigned char bytes[8] = {0};
+    const double values[4] = {0};
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "", MS_DTYPE_U8, 2, shape, bytes, 4, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_writer_add_bytes(writer, NULL, MS_DTYPE_U8, 2, shape, bytes, 4, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "__metadata__", MS_DTYPE_U8, 2, shape, bytes, 4,
+                                         &err), MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "bad\xff", MS_DTYPE_U8, 2, shape, bytes, 4, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "w", MS_DTYPE_U8, -1, shape, bytes, 4, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "w", MS_DTYPE_U8, 9, nine, bytes, 1, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "w", MS_DTYPE_U8, 2, negative, bytes, 4, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "w", MS_DTYPE_U8, 2, shape, bytes, 5, &err),
+                     MS_ERR_SIZE_MISMATCH);
+    ck_assert_str_eq(err.key, "w");
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "w", MS_DTYPE_COUNT, 2, shape, bytes, 4, &err),
+                     MS_ERR_UNSUPPORTED_DTYPE);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "w", MS_DTYPE_I32, 2, shape, values, &err),
+                     MS_ERR_UNSUPPORTED_DTYPE);
+    const int64_t huge[] = {INT64_MAX, 4};
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "w", MS_DTYPE_U8, 2, huge, bytes, 4, &err),
+                     MS_ERR_INTEGER_OVERFLOW);
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "w", MS_DTYPE_U8, 2, shape, bytes, 4, &err),
+                     MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "w", MS_DTYPE_F16, 2, shape, values, &err),
+                     MS_ERR_DUPLICATE_KEY);
+    ck_assert_str_eq(err.key, "w");
+    ck_assert_int_eq(ms_writer_set_metadata(writer, "k", "bad\xff", &err), MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_writer_set_metadata(writer, "k", NULL, &err), MS_ERR_INVALID_PARAMETER);
+    ms_writer_abort(writer);
+    ck_assert_int_eq(directory_entry_count(), 0);
+}
+END_TEST
+
+enum { THREADS = 4, PER_THREAD = 40, ELEMENTS = 3000 };
+
+typedef struct thread_job {
+    ms_writer *writer;
+    int thread;
+    int failures;
+} thread_job;
+
+static double thread_value(int thread, int tensor, int element)
+{
+    return (thread + 1) * 0.25 + tensor * 0.5 + element * 1e-3;
+}
+
+static void *add_from_thread(void *argument)
+{
+    thread_job *job = argument;
+    double *values = malloc(ELEMENTS * sizeof *values);
+    const int64_t shape[] = {ELEMENTS};
+    for (int tensor = 0; tensor < PER_THREAD; tensor++) {
+        char name[64];
+        snprintf(name, sizeof name, "t%d.w%02d", job->thread, tensor);
+        for (int e = 0; e < ELEMENTS; e++)
+            values[e] = thread_value(job->thread, tensor, e);
+        ms_error err;
+        ms_status status = tensor % 2 == 0
+            ? ms_writer_add_doubles(job->writer, name, MS_DTYPE_F32, 1, shape, values, &err)
+            : ms_writer_add_bytes(job->writer, name, MS_DTYPE_F64, 1, shape, values,
+                                  ELEMENTS * sizeof(double), &err);
+        if (status != MS_OK)
+            job->failures++;
+    }
+    free(values);
+    return NULL;
+}
+
+START_TEST(test_concurrent_adds)
+{
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    pthread_t threads[THREADS];
+    thread_job jobs[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = (thread_job){writer, i, 0};
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, add_from_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_int_eq(jobs[i].failures, 0);
+    }
+    ck_assert_int_eq(ms_writer_finish(writer, NULL, &err), MS_OK);
+
+    ms_safetensors file;
+    ck_assert_int_eq(ms_safetensors_open(final_path, &file, &err), MS_OK);
+    ck_assert_uint_eq(file.tensor_count, THREADS * PER_THREAD);
+    double *back = malloc(ELEMENTS * sizeof *back);
+    for (int thread = 0; thread < THREADS; thread++) {
+        for (int tensor = 0; tensor < PER_THREAD; tensor++) {
+            char name[64];
+            snprintf(name, sizeof name, "t%d.w%02d", thread, tensor);
+            const ms_tensor_info *t = ms_safetensors_find(&file, name);
+            ck_assert_ptr_nonnull(t);
+            ck_assert_int_eq(ms_safetensors_read_doubles(&file, t, back, &err), MS_OK);
+            for (int e = 0; e < ELEMENTS; e++) {
+                double expected = thread_value(thread, tensor, e);
+                if (t->dtype == MS_DTYPE_F32)
+                    expected = (float)expected;
+                ck_assert_msg(back[e] == expected, "%s[%d]", name, e);
+            }
+        }
+    }
+    free(back);
+    ms_safetensors_close(&file);
+}
+END_TEST
+
+static Suite *writer_suite(void)
+{
+    Suite *suite = suite_create("writer");
+    TCase *tcase = tcase_create("writer");
+    tcase_add_checked_fixture(tcase, setup, teardown);
+    tcase_set_timeout(tcase, 60);
+    tcase_add_test(tcase, test_round_trip);
+    tcase_add_test(tcase, test_reference_order);
+    tcase_add_loop_test(tcase, test_header_padding, 0, 8);
+    tcase_add_test(tcase, test_hashes);
+    tcase_add_test(tcase, test_hashes_without_metadata);
+    tcase_add_test(tcase, test_empty_outputs);
+    tcase_add_test(tcase, test_nan_refused_leaves_nothing);
+    tcase_add_test(tcase, test_refused_tensor_not_written);
+    tcase_add_test(tcase, test_abort_leaves_nothing);
+    tcase_add_test(tcase, test_failed_finish_leaves_no_temp);
+    tcase_add_test(tcase, test_argument_checks);
+    tcase_add_test(tcase, test_concurrent_adds);
+    suite_add_tcase(suite, tcase);
+    return suite;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(writer_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
