@@ -132,11 +132,12 @@ json_t *ms_api_error_object(const ms_error *err)
         json_object_set_new(object, "key", ms_api_json_text(err->key));
 
     json_t *details = json_object();
-    if (container)
-        json_object_set_new(details, "reason", json_string(ms_status_name(code)));
     for (int i = 0; err != NULL && i < err->detail_count && i < MS_ERROR_MAX_DETAILS; i++)
         json_object_set_new(details, err->details[i].name,
                             detail_value(err->details[i].value));
+    /* last, so a core detail of the same name cannot hide the reason */
+    if (container)
+        json_object_set_new(details, "reason", json_string(ms_status_name(code)));
     if (json_object_size(details) > 0)
         json_object_set_new(object, "details", details);
     else

@@ -3,4 +3,5 @@ core_libmscore_a_SOURCES += \
 	core/dtype.c core/dtype.h \
 	core/safetensors.c core/safetensors.h \
 	core/safetensors_header.c core/safetensors_header.h \
-	core/writer.c core/writer_finish.c core/writer.h core/writer_internal.h
+	core/writer.c core/writer_finish.c core/writer.h core/writer_internal.h \
+	core/writer_names.c core/writer_names.h

@@ -21,6 +21,7 @@ typedef struct resize_job {
     const ms_resize_params *params;
     ms_writer *writer;
     ms_resize_module_report *reports;   /* one per module, same order */
+    bool *zero_spectrum;                /* one per module, same order */
     ms_progress_fn progress;
     void *progress_user_data;
     const atomic_int *cancel;
@@ -92,7 +93,7 @@ static void *worker_main(void *argument)
         ms_error_clear(&error);
         ms_status status = ms_resize_module(job->input, &job->modules->modules[index],
                                             job->params, job->writer, &job->reports[index],
-                                            &error);
+                                            &job->zero_spectrum[index], &error);
         finish_module(job, index, status, &error);
     }
     return NULL;
@@ -149,16 +150,25 @@ static ms_status copy_passthrough(const ms_safetensors *input, const ms_lora_mod
     return MS_OK;
 }
 
-static void summarize(ms_resize_report *report)
+/* Mean and population std of fro_retained, as kohya prints them: kohya
+ * skips modules whose retention is NaN (0/0, an all-zero spectrum), so those
+ * are left out here too although their entries say 1.0.  With nothing left
+ * the mean is 1.0 and the std 0, matching the per-module convention. */
+static void summarize(ms_resize_report *report, const bool *zero_spectrum)
 {
-    double sum = 0.0, squares = 0.0;
-    for (size_t i = 0; i < report->module_count; i++)
-        sum += report->modules[i].fro_retained;
-    double count = (double)report->module_count;
-    report->fro_retained_mean = count > 0 ? sum / count : 0.0;
+    double sum = 0.0, squares = 0.0, count = 0.0;
     for (size_t i = 0; i < report->module_count; i++) {
-        double delta = report->modules[i].fro_retained - report->fro_retained_mean;
-        squares += delta * delta;
+        if (!zero_spectrum[i]) {
+            sum += report->modules[i].fro_retained;
+            count += 1.0;
+        }
+    }
+    report->fro_retained_mean = count > 0 ? sum / count : 1.0;
+    for (size_t i = 0; i < report->module_count; i++) {
+        if (!zero_spectrum[i]) {
+            double delta = report->modules[i].fro_retained - report->fro_retained_mean;
+            squares += delta * delta;
+        }
     }
     report->fro_retained_std = count > 0 ? sqrt(squares / count) : 0.0;
 }
@@ -169,6 +179,7 @@ typedef struct resize_state {
     ms_lora_module_list modules;
     ms_writer *writer;
     ms_resize_module_report *reports;
+    bool *zero_spectrum;
 } resize_state;
 
 static void free_reports(ms_resize_module_report *reports, size_t count)
@@ -194,7 +205,8 @@ static ms_status prepare(resize_state *state, const char *input_path, const char
         return ms_error_set(err, MS_ERR_NOT_A_LORA, NULL,
                             "%s has no LoRA module (no down/up tensor pair)", input_path);
     state->reports = calloc(state->modules.count, sizeof *state->reports);
-    if (state->reports == NULL)
+    state->zero_spectrum = calloc(state->modules.count, sizeof *state->zero_spectrum);
+    if (state->reports == NULL || state->zero_spectrum == NULL)
         return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory for the report");
     double first_alpha;
     status = ms_lora_module_alpha(&state->input, &state->modules.modules[0], &first_alpha, err);
@@ -216,6 +228,7 @@ static ms_status run_modules(resize_state *state, const ms_resize_params *params
         .params = params,
         .writer = state->writer,
         .reports = state->reports,
+        .zero_spectrum = state->zero_spectrum,
         .progress = progress,
         .progress_user_data = progress_user_data,
         .cancel = cancel,
@@ -240,6 +253,8 @@ ms_status ms_resize_file(const char *input_path, const char *output_path,
     ms_writer_result result;
     if (report != NULL)
         memset(report, 0, sizeof *report);
+    if (params == NULL)
+        return ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL, "no resize parameters");
     ms_status status = ms_resize_params_validate(params, err);
     if (status == MS_OK && cancel_requested(cancel))
         status = ms_error_set(err, MS_ERR_CANCELLED, NULL, "resize cancelled");
@@ -249,6 +264,9 @@ ms_status ms_resize_file(const char *input_path, const char *output_path,
         status = copy_passthrough(&state.input, &state.modules, state.writer, err);
     if (status == MS_OK)
         status = run_modules(&state, params, progress, progress_user_data, cancel, err);
+    /* a cancel that arrived during the last modules still wins over publishing */
+    if (status == MS_OK && cancel_requested(cancel))
+        status = ms_error_set(err, MS_ERR_CANCELLED, NULL, "resize cancelled");
     if (status == MS_OK) {
         /* finish frees the writer, also when it fails */
         ms_writer *writer = state.writer;
@@ -263,10 +281,11 @@ ms_status ms_resize_file(const char *input_path, const char *output_path,
         report->output_bytes = result.file_bytes;
         memcpy(report->output_sha256, result.file_sha256, sizeof report->output_sha256);
         memcpy(report->model_hash, result.data_sha256, sizeof report->model_hash);
-        summarize(report);
+        summarize(report, state.zero_spectrum);
     }
     ms_writer_abort(state.writer);
     free_reports(state.reports, state.modules.count);
+    free(state.zero_spectrum);
     ms_lora_module_list_free(&state.modules);
     if (state.input_open)
         ms_safetensors_close(&state.input);

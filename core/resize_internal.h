@@ -3,6 +3,7 @@
 #ifndef MS_RESIZE_INTERNAL_H
 #define MS_RESIZE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -24,10 +25,12 @@ ms_status ms_resize_set_metadata(ms_writer *writer, const ms_safetensors *input,
                                  ms_error *err);
 
 /* Resizes one module and adds its three output tensors to the writer.
- * report->name is allocated (free it with the report). */
+ * report->name is allocated (free it with the report).  *zero_spectrum says
+ * whether every singular value was exactly zero (kohya's NaN retention). */
 ms_status ms_resize_module(const ms_safetensors *input, const ms_lora_module *module,
                            const ms_resize_params *params, ms_writer *writer,
-                           ms_resize_module_report *report, ms_error *err);
+                           ms_resize_module_report *report, bool *zero_spectrum,
+                           ms_error *err);
 
 /* The cap for a module: new_conv_rank (or new_rank when 0) for 4-D ones. */
 int ms_resize_cap(const ms_resize_params *params, const ms_lora_module *module);

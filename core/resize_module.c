@@ -3,6 +3,7 @@
 #include "lowrank.h"
 #include "resize_internal.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,38 +68,74 @@ static ms_status read_factors(const ms_safetensors *input, const ms_lora_module 
     return status;
 }
 
+/* The writer refuses NaN/Inf in the doubles, but a finite value can still
+ * overflow a narrow save dtype (|x| >= 65520 becomes Inf in F16): refuse
+ * that too, with the tensor's key, rather than write an Inf. */
+static ms_status check_fits(ms_dtype dtype, const char *key, const double *values,
+                            uint64_t count, ms_error *err)
+{
+    double largest = 0.0;
+    for (uint64_t i = 0; i < count; i++)
+        if (fabs(values[i]) > largest)
+            largest = fabs(values[i]);
+    unsigned char converted[8];
+    double back;
+    ms_dtype_from_double(dtype, &largest, converted, 1);
+    ms_dtype_to_double(dtype, converted, &back, 1);
+    if (!isinf(back))
+        return MS_OK;
+    ms_error_set(err, MS_ERR_NAN_DETECTED, key, "%s: %g overflows %s", key, largest,
+                 ms_dtype_name(dtype));
+    ms_error_detail_add(err, "value", "%g", largest);
+    ms_error_detail_add(err, "dtype", "%s", ms_dtype_name(dtype));
+    return MS_ERR_NAN_DETECTED;
+}
+
 static ms_status write_outputs(ms_writer *writer, const ms_lora_module *module, ms_dtype dtype,
                                int new_rank, double new_alpha, const module_buffers *buffers,
                                ms_error *err)
 {
     int64_t down_shape[4] = {new_rank, module->in_features, 1, 1};
     int64_t up_shape[4] = {module->out_features, new_rank, 1, 1};
+    int64_t no_shape[1] = {0};
     int ndim = module->is_conv ? 4 : 2;
     if (module->is_conv) {
         down_shape[1] = module->down->shape[1];
         down_shape[2] = module->kernel_h;
         down_shape[3] = module->kernel_w;
     }
-    ms_status status = ms_writer_add_doubles(writer, module->down->name, dtype, ndim,
-                                             down_shape, buffers->new_down, err);
-    if (status == MS_OK)
-        status = ms_writer_add_doubles(writer, module->up->name, dtype, ndim, up_shape,
-                                       buffers->new_up, err);
-    if (status != MS_OK)
-        return status;
-
     char *alpha_name = NULL;
     if (asprintf(&alpha_name, "%s.alpha", module->name) < 0)
         return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, module->down->name,
                             "out of memory naming %s.alpha", module->name);
-    int64_t no_shape[1] = {0};
-    status = ms_writer_add_doubles(writer, alpha_name, dtype, 0, no_shape, &new_alpha, err);
+    /* new_down has orthonormal rows: only up and alpha can overflow */
+    uint64_t up_count = (uint64_t)module->out_features * (uint64_t)new_rank;
+    ms_status status = check_fits(dtype, module->up->name, buffers->new_up, up_count, err);
+    if (status == MS_OK)
+        status = check_fits(dtype, alpha_name, &new_alpha, 1, err);
+    if (status == MS_OK)
+        status = ms_writer_add_doubles(writer, module->down->name, dtype, ndim, down_shape,
+                                       buffers->new_down, err);
+    if (status == MS_OK)
+        status = ms_writer_add_doubles(writer, module->up->name, dtype, ndim, up_shape,
+                                       buffers->new_up, err);
+    if (status == MS_OK)
+        status = ms_writer_add_doubles(writer, alpha_name, dtype, 0, no_shape, &new_alpha, err);
     free(alpha_name);
     return status;
 }
 
+static bool all_zero(const double *values, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (values[i] != 0.0)
+            return false;
+    return true;
+}
+
 static ms_status compute(const ms_lora_module *module, const ms_resize_params *params,
-                         module_buffers *buffers, ms_rank_choice *choice, ms_error *err)
+                         module_buffers *buffers, ms_rank_choice *choice, bool *zero_spectrum,
+                         ms_error *err)
 {
     ms_lowrank_factor factor;
     ms_status status = ms_lowrank_factor_init(&factor, buffers->up, buffers->down,
@@ -111,6 +148,7 @@ static ms_status compute(const ms_lora_module *module, const ms_resize_params *p
     ms_rank_rule(factor.singular_values, (size_t)factor.core_rank, (size_t)length,
                  params->dynamic_method, params->dynamic_param,
                  ms_resize_cap(params, module), choice);
+    *zero_spectrum = all_zero(factor.singular_values, factor.core_rank);
     /* the inputs are no longer needed: keep the peak at one module */
     free(buffers->up);
     free(buffers->down);
@@ -129,7 +167,8 @@ static ms_status compute(const ms_lora_module *module, const ms_resize_params *p
 
 ms_status ms_resize_module(const ms_safetensors *input, const ms_lora_module *module,
                            const ms_resize_params *params, ms_writer *writer,
-                           ms_resize_module_report *report, ms_error *err)
+                           ms_resize_module_report *report, bool *zero_spectrum,
+                           ms_error *err)
 {
     module_buffers buffers = {0};
     ms_rank_choice choice = {0};
@@ -138,7 +177,7 @@ ms_status ms_resize_module(const ms_safetensors *input, const ms_lora_module *mo
     if (status == MS_OK)
         status = read_factors(input, module, &buffers, err);
     if (status == MS_OK)
-        status = compute(module, params, &buffers, &choice, err);
+        status = compute(module, params, &buffers, &choice, zero_spectrum, err);
     /* kohya: scale = alpha / r, new alpha = scale * k, so alpha / rank stays */
     double new_alpha = alpha / (double)module->rank * (double)choice.rank;
     if (status == MS_OK)

@@ -140,6 +140,7 @@ void ms_writer_free(ms_writer *writer)
     for (size_t i = 0; i < writer->entry_count; i++)
         free(writer->entries[i].name);
     free(writer->entries);
+    ms_writer_names_free(&writer->names);
     for (size_t i = 0; i < writer->metadata_count; i++) {
         free(writer->metadata[i].name);
         free(writer->metadata[i].value);
@@ -198,6 +199,16 @@ static ms_status check_tensor(const char *name, ms_dtype dtype, int ndim, const 
     return MS_OK;
 }
 
+static const char *entry_name(const void *context, size_t index)
+{
+    return ((const ms_writer *)context)->entries[index].name;
+}
+
+static bool entry_live(const void *context, size_t index)
+{
+    return ((const ms_writer *)context)->entries[index].state != WRITER_ENTRY_FAILED;
+}
+
 /* Reserves a spool range and an index slot for a new tensor; *index is its
  * slot, stable across later reallocations of the index. */
 static ms_status reserve(ms_writer *writer, const char *name, ms_dtype dtype, int ndim,
@@ -209,15 +220,10 @@ static ms_status reserve(ms_writer *writer, const char *name, ms_dtype dtype, in
     if (copy == NULL)
         return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
     pthread_mutex_lock(&writer->lock);
-    /* Linear scan: models have a few thousand tensors, so this stays in the
-     * microseconds and needs no second structure to keep consistent. */
-    for (size_t i = 0; i < writer->entry_count; i++) {
-        if (writer->entries[i].state != WRITER_ENTRY_FAILED &&
-            strcmp(writer->entries[i].name, name) == 0) {
-            status = ms_error_set(err, MS_ERR_DUPLICATE_KEY, name,
-                                  "tensor \"%s\" was already added", name);
-            goto done;
-        }
+    if (ms_writer_names_contains(&writer->names, name, entry_name, entry_live, writer)) {
+        status = ms_error_set(err, MS_ERR_DUPLICATE_KEY, name, "tensor \"%s\" was already added",
+                              name);
+        goto done;
     }
     uint64_t end;
     if (__builtin_add_overflow(writer->spool_size, byte_count, &end) || end > (uint64_t)INT64_MAX) {
@@ -237,6 +243,10 @@ static ms_status reserve(ms_writer *writer, const char *name, ms_dtype dtype, in
     writer_entry *entry = &writer->entries[writer->entry_count];
     memset(entry, 0, sizeof *entry);
     entry->name = copy;
+    if (!ms_writer_names_insert(&writer->names, copy, writer->entry_count, entry_name, writer)) {
+        status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+        goto done;
+    }
     entry->dtype = dtype;
     entry->ndim = ndim;
     for (int i = 0; i < ndim; i++)

@@ -8,8 +8,9 @@
  * The data hash goes into the header, and the file hash covers the header,
  * so when the data hash is stored the data is hashed twice: once while it is
  * copied (header written later; its size is known because a hex digest has a
- * fixed length) and once more from the spool's page cache for the file hash.
- * Without it, one pass does both. */
+ * fixed length) and once more from the spool's page cache for the file hash,
+ * while the data is flushed to disk.  Without it, one pass does both.  The
+ * hashing runs on a helper thread beside the copy. */
 #include "writer_internal.h"
 
 #include <errno.h>
@@ -269,7 +270,84 @@ static ms_status map_spool(finish_state *state, ms_error *err)
     return MS_OK;
 }
 
-/* Header and data into the temp file, both hashes into result. */
+/* Hashing runs beside the main thread's I/O: on a helper thread when one
+ * can be started (the writes and the hashes then overlap on two cores),
+ * inline after the I/O otherwise. */
+typedef struct hash_job {
+    finish_state *state;
+    EVP_MD_CTX *first;
+    EVP_MD_CTX *second;
+    ms_status status;
+    ms_error err;
+    pthread_t thread;
+    bool threaded;
+} hash_job;
+
+static void *hash_job_run(void *argument)
+{
+    hash_job *job = argument;
+    job->status = stream_data(job->state, job->first, job->second, false, &job->err);
+    return NULL;
+}
+
+static void hash_job_start(hash_job *job, finish_state *state, EVP_MD_CTX *first,
+                           EVP_MD_CTX *second)
+{
+    memset(job, 0, sizeof *job);
+    job->state = state;
+    job->first = first;
+    job->second = second;
+    job->threaded = pthread_create(&job->thread, NULL, hash_job_run, job) == 0;
+}
+
+/* Waits for (or runs) the job; the first failure wins. */
+static ms_status hash_job_finish(hash_job *job, ms_status status, ms_error *err)
+{
+    if (job->threaded)
+        pthread_join(job->thread, NULL);
+    else if (status == MS_OK)
+        hash_job_run(job);
+    if (status == MS_OK && job->status != MS_OK) {
+        if (err != NULL)
+            *err = job->err;
+        status = job->status;
+    }
+    return status;
+}
+
+static ms_status sync_data(int fd, ms_error *err)
+{
+    while (fdatasync(fd) != 0) {
+        if (errno != EINTR)
+            return ms_writer_io_error(err, errno, "fsync", "the output file");
+    }
+    return MS_OK;
+}
+
+/* With the data hash stored in the header, the file hash can only start
+ * once the data hash is known: hash the data again (from the spool's page
+ * cache) while the data already written goes to disk. */
+static ms_status hash_file_after_data(finish_state *state, ms_writer_result *result,
+                                      ms_error *err)
+{
+    size_t expected_bytes = state->header_bytes;
+    ms_status status = build_header(state, result->data_sha256, err);
+    if (status == MS_OK && state->header_bytes != expected_bytes)
+        status = ms_error_set(err, MS_ERR_INTERNAL, NULL, "header size changed with the hash");
+    if (status == MS_OK &&
+        EVP_DigestUpdate(state->file_hash, state->header, state->header_bytes) != 1)
+        status = ms_error_set(err, MS_ERR_INTERNAL, NULL, "sha256 update failed");
+    if (status != MS_OK)
+        return status;
+    hash_job job;
+    hash_job_start(&job, state, state->file_hash, NULL);
+    status = sync_data(state->temp_fd, err);
+    return hash_job_finish(&job, status, err);
+}
+
+/* Header and data into the temp file, both hashes into result.  The header
+ * is sized first with a placeholder digest (hex digests have a fixed
+ * length), the data is written after it, and the header last. */
 static ms_status write_contents(finish_state *state, ms_writer_result *result, ms_error *err)
 {
     static const char placeholder[65] =
@@ -281,22 +359,17 @@ static ms_status write_contents(finish_state *state, ms_writer_result *result, m
     if (status == MS_OK && !store_hash &&
         EVP_DigestUpdate(state->file_hash, state->header, state->header_bytes) != 1)
         status = ms_error_set(err, MS_ERR_INTERNAL, NULL, "sha256 update failed");
-    if (status == MS_OK)
-        status = stream_data(state, state->data_hash, store_hash ? NULL : state->file_hash, true,
-                             err);
+    if (status != MS_OK)
+        return status;
+
+    hash_job job;
+    hash_job_start(&job, state, state->data_hash, store_hash ? NULL : state->file_hash);
+    status = stream_data(state, NULL, NULL, true, err);
+    status = hash_job_finish(&job, status, err);
     if (status == MS_OK)
         status = digest_hex(state->data_hash, result->data_sha256, err);
-    if (status == MS_OK && store_hash) {
-        size_t expected_bytes = state->header_bytes;
-        status = build_header(state, result->data_sha256, err);
-        if (status == MS_OK && state->header_bytes != expected_bytes)
-            status = ms_error_set(err, MS_ERR_INTERNAL, NULL, "header size changed with the hash");
-        if (status == MS_OK &&
-            EVP_DigestUpdate(state->file_hash, state->header, state->header_bytes) != 1)
-            status = ms_error_set(err, MS_ERR_INTERNAL, NULL, "sha256 update failed");
-        if (status == MS_OK)
-            status = stream_data(state, state->file_hash, NULL, false, err);
-    }
+    if (status == MS_OK && store_hash)
+        status = hash_file_after_data(state, result, err);
     if (status == MS_OK)
         status = ms_writer_pwrite_all(state->temp_fd, state->header, state->header_bytes, 0,
                                       "the output file", err);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "safetensors.h"
+#include "writer_names.h"
 #include "writer.h"
 
 typedef enum writer_entry_state {
@@ -35,6 +36,7 @@ struct ms_writer {
     writer_entry *entries;
     size_t entry_count;
     size_t entry_capacity;
+    ms_writer_names names;    /* name -> entry index, for duplicate checks */
     size_t metadata_count;
     ms_metadata_entry *metadata;
     char *data_hash_name;     /* NULL unless set_data_hash_metadata was called */

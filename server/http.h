@@ -19,7 +19,7 @@ enum { MS_HTTP_MAX_BODY = 1024 * 1024 };
 typedef struct ms_http_request {
     struct ms_service *service;
     struct MHD_Connection *connection;
-    const char *method;
+    char method[16];
     char *path;
     char *body;
     size_t body_size;

@@ -141,7 +141,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             return MHD_NO;
         request->service = cls;
         request->connection = connection;
-        request->method = method;
+        snprintf(request->method, sizeof request->method, "%s", method);
         request->path = strdup(url);
         request->started_ms = ms_clock_monotonic_ms();
         *request_slot = request;
@@ -163,6 +163,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     return ms_routes_handle(request);
 }
 
+/* Paths are client text (already percent-decoded): no control bytes or
+ * endless lines in the log. */
+static void printable_path(const char *path, char *out, size_t size)
+{
+    size_t used = 0;
+    for (; path != NULL && *path != '\0' && used + 4 < size; path++)
+        out[used++] = (*path >= 0x20 && *path < 0x7f) ? *path : '?';
+    if (path != NULL && *path != '\0')
+        out[used++] = '.', out[used++] = '.', out[used++] = '.';
+    out[used] = '\0';
+}
+
 static void on_completed(void *cls, struct MHD_Connection *connection, void **request_slot,
                          enum MHD_RequestTerminationCode code)
 {
@@ -179,14 +191,14 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
     }
     if (service->options->access_log) {
         double duration = ms_clock_monotonic_ms() - request->started_ms;
+        char path[256];
+        printable_path(request->path, path, sizeof path);
         const char *outcome = code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (dropped)";
         if (request->job_id[0] != '\0')
-            ms_log("http %s %s %u %.3fms job=%s%s", request->method,
-                   request->path != NULL ? request->path : "?", request->status, duration,
-                   request->job_id, outcome);
+            ms_log("http %s %s %u %.3fms job=%s%s", request->method, path, request->status,
+                   duration, request->job_id, outcome);
         else
-            ms_log("http %s %s %u %.3fms%s", request->method,
-                   request->path != NULL ? request->path : "?", request->status, duration,
+            ms_log("http %s %s %u %.3fms%s", request->method, path, request->status, duration,
                    outcome);
     }
     free(request->path);

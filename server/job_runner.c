@@ -7,6 +7,8 @@
 #include "api/api.h"
 #include "api/json_text.h"
 #include "clock.h"
+#include "core/lora.h"
+#include "core/safetensors.h"
 #include "log.h"
 #include "paths.h"
 #include "service.h"
@@ -71,6 +73,26 @@ static void on_progress(void *user_data, size_t done, size_t total, const char *
     }
 }
 
+/* Clients see the module count as soon as the job runs, not only after the
+ * first module (the core reports progress after each one).  A file that
+ * fails here fails again, with the proper error, in the core. */
+static void announce_total(ms_service *service, ms_job *job, const char *input_path)
+{
+    ms_safetensors file;
+    ms_error err;
+    if (ms_safetensors_open(input_path, &file, &err) != MS_OK)
+        return;
+    ms_lora_module_list modules;
+    if (ms_lora_find_modules(&file, &modules, &err) == MS_OK) {
+        ms_job_table_lock(&service->table);
+        if (job->progress_done == 0)
+            job->progress_total = modules.count;
+        ms_job_table_unlock(&service->table);
+        ms_lora_module_list_free(&modules);
+    }
+    ms_safetensors_close(&file);
+}
+
 static ms_status parse_request(const ms_job *job, ms_api_resize_request *request, ms_error *err)
 {
     json_error_t json_error;
@@ -109,6 +131,7 @@ static void run_resize(ms_service *service, ms_job *job, ms_job_outcome *outcome
                                        "cannot create the result directory");
         goto done;
     }
+    announce_total(service, job, input_path);
     request.params.threads = service->job_threads;
     progress_context context = {service, job};
     outcome->status = ms_resize_file(input_path, output_path, &request.params, on_progress,

@@ -92,16 +92,8 @@ static void bind_text(sqlite3_stmt *statement, int index, const char *text)
         sqlite3_bind_null(statement, index);
 }
 
-ms_status ms_job_store_save(ms_job_store *store, const ms_job *job, ms_error *err)
+static void bind_job(sqlite3_stmt *statement, const ms_job *job)
 {
-    static const char sql[] =
-        "INSERT OR REPLACE INTO jobs (id, sequence, kind, state, request, params,"
-        " output_name, idempotency_key, body_sha256, created_ms, started_ms, finished_ms,"
-        " progress_done, progress_total, error, result_bytes, result_sha256, report)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
-    sqlite3_stmt *statement = NULL;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL) != SQLITE_OK)
-        return db_error(err, store->db, "prepare save");
     bind_text(statement, 1, job->id);
     sqlite3_bind_int64(statement, 2, job->sequence);
     bind_text(statement, 3, ms_job_kind_name(job->kind));
@@ -125,11 +117,40 @@ ms_status ms_job_store_save(ms_job_store *store, const ms_job *job, ms_error *er
         sqlite3_bind_null(statement, 17);
     }
     bind_text(statement, 18, job->report_text);
+}
+
+static ms_status run_job_statement(ms_job_store *store, const char *sql, const ms_job *job,
+                                   const char *what, ms_error *err)
+{
+    sqlite3_stmt *statement = NULL;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL) != SQLITE_OK)
+        return db_error(err, store->db, what);
+    bind_job(statement, job);
     ms_status status = MS_OK;
     if (sqlite3_step(statement) != SQLITE_DONE)
-        status = db_error(err, store->db, "save");
+        status = db_error(err, store->db, what);
     sqlite3_finalize(statement);
     return status;
+}
+
+ms_status ms_job_store_insert(ms_job_store *store, const ms_job *job, ms_error *err)
+{
+    static const char sql[] =
+        "INSERT INTO jobs (id, sequence, kind, state, request, params,"
+        " output_name, idempotency_key, body_sha256, created_ms, started_ms, finished_ms,"
+        " progress_done, progress_total, error, result_bytes, result_sha256, report)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+    return run_job_statement(store, sql, job, "insert", err);
+}
+
+ms_status ms_job_store_update(ms_job_store *store, const ms_job *job, ms_error *err)
+{
+    static const char sql[] =
+        "UPDATE jobs SET sequence = ?2, kind = ?3, state = ?4, request = ?5, params = ?6,"
+        " output_name = ?7, idempotency_key = ?8, body_sha256 = ?9, created_ms = ?10,"
+        " started_ms = ?11, finished_ms = ?12, progress_done = ?13, progress_total = ?14,"
+        " error = ?15, result_bytes = ?16, result_sha256 = ?17, report = ?18 WHERE id = ?1";
+    return run_job_statement(store, sql, job, "update", err);
 }
 
 ms_status ms_job_store_delete(ms_job_store *store, const char *id, ms_error *err)

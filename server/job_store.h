@@ -15,8 +15,12 @@ typedef struct ms_job_store ms_job_store;
 ms_status ms_job_store_open(const char *path, ms_job_store **store, ms_error *err);
 void ms_job_store_close(ms_job_store *store);
 
-/* Insert or replace the whole record. */
-ms_status ms_job_store_save(ms_job_store *store, const ms_job *job, ms_error *err);
+/* A new record (creation). */
+ms_status ms_job_store_insert(ms_job_store *store, const ms_job *job, ms_error *err);
+
+/* Rewrites an existing record (transitions).  A record deleted meanwhile
+ * stays deleted: a late update never brings a removed job back. */
+ms_status ms_job_store_update(ms_job_store *store, const ms_job *job, ms_error *err);
 
 ms_status ms_job_store_delete(ms_job_store *store, const char *id, ms_error *err);
 

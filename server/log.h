@@ -1,5 +1,6 @@
-/* One line per event on stderr: "<RFC 3339 time> <message>".  Each line is
- * written with a single write(2) so lines from several threads never mix. */
+/* One line per event on stderr, no timestamp (journald and friends add
+ * their own).  Each line is written with a single write(2) so lines from
+ * several threads never mix. */
 #ifndef MS_LOG_H
 #define MS_LOG_H
 

@@ -32,7 +32,7 @@ void ms_service_save_job(ms_service *service, ms_job *snapshot)
     if (snapshot == NULL)
         return;
     ms_error err;
-    if (ms_job_store_save(service->store, snapshot, &err) != MS_OK)
+    if (ms_job_store_update(service->store, snapshot, &err) != MS_OK)
         ms_log("job %s: saving the record failed: %s", snapshot->id, err.message);
     ms_job_free(snapshot);
 }

@@ -41,8 +41,9 @@ typedef struct ms_service {
 /* Runs until SIGTERM/SIGINT; returns the process exit status. */
 int ms_service_run(const ms_serve_options *options);
 
-/* Saves a copy of job (taken under the table lock by the caller) and logs a
- * failure; the store's own errors never stop the service. */
+/* Writes a transition from a copy of the job (taken under the table lock by
+ * the caller, freed here) and logs a failure; the store's own errors never
+ * stop the service. */
 void ms_service_save_job(ms_service *service, ms_job *snapshot);
 
 /* DATA/results/<id> (malloced). */

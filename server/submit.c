@@ -129,9 +129,9 @@ static ms_status parse_body(ms_http_request *request, submission *work, ms_error
                                      : ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
 }
 
-static ms_status validate(ms_http_request *request, submission *work, ms_error *err)
+/* What is checked before an earlier job with the same key is looked up. */
+static ms_status check_headers(ms_http_request *request, submission *work, ms_error *err)
 {
-    ms_service *service = request->service;
     if (!is_json_content_type(ms_http_header(request, MHD_HTTP_HEADER_CONTENT_TYPE)))
         return ms_error_set(err, MS_ERR_UNSUPPORTED_MEDIA_TYPE, NULL,
                             "Content-Type must be application/json");
@@ -144,6 +144,12 @@ static ms_status validate(ms_http_request *request, submission *work, ms_error *
         return MS_ERR_INVALID_PARAMETER;
     }
     sha256_hex(request->body != NULL ? request->body : "", request->body_size, work->body_sha256);
+    return MS_OK;
+}
+
+static ms_status validate(ms_http_request *request, submission *work, ms_error *err)
+{
+    ms_service *service = request->service;
     ms_status status = parse_body(request, work, err);
     if (status != MS_OK)
         return status;
@@ -241,7 +247,7 @@ static enum MHD_Result enqueue(ms_http_request *request, submission *work)
     job->sequence = sequence;
     /* durable before anyone is told it exists */
     ms_error err;
-    if (ms_job_store_save(service->store, job, &err) != MS_OK) {
+    if (ms_job_store_insert(service->store, job, &err) != MS_OK) {
         ms_log("job %s: cannot record it: %s", job->id, err.message);
         ms_job_free(job);
         return ms_http_send_error(request, &err, NULL);
@@ -273,13 +279,25 @@ enum MHD_Result ms_submit_resize(ms_http_request *request)
     ms_error err;
     ms_error_clear(&err);
     enum MHD_Result result;
+    bool handled = false;
+    if (check_headers(request, &work, &err) != MS_OK) {
+        result = ms_http_send_error(request, &err, NULL);
+        goto done;
+    }
+    /* A replay answers with the job even if the model is gone since. */
+    pthread_mutex_lock(&service->submit_mutex);
+    result = replay_or_conflict(request, &work, &handled);
+    pthread_mutex_unlock(&service->submit_mutex);
+    if (handled)
+        goto done;
     if (validate(request, &work, &err) != MS_OK) {
         result = ms_http_send_error(request, &err, NULL);
-    } else {
-        pthread_mutex_lock(&service->submit_mutex);
-        result = enqueue(request, &work);
-        pthread_mutex_unlock(&service->submit_mutex);
+        goto done;
     }
+    pthread_mutex_lock(&service->submit_mutex);
+    result = enqueue(request, &work);   /* looks for the key again: another POST may have won */
+    pthread_mutex_unlock(&service->submit_mutex);
+done:
     if (work.have_request)
         ms_api_resize_request_free(&work.request);
     free(work.output_name);

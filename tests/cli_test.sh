@@ -168,6 +168,16 @@ if expect_exit 0 "resize mixed options" "$MERGESVD" resize --model "$work/sd15.s
         fail "verbose output: $(head -c 300 "$work/out")"
 fi
 
+# progress: none when stderr is not a terminal, one updating line when it is
+checks=$((checks + 1))
+[ ! -s "$work/err" ] || fail "progress or noise on a non-terminal stderr: $(head -c 200 "$work/err")"
+if command -v script >/dev/null 2>&1; then
+    checks=$((checks + 1))
+    script -qec "'$MERGESVD' resize --model '$work/sd15.safetensors' --save_to '$work/tty.safetensors' --threads 1" \
+        /dev/null </dev/null >"$work/tty" 2>&1
+    tr '\r' '\n' <"$work/tty" | grep -q "100% 264/264 ETA" || fail "no progress line on a terminal"
+fi
+
 # ---- help ----
 expect_exit 0 "resize --help" "$MERGESVD" resize --help
 expect_exit 0 "inspect -h" "$MERGESVD" inspect -h

@@ -2,8 +2,11 @@
 
 #include <lapacke.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/dtype.h"
 
 void test_rng_seed(test_rng *rng, uint64_t seed)
 {
@@ -89,9 +92,6 @@ double test_norm(const double *a, size_t count)
     return sqrt(sum);
 }
 
-#include <stdio.h>
-
-#include "core/dtype.h"
 
 static uint64_t spec_elements(const test_tensor_spec *spec)
 {

@@ -173,6 +173,7 @@ START_TEST(test_error_object_bad_safetensors)
         ms_error err;
         ms_error_set(&err, container[i], "t", "broken");
         ms_error_detail_add(&err, "offset", "%d", 16);
+        ms_error_detail_add(&err, "reason", "something else");
         json_t *object = ms_api_error_object(&err);
         ck_assert_str_eq(json_string_value(json_object_get(object, "code")), "bad_safetensors");
         json_t *details = json_object_get(object, "details");
@@ -198,6 +199,14 @@ START_TEST(test_error_object_hostile_text)
     ck_assert_str_eq(json_string_value(json_object_get(object, "key")), "bad??key");
     ck_assert_str_eq(json_string_value(json_object_get(object, "message")), "key bad? here");
     json_decref(object);
+    ms_error_set(&err, MS_OK, NULL, "%s", "");
+    ms_error_detail_add(&err, "sign", "-");
+    object = ms_api_error_object(&err);
+    ck_assert_str_eq(json_string_value(json_object_get(object, "code")), "internal_error");
+    ck_assert_str_eq(json_string_value(json_object_get(object, "message")), "internal_error");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(object, "details"), "sign")), "-");
+    json_decref(object);
+    ms_api_resize_request_free(NULL);
     /* an OK or NULL error still yields a well-formed failure object */
     object = ms_api_error_object(NULL);
     ck_assert_str_eq(json_string_value(json_object_get(object, "code")), "internal_error");

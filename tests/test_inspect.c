@@ -186,6 +186,24 @@ START_TEST(test_lora_widths)
     ck_assert_int_eq(inspect_path(write_tensors("sd2t.safetensors", sd2_text, 2), &summary, &err), MS_OK);
     ck_assert_int_eq(summary.architecture, MS_ARCH_SD2);
 
+    static const tensor_spec sd1_text[] = {
+        {"lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight", 2, {1, 768}},
+        {"lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight", 2, {768, 1}},
+        {"lora_te_text_projection.lora_down.weight", 2, {3, 8}},
+        {"lora_te_text_projection.lora_up.weight", 2, {8, 3}},
+    };
+    ck_assert_int_eq(inspect_path(write_tensors("sd1t.safetensors", sd1_text, 4), &summary, &err), MS_OK);
+    ck_assert_int_eq(summary.architecture, MS_ARCH_SD1);
+    ck_assert_int_eq(summary.rank_min, 1);
+    ck_assert_int_eq(summary.rank_max, 3);
+
+    static const tensor_spec sdxl_context[] = {
+        {"lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight", 2, {1, 2048}},
+        {"lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k.lora_up.weight", 2, {8, 1}},
+    };
+    ck_assert_int_eq(inspect_path(write_tensors("xlc.safetensors", sdxl_context, 2), &summary, &err), MS_OK);
+    ck_assert_int_eq(summary.architecture, MS_ARCH_SDXL);
+
     /* unknown widths: SD2's 23-layer text encoder shows through the index */
     static const tensor_spec deep_text[] = {
         {"lora_te_text_model_encoder_layers_20_mlp_fc1.lora_down.weight", 2, {1, 16}},
@@ -251,6 +269,13 @@ START_TEST(test_checkpoints)
     ck_assert_int_eq(summary.kind, MS_MODEL_CHECKPOINT);
     ck_assert_int_eq(summary.architecture, MS_ARCH_SD1);
     ck_assert_uint_eq(summary.module_count, 0);
+
+    static const tensor_spec sd1_clip[] = {
+        {"model.diffusion_model.out.2.bias", 1, {4}},
+        {"cond_stage_model.transformer.text_model.final_layer_norm.bias", 1, {4}},
+    };
+    ck_assert_int_eq(inspect_path(write_tensors("sd1clip.safetensors", sd1_clip, 2), &summary, &err), MS_OK);
+    ck_assert_int_eq(summary.architecture, MS_ARCH_SD1);
 
     static const tensor_spec unet_only[] = {
         {"model.diffusion_model.out.2.bias", 1, {4}},

@@ -198,12 +198,15 @@ START_TEST(test_store_round_trip)
     failed->error_text = strdup("{\"code\":\"interrupted\",\"message\":\"x\"}");
     ms_job *gone = make_job("gone");
     gone->sequence = 3;
-    ck_assert_int_eq(ms_job_store_save(store, done, &err), MS_OK);
-    ck_assert_int_eq(ms_job_store_save(store, failed, &err), MS_OK);
-    ck_assert_int_eq(ms_job_store_save(store, gone, &err), MS_OK);
-    failed->finished_ms = 77;   /* saving again replaces the record */
-    ck_assert_int_eq(ms_job_store_save(store, failed, &err), MS_OK);
+    ck_assert_int_eq(ms_job_store_insert(store, done, &err), MS_OK);
+    ck_assert_int_eq(ms_job_store_insert(store, failed, &err), MS_OK);
+    ck_assert_int_eq(ms_job_store_insert(store, gone, &err), MS_OK);
+    ck_assert_int_ne(ms_job_store_insert(store, gone, &err), MS_OK);   /* ids are unique */
+    failed->finished_ms = 77;   /* an update rewrites the record */
+    ck_assert_int_eq(ms_job_store_update(store, failed, &err), MS_OK);
     ck_assert_int_eq(ms_job_store_delete(store, gone->id, &err), MS_OK);
+    gone->state = MS_JOB_SUCCEEDED;   /* a late update does not bring it back */
+    ck_assert_int_eq(ms_job_store_update(store, gone, &err), MS_OK);
     ms_job_store_close(store);
 
     ck_assert_int_eq(ms_job_store_open(path, &store, &err), MS_OK);

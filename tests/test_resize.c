@@ -11,6 +11,7 @@
 
 #include "core/lowrank.h"
 #include "core/resize.h"
+#include "core/resize_internal.h"
 #include "core/safetensors.h"
 #include "core/writer.h"
 #include "tests/numerics_testutil.h"
@@ -125,31 +126,48 @@ static void write_input(bool with_metadata)
     ck_assert_msg(status == MS_OK, "%s", err.message);
 }
 
-static void setup(void)
+/* The directory is made and removed by the parent process (unchecked
+ * fixture), so it goes away even when a test fails in its child. */
+static void make_temp_dir(void)
 {
     const char *base = getenv("TMPDIR");
     snprintf(temp_dir, sizeof temp_dir, "%s/test_resize-XXXXXX", base ? base : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(temp_dir));
     join(input_path, "in.safetensors");
     join(output_path, "out.safetensors");
-    write_input(true);
 }
 
-static void teardown(void)
+static void empty_temp_dir(void)
 {
     DIR *dir = opendir(temp_dir);
     struct dirent *entry;
     char path[600];
     while (dir != NULL && (entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] == '.' && (entry->d_name[1] == '\0'
-                                        || (entry->d_name[1] == '.' && entry->d_name[2] == '\0')))
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
             continue;
         snprintf(path, sizeof path, "%s/%s", temp_dir, entry->d_name);
         unlink(path);
     }
     if (dir != NULL)
         closedir(dir);
+}
+
+static void remove_temp_dir(void)
+{
+    empty_temp_dir();
     rmdir(temp_dir);
+}
+
+/* Every test starts from the standard input and no output. */
+static void setup(void)
+{
+    empty_temp_dir();
+    write_input(true);
+}
+
+static void teardown(void)
+{
+    empty_temp_dir();
 }
 
 /* Names in the temp dir other than the input: the output, or leftovers. */
@@ -335,11 +353,17 @@ static void run_and_check(const ms_resize_params *params, const check_options *o
     ck_assert_uint_eq(report->output_bytes, output.file_size);
     ck_assert_str_eq(ms_safetensors_metadata_get(&output, "ss_custom"), "kept");
 
-    double mean = 0.0, variance = 0.0;
+    /* kohya leaves the all-zero module (NaN retention) out of the summary */
+    double mean = 0.0, variance = 0.0, counted = 0.0;
     for (size_t i = 0; i < module_count; i++)
-        mean += report->modules[i].fro_retained / module_count;
+        if (modules[i].spectrum[0] != 0.0) {
+            mean += report->modules[i].fro_retained;
+            counted += 1.0;
+        }
+    mean /= counted;
     for (size_t i = 0; i < module_count; i++)
-        variance += pow(report->modules[i].fro_retained - mean, 2) / module_count;
+        if (modules[i].spectrum[0] != 0.0)
+            variance += pow(report->modules[i].fro_retained - mean, 2) / counted;
     ck_assert_double_eq_tol(report->fro_retained_mean, mean, 1e-12);
     ck_assert_double_eq_tol(report->fro_retained_std, sqrt(variance), 1e-12);
     ms_safetensors_close(&input);
@@ -669,10 +693,58 @@ START_TEST(test_not_a_lora_and_nan)
 }
 END_TEST
 
+/* A finite value too large for the save dtype is refused, not written as Inf. */
+START_TEST(test_fp16_overflow)
+{
+    ms_writer *writer;
+    ms_error err;
+    double down[6] = {1, 0, 0, 0, 1, 0}, up[6] = {1e5, 0, 0, 1, 0, 0};
+    int64_t down_shape[2] = {2, 3}, up_shape[2] = {3, 2};
+    ck_assert_int_eq(ms_writer_open(input_path, &writer, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "m.lora_down.weight", MS_DTYPE_F32, 2,
+                                           down_shape, down, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "m.lora_up.weight", MS_DTYPE_F32, 2, up_shape,
+                                           up, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_finish(writer, NULL, &err), MS_OK);
+    ms_resize_params params;
+    ms_resize_params_init(&params);
+    params.save_precision = MS_SAVE_PRECISION_FP16;
+    ck_assert_int_eq(ms_resize_file(input_path, output_path, &params, NULL, NULL, NULL, NULL,
+                                    &err), MS_ERR_NAN_DETECTED);
+    ck_assert_str_eq(err.key, "m.lora_up.weight");
+    ck_assert_int_eq(other_entries(), 0);
+    params.save_precision = MS_SAVE_PRECISION_FLOAT;
+    ck_assert_int_eq(ms_resize_file(input_path, output_path, &params, NULL, NULL, NULL, NULL,
+                                    &err), MS_OK);
+}
+END_TEST
+
+/* str(float) of CPython, checked against values printed by Python 3. */
+START_TEST(test_python_float_str)
+{
+    static const struct {
+        double value;
+        const char *text;
+    } cases[] = {
+        {0.9, "0.9"}, {4.0, "4.0"}, {0.0001, "0.0001"}, {0.00001, "1e-05"},
+        {1e16, "1e+16"}, {1e15, "1000000000000000.0"}, {1.5e-7, "1.5e-07"},
+        {123.456, "123.456"}, {-2.5, "-2.5"}, {0.1 + 0.2, "0.30000000000000004"},
+        {1.0 / 3.0, "0.3333333333333333"}, {12345678901234567.0, "1.2345678901234568e+16"},
+        {5e-324, "5e-324"}, {0.0, "0.0"}, {100.0, "100.0"}, {0.001234, "0.001234"},
+    };
+    char text[64];
+    for (size_t i = 0; i < COUNT_OF(cases); i++) {
+        ms_python_float_str(cases[i].value, text, sizeof text);
+        ck_assert_str_eq(text, cases[i].text);
+    }
+}
+END_TEST
+
 static Suite *resize_suite(void)
 {
     Suite *suite = suite_create("resize");
     TCase *cases = tcase_create("file");
+    tcase_add_unchecked_fixture(cases, make_temp_dir, remove_temp_dir);
     tcase_add_checked_fixture(cases, setup, teardown);
     tcase_set_timeout(cases, 60);
     tcase_add_test(cases, test_fixed_rank);
@@ -686,7 +758,11 @@ static Suite *resize_suite(void)
     tcase_add_test(cases, test_invalid_parameters);
     tcase_add_test(cases, test_params_validate);
     tcase_add_test(cases, test_not_a_lora_and_nan);
+    tcase_add_test(cases, test_fp16_overflow);
     suite_add_tcase(suite, cases);
+    TCase *text = tcase_create("text");
+    tcase_add_test(text, test_python_float_str);
+    suite_add_tcase(suite, text);
     return suite;
 }
 

@@ -2,6 +2,7 @@
  * exact code and key), valid corner cases, and real files on disk. */
 #include <check.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -305,6 +306,8 @@ START_TEST(test_read_doubles_refuses_non_finite)
 }
 END_TEST
 
+/* Made and removed by the parent process (unchecked fixture), so a failing
+ * test leaves nothing behind. */
 static char temp_dir[4096];
 
 static void make_temp_dir(void)
@@ -312,6 +315,17 @@ static void make_temp_dir(void)
     const char *base = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
     snprintf(temp_dir, sizeof temp_dir, "%s/test_safetensors-XXXXXX", base);
     ck_assert_ptr_nonnull(mkdtemp(temp_dir));
+}
+
+static int remove_entry(const char *path, const struct stat *info, int flag, struct FTW *walk)
+{
+    (void)info, (void)flag, (void)walk;
+    return remove(path);
+}
+
+static void remove_temp_dir(void)
+{
+    nftw(temp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void write_file(const char *path, const unsigned char *bytes, size_t size)
@@ -324,7 +338,6 @@ static void write_file(const char *path, const unsigned char *bytes, size_t size
 
 START_TEST(test_files_on_disk)
 {
-    make_temp_dir();
     char path[4200];
     ms_safetensors file;
     ms_error err;
@@ -369,8 +382,6 @@ START_TEST(test_files_on_disk)
     ck_assert_int_eq(ms_safetensors_open(path, &file, &err), MS_ERR_HEADER_TOO_LARGE);
     ck_assert_str_eq(detail(&err, "header_length"), "100000001");
     ck_assert_int_eq(unlink(path), 0);
-
-    ck_assert_int_eq(rmdir(temp_dir), 0);
 }
 END_TEST
 
@@ -384,6 +395,7 @@ static Suite *safetensors_suite(void)
     tcase_add_test(tcase, test_valid_images);
     tcase_add_test(tcase, test_empty_header);
     tcase_add_test(tcase, test_read_doubles_refuses_non_finite);
+    tcase_add_unchecked_fixture(tcase, make_temp_dir, remove_temp_dir);
     tcase_add_test(tcase, test_files_on_disk);
     suite_add_tcase(suite, tcase);
     return suite;

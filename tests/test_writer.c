@@ -2,6 +2,7 @@
  * hashes, refusals that leave nothing behind, and concurrent adds. */
 #include <check.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <openssl/evp.h>
@@ -15,34 +16,36 @@
 #include "core/safetensors.h"
 #include "core/writer.h"
 
-static char temp_dir[4096];
-static char final_path[4200];
+/* base_dir is made and removed by the parent process (unchecked fixture),
+ * so even a failing or crashing test leaves nothing behind; each test gets
+ * its own empty temp_dir inside it. */
+static char base_dir[4096];
+static char temp_dir[4200];
+static char final_path[4300];
+
+static void make_base_dir(void)
+{
+    const char *base = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+    snprintf(base_dir, sizeof base_dir, "%s/test_writer-XXXXXX", base);
+    ck_assert_ptr_nonnull(mkdtemp(base_dir));
+}
+
+static int remove_entry(const char *path, const struct stat *info, int flag, struct FTW *walk)
+{
+    (void)info, (void)flag, (void)walk;
+    return remove(path);
+}
+
+static void remove_base_dir(void)
+{
+    nftw(base_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void setup(void)
 {
-    const char *base = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
-    snprintf(temp_dir, sizeof temp_dir, "%s/test_writer-XXXXXX", base);
+    snprintf(temp_dir, sizeof temp_dir, "%s/case-XXXXXX", base_dir);
     ck_assert_ptr_nonnull(mkdtemp(temp_dir));
     snprintf(final_path, sizeof final_path, "%s/out.safetensors", temp_dir);
-}
-
-/* Everything a test leaves is removed here, so a failing test cleans up too. */
-static void teardown(void)
-{
-    DIR *dir = opendir(temp_dir);
-    if (dir == NULL)
-        return;
-    struct dirent *entry;
-    char path[8400];
-    while ((entry = readdir(dir)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", temp_dir, entry->d_name);
-        if (unlink(path) != 0)
-            rmdir(path);
-    }
-    closedir(dir);
-    rmdir(temp_dir);
 }
 
 static int directory_entry_count(void)
@@ -507,6 +510,32 @@ START_TEST(test_argument_checks)
 }
 END_TEST
 
+/* Duplicates are caught after the name index has grown several times. */
+START_TEST(test_many_names)
+{
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const unsigned char byte = 1;
+    char name[64];
+    for (int i = 0; i < 1500; i++) {
+        snprintf(name, sizeof name, "model.diffusion_model.block.%d.weight", i);
+        ck_assert_int_eq(ms_writer_add_bytes(writer, name, MS_DTYPE_U8, 0, NULL, &byte, 1, &err),
+                         MS_OK);
+    }
+    for (int i = 0; i < 1500; i += 7) {
+        snprintf(name, sizeof name, "model.diffusion_model.block.%d.weight", i);
+        ck_assert_int_eq(ms_writer_add_bytes(writer, name, MS_DTYPE_U8, 0, NULL, &byte, 1, &err),
+                         MS_ERR_DUPLICATE_KEY);
+    }
+    ck_assert_int_eq(ms_writer_finish(writer, NULL, &err), MS_OK);
+    ms_safetensors file;
+    ck_assert_int_eq(ms_safetensors_open(final_path, &file, &err), MS_OK);
+    ck_assert_uint_eq(file.tensor_count, 1500);
+    ms_safetensors_close(&file);
+}
+END_TEST
+
 enum { THREADS = 4, PER_THREAD = 40, ELEMENTS = 3000 };
 
 typedef struct thread_job {
@@ -587,7 +616,8 @@ static Suite *writer_suite(void)
 {
     Suite *suite = suite_create("writer");
     TCase *tcase = tcase_create("writer");
-    tcase_add_checked_fixture(tcase, setup, teardown);
+    tcase_add_unchecked_fixture(tcase, make_base_dir, remove_base_dir);
+    tcase_add_checked_fixture(tcase, setup, NULL);
     tcase_set_timeout(tcase, 60);
     tcase_add_test(tcase, test_round_trip);
     tcase_add_test(tcase, test_reference_order);
@@ -600,6 +630,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tcase, test_abort_leaves_nothing);
     tcase_add_test(tcase, test_failed_finish_leaves_no_temp);
     tcase_add_test(tcase, test_argument_checks);
+    tcase_add_test(tcase, test_many_names);
     tcase_add_test(tcase, test_concurrent_adds);
     suite_add_tcase(suite, tcase);
     return suite;
