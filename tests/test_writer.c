@@ -2,6 +2,8 @@
  * hashes, refusals that leave nothing behind, and concurrent adds. */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <math.h>
@@ -15,6 +17,7 @@
 
 #include "core/safetensors.h"
 #include "core/writer.h"
+#include "core/writer_internal.h"
 
 /* base_dir is made and removed by the parent process (unchecked fixture),
  * so even a failing or crashing test leaves nothing behind; each test gets
@@ -510,6 +513,25 @@ START_TEST(test_argument_checks)
 }
 END_TEST
 
+/* The full-write loop maps ENOSPC (what /dev/full always answers) to
+ * disk_full, and other failures to io_error. */
+START_TEST(test_write_errors)
+{
+    ms_error err;
+    unsigned char bytes[4096] = {0};
+    int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ck_assert_int_eq(ms_writer_pwrite_all(fd, bytes, sizeof bytes, 0, "the test", &err),
+                         MS_ERR_DISK_FULL);
+        ck_assert_int_eq(err.code, MS_ERR_DISK_FULL);
+        close(fd);
+    }
+    ck_assert_int_eq(ms_writer_pwrite_all(-1, bytes, sizeof bytes, 0, "the test", &err), MS_ERR_IO);
+    ck_assert_int_eq(ms_writer_io_error(&err, EDQUOT, "write", "x"), MS_ERR_DISK_FULL);
+    ck_assert_int_eq(ms_writer_pwrite_all(-1, bytes, 0, 0, "nothing", &err), MS_OK);
+}
+END_TEST
+
 /* Duplicates are caught after the name index has grown several times. */
 START_TEST(test_many_names)
 {
@@ -630,6 +652,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tcase, test_abort_leaves_nothing);
     tcase_add_test(tcase, test_failed_finish_leaves_no_temp);
     tcase_add_test(tcase, test_argument_checks);
+    tcase_add_test(tcase, test_write_errors);
     tcase_add_test(tcase, test_many_names);
     tcase_add_test(tcase, test_concurrent_adds);
     suite_add_tcase(suite, tcase);
