@@ -14,13 +14,14 @@
 # BENCH_BODY (the resize request, default sv_fro 0.9 capped at 64).
 set -u
 
-MERGESVD=${MERGESVD:-@abs_top_builddir@/mergesvd}
-GEN_LORA=${GEN_LORA:-@abs_top_builddir@/tests/gen_lora}
+MERGESVD=${MERGESVD:-__ABS_TOP_BUILDDIR__/mergesvd}
+GEN_LORA=${GEN_LORA:-__ABS_TOP_BUILDDIR__/tests/gen_lora}
 BENCH_DIR=${BENCH_DIR:-/tmp/mergesvd-bench}
 RUNS=${BENCH_RUNS:-3}
 ARCH=${BENCH_ARCH:-sd15}
 RANK=${BENCH_RANK:-128}
-MODEL=load_${ARCH}_r${RANK}.safetensors
+# The same input bench_resize generates, so the two share it.
+MODEL=${ARCH}_rank${RANK}_fp16.safetensors
 BODY=${BENCH_BODY:-"{\"model\": \"$MODEL\", \"new_rank\": 64, \"dynamic_method\": \"sv_fro\", \"dynamic_param\": 0.9, \"output_name\": \"load.safetensors\"}"}
 JOB_TIMEOUT=${BENCH_JOB_TIMEOUT:-600}
 # The job must run at full speed.
@@ -43,13 +44,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- inputs: generated once, full size, real key names and shapes
-models=$BENCH_DIR/load-models
+models=$BENCH_DIR
 mkdir -p "$models"
 if [ ! -f "$models/$MODEL" ]; then
     [ -x "$GEN_LORA" ] || die "$GEN_LORA is missing (make tests/gen_lora)"
     echo "generating $models/$MODEL"
     timeout 600 "$GEN_LORA" --arch "$ARCH" --rank "$RANK" --size full --dtype fp16 \
-        --output "$models/$MODEL" || die "gen_lora failed"
+        --output "$models/$MODEL" >/dev/null || die "gen_lora failed"
 fi
 echo "input: $models/$MODEL ($(stat -c %s "$models/$MODEL") bytes)"
 

@@ -5,5 +5,5 @@ EXTRA_DIST += bench/bench_load.sh
 CLEANFILES += bench/bench_load
 bench/bench_load: $(srcdir)/bench/bench_load.sh Makefile
 	$(AM_V_GEN)$(MKDIR_P) bench && \
-	sed -e 's|@abs_top_builddir@|$(abs_top_builddir)|g' $(srcdir)/bench/bench_load.sh >$@.tmp && \
+	sed -e 's|__ABS_TOP_BUILDDIR__|$(abs_top_builddir)|g' $(srcdir)/bench/bench_load.sh >$@.tmp && \
 	chmod +x $@.tmp && mv $@.tmp $@

@@ -133,7 +133,7 @@ static inline double half_to_double_inline(uint16_t bits)
      * through int -> double.  Selected without branches. */
     uint64_t normal = (((exponent + 1023 - 15) << 52) | (mantissa << 42));
     uint64_t special = (UINT64_C(0x7ff) << 52) | (mantissa << 42);
-    uint64_t subnormal = double_bits((double)mantissa * 0x1p-24);
+    uint64_t subnormal = double_bits((double)(int32_t)mantissa * 0x1p-24);
     uint64_t magnitude = exponent == 0 ? subnormal : normal;
     magnitude = exponent == 0x1f ? special : magnitude;
     return double_from_bits(sign | magnitude);

@@ -2,7 +2,11 @@
  * out x in product (algorithms.md section 2, "Do it fast").  Cost
  * O((out + in) r^2) instead of O(out * in * min(out, in)).
  *
- * Everything is column-major so that LAPACKE does no hidden transposes: the
+ * This file dispatches to the Cholesky-QR path (lowrank_cholesky.c) and
+ * holds the Householder QR fallback.  Everything is column-major and LAPACK
+ * is called through the LAPACKE *_work entry points, which for column-major
+ * data call the Fortran routine directly: no hidden transposes and no NaN
+ * scans (inputs are checked by the reader, outputs before writing).  The
  * row-major r x in down buffer already is down^T in column-major order, and
  * the row-major k x in new_down buffer already is the in x k matrix V[:, :k]
  * in column-major order.  Only up (and new_up) need an explicit transpose. */
@@ -15,18 +19,90 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ms_status lapack_status(lapack_int info, const char *routine, ms_error *err)
+ms_status ms_lowrank_lapack_status(int info, const char *routine, ms_error *err)
 {
     if (info == 0)
         return MS_OK;
     if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
         return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL,
                             "%s: out of memory for its workspace", routine);
-    ms_error_set(err, MS_ERR_LAPACK, NULL, "%s failed (info %d)%s", routine, (int)info,
+    ms_error_set(err, MS_ERR_LAPACK, NULL, "%s failed (info %d)%s", routine, info,
                  info > 0 ? ": no convergence" : "");
     ms_error_detail_add(err, "routine", "%s", routine);
-    ms_error_detail_add(err, "info", "%d", (int)info);
+    ms_error_detail_add(err, "info", "%d", info);
     return MS_ERR_LAPACK;
+}
+
+/* LAPACK's workspace size answer (a double) as an allocation count. */
+static size_t workspace_count(double query)
+{
+    return query < 1.0 ? 1 : (size_t)query;
+}
+
+static ms_status out_of_workspace(const char *routine, ms_error *err)
+{
+    return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "%s: out of memory for its workspace",
+                        routine);
+}
+
+static ms_status geqrf(int m, int n, double *a, double *tau, ms_error *err)
+{
+    double query = 0.0;
+    lapack_int info = LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, n, a, m, tau, &query, -1);
+    if (info != 0)
+        return ms_lowrank_lapack_status(info, "dgeqrf", err);
+    size_t count = workspace_count(query);
+    double *work = malloc(count * sizeof(double));
+    if (work == NULL)
+        return out_of_workspace("dgeqrf", err);
+    info = LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, m, n, a, m, tau, work, (lapack_int)count);
+    free(work);
+    return ms_lowrank_lapack_status(info, "dgeqrf", err);
+}
+
+/* c (m x n, leading dimension m) = Q c, Q from k reflectors of a. */
+static ms_status ormqr(int m, int n, int k, const double *a, const double *tau, double *c,
+                       ms_error *err)
+{
+    double query = 0.0;
+    lapack_int info = LAPACKE_dormqr_work(LAPACK_COL_MAJOR, 'L', 'N', m, n, k, a, m, tau, c, m,
+                                          &query, -1);
+    if (info != 0)
+        return ms_lowrank_lapack_status(info, "dormqr", err);
+    size_t count = workspace_count(query);
+    double *work = malloc(count * sizeof(double));
+    if (work == NULL)
+        return out_of_workspace("dormqr", err);
+    info = LAPACKE_dormqr_work(LAPACK_COL_MAJOR, 'L', 'N', m, n, k, a, m, tau, c, m, work,
+                               (lapack_int)count);
+    free(work);
+    return ms_lowrank_lapack_status(info, "dormqr", err);
+}
+
+ms_status ms_lowrank_core_svd(int m, int n, double *core, double *s, double *u, double *vt,
+                              ms_error *err)
+{
+    int smaller = m < n ? m : n;
+    lapack_int *iwork = malloc((size_t)8 * (size_t)smaller * sizeof(lapack_int));
+    if (iwork == NULL)
+        return out_of_workspace("dgesdd", err);
+    double query = 0.0;
+    lapack_int info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, 'A', m, n, core, m, s, u, m, vt, n,
+                                          &query, -1, iwork);
+    double *work = NULL;
+    if (info == 0) {
+        size_t count = workspace_count(query);
+        work = malloc(count * sizeof(double));
+        if (work == NULL) {
+            free(iwork);
+            return out_of_workspace("dgesdd", err);
+        }
+        info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, 'A', m, n, core, m, s, u, m, vt, n, work,
+                                   (lapack_int)count, iwork);
+    }
+    free(work);
+    free(iwork);
+    return ms_lowrank_lapack_status(info, "dgesdd", err);
 }
 
 static double *alloc_doubles(size_t count)
@@ -85,14 +161,10 @@ static ms_status factor_qr(ms_lowrank_factor *f, const double *up, const double 
             f->up_qr[row + column * out] = up[row * r + column];
     memcpy(f->down_qr, down, in * r * sizeof(double));
 
-    ms_status status = lapack_status(
-        LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)out, (lapack_int)r, f->up_qr,
-                       (lapack_int)out, f->up_tau), "dgeqrf", err);
+    ms_status status = geqrf((int)out, (int)r, f->up_qr, f->up_tau, err);
     if (status != MS_OK)
         return status;
-    return lapack_status(
-        LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)in, (lapack_int)r, f->down_qr,
-                       (lapack_int)in, f->down_tau), "dgeqrf", err);
+    return geqrf((int)in, (int)r, f->down_qr, f->down_tau, err);
 }
 
 /* core = R1 R2^T (m1 x m2), then its full SVD: the full Vc^T supplies the
@@ -115,9 +187,7 @@ static ms_status factor_core(ms_lowrank_factor *f, ms_error *err)
     extract_r(f->down_qr, (int)f->in_features, m2, r, r2);
     cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, m1, m2, r, 1.0, r1, m1, r2, m2,
                 0.0, core, m1);
-    status = lapack_status(
-        LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'A', m1, m2, core, m1, f->singular_values,
-                       f->core_u, m1, f->core_vt, m2), "dgesdd", err);
+    status = ms_lowrank_core_svd(m1, m2, core, f->singular_values, f->core_u, f->core_vt, err);
 done:
     free(r1);
     free(r2);
@@ -127,7 +197,8 @@ done:
 
 ms_status ms_lowrank_factor_init(ms_lowrank_factor *factor, const double *up,
                                  const double *down, int64_t out_features,
-                                 int64_t in_features, int rank, ms_error *err)
+                                 int64_t in_features, int rank, int max_new_rank,
+                                 ms_error *err)
 {
     memset(factor, 0, sizeof *factor);
     ms_status status = check_shape(out_features, in_features, rank, err);
@@ -140,9 +211,15 @@ ms_status ms_lowrank_factor_init(ms_lowrank_factor *factor, const double *up,
     factor->down_reflectors = min_int64(in_features, rank);
     factor->core_rank = factor->up_reflectors < factor->down_reflectors
                             ? factor->up_reflectors : factor->down_reflectors;
-    status = factor_qr(factor, up, down, err);
-    if (status == MS_OK)
-        status = factor_core(factor, err);
+    bool cholesky = false;
+    if (max_new_rank <= rank)
+        status = ms_lowrank_cholesky_init(factor, up, down, &cholesky, err);
+    if (status == MS_OK && !cholesky) {
+        factor->method = MS_LOWRANK_HOUSEHOLDER;
+        status = factor_qr(factor, up, down, err);
+        if (status == MS_OK)
+            status = factor_core(factor, err);
+    }
     if (status != MS_OK)
         ms_lowrank_factor_free(factor);
     return status;
@@ -162,9 +239,7 @@ static ms_status truncate_up(const ms_lowrank_factor *f, int new_rank, double *n
     for (int column = 0; column < kept; column++)
         memcpy(block + (size_t)column * out, f->core_u + (size_t)column * m1,
                (size_t)m1 * sizeof(double));
-    ms_status status = lapack_status(
-        LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)out, kept, m1, f->up_qr,
-                       (lapack_int)out, f->up_tau, block, (lapack_int)out), "dormqr", err);
+    ms_status status = ormqr((int)out, kept, m1, f->up_qr, f->up_tau, block, err);
     if (status == MS_OK) {
         for (size_t row = 0; row < out; row++)
             for (size_t column = 0; column < k; column++)
@@ -194,9 +269,7 @@ static ms_status truncate_down(const ms_lowrank_factor *f, int new_rank, double 
             target[column] = 1.0;
         }
     }
-    return lapack_status(
-        LAPACKE_dormqr(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)in, new_rank, m2, f->down_qr,
-                       (lapack_int)in, f->down_tau, new_down, (lapack_int)in), "dormqr", err);
+    return ormqr((int)in, new_rank, m2, f->down_qr, f->down_tau, new_down, err);
 }
 
 ms_status ms_lowrank_factor_truncate(const ms_lowrank_factor *factor, int new_rank,
@@ -208,6 +281,8 @@ ms_status ms_lowrank_factor_truncate(const ms_lowrank_factor *factor, int new_ra
         return ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL,
                             "new rank %d outside [1, min(out, in) = %lld]", new_rank,
                             (long long)limit);
+    if (factor->method == MS_LOWRANK_CHOLESKY)
+        return ms_lowrank_cholesky_truncate(factor, new_rank, new_up, new_down, err);
     ms_status status = MS_OK;
     if (new_up != NULL)
         status = truncate_up(factor, new_rank, new_up, err);
@@ -222,6 +297,8 @@ void ms_lowrank_factor_free(ms_lowrank_factor *factor)
     free(factor->up_tau);
     free(factor->down_qr);
     free(factor->down_tau);
+    free(factor->up_r);
+    free(factor->down_r);
     free(factor->core_u);
     free(factor->core_vt);
     free(factor->singular_values);
@@ -236,7 +313,7 @@ ms_status ms_lowrank_svd(const double *up, const double *down,
 {
     ms_lowrank_factor factor;
     ms_status status = ms_lowrank_factor_init(&factor, up, down, out_features, in_features,
-                                              rank, err);
+                                              rank, new_rank, err);
     if (status != MS_OK)
         return status;
     for (int i = 0; i < rank; i++)

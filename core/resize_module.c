@@ -133,6 +133,17 @@ static bool all_zero(const double *values, int count)
     return true;
 }
 
+/* The largest rank the rule can choose for this module: min(cap, out, in). */
+static int largest_choice(const ms_resize_params *params, const ms_lora_module *module)
+{
+    int64_t limit = module->out_features < module->in_features ? module->out_features
+                                                               : module->in_features;
+    int cap = ms_resize_cap(params, module);
+    if (cap < 1)
+        cap = 1;
+    return limit < cap ? (int)limit : cap;
+}
+
 static ms_status compute(const ms_lora_module *module, const ms_resize_params *params,
                          module_buffers *buffers, ms_rank_choice *choice, bool *zero_spectrum,
                          ms_error *err)
@@ -140,7 +151,8 @@ static ms_status compute(const ms_lora_module *module, const ms_resize_params *p
     ms_lowrank_factor factor;
     ms_status status = ms_lowrank_factor_init(&factor, buffers->up, buffers->down,
                                               module->out_features, module->in_features,
-                                              module->rank, err);
+                                              module->rank, largest_choice(params, module),
+                                              err);
     if (status != MS_OK)
         return with_key(status, module, err);
     int64_t length = module->out_features < module->in_features ? module->out_features
@@ -149,10 +161,13 @@ static ms_status compute(const ms_lora_module *module, const ms_resize_params *p
                  params->dynamic_method, params->dynamic_param,
                  ms_resize_cap(params, module), choice);
     *zero_spectrum = all_zero(factor.singular_values, factor.core_rank);
-    /* the inputs are no longer needed: keep the peak at one module */
-    free(buffers->up);
-    free(buffers->down);
-    buffers->up = buffers->down = NULL;
+    /* the Householder path copied the inputs: drop them now to keep the peak
+     * low; the Cholesky path reads them in truncate */
+    if (factor.method == MS_LOWRANK_HOUSEHOLDER) {
+        free(buffers->up);
+        free(buffers->down);
+        buffers->up = buffers->down = NULL;
+    }
     buffers->new_up = alloc_doubles((uint64_t)module->out_features * (uint64_t)choice->rank);
     buffers->new_down = alloc_doubles((uint64_t)module->in_features * (uint64_t)choice->rank);
     if (buffers->new_up == NULL || buffers->new_down == NULL)

@@ -10,7 +10,9 @@
 #include "routes.h"
 #include "service.h"
 
-enum { CONNECTION_MEMORY_LIMIT = 128 * 1024 };
+/* Per connection: request line, headers and upload buffer.  libmicrohttpd
+ * clears it between requests, so bigger costs time on every request. */
+enum { CONNECTION_MEMORY_LIMIT = 32 * 1024 };
 
 void ms_http_set_job_id(ms_http_request *request, const char *job_id)
 {

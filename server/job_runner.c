@@ -25,32 +25,6 @@ char *ms_job_runner_error_text(ms_status code, const char *message)
     return ms_job_json_text(ms_api_error_object(&err));
 }
 
-bool ms_job_runner_start(ms_service *service, const char *job_id, ms_job **started)
-{
-    *started = NULL;
-    ms_job_table_lock(&service->table);
-    ms_job *job = ms_job_table_find(&service->table, job_id);
-    if (job == NULL || job->state != MS_JOB_QUEUED) {
-        ms_job_table_unlock(&service->table);
-        return false;
-    }
-    ms_job_table_set_state(&service->table, job, MS_JOB_RUNNING);
-    job->started_ms = ms_clock_now_ms();
-    job->progress_done = 0;
-    job->progress_total = 0;
-    free(job->current_key_text);
-    job->current_key_text = NULL;
-    atomic_store(&job->cancel, 0);
-    job->cancel_requested = false;
-    job->shutdown_cancel = false;
-    ms_job *snapshot = ms_job_copy(job);
-    ms_job_table_unlock(&service->table);
-    ms_service_save_job(service, snapshot);
-    ms_log("job %s %s running", job_id, ms_job_kind_name(job->kind));
-    *started = job;
-    return true;
-}
-
 static void on_progress(void *user_data, size_t done, size_t total, const char *current_key)
 {
     progress_context *context = user_data;
@@ -73,26 +47,6 @@ static void on_progress(void *user_data, size_t done, size_t total, const char *
     }
 }
 
-/* Clients see the module count as soon as the job runs, not only after the
- * first module (the core reports progress after each one).  A file that
- * fails here fails again, with the proper error, in the core. */
-static void announce_total(ms_service *service, ms_job *job, const char *input_path)
-{
-    ms_safetensors file;
-    ms_error err;
-    if (ms_safetensors_open(input_path, &file, &err) != MS_OK)
-        return;
-    ms_lora_module_list modules;
-    if (ms_lora_find_modules(&file, &modules, &err) == MS_OK) {
-        ms_job_table_lock(&service->table);
-        if (job->progress_done == 0)
-            job->progress_total = modules.count;
-        ms_job_table_unlock(&service->table);
-        ms_lora_module_list_free(&modules);
-    }
-    ms_safetensors_close(&file);
-}
-
 static ms_status parse_request(const ms_job *job, ms_api_resize_request *request, ms_error *err)
 {
     json_error_t json_error;
@@ -103,6 +57,81 @@ static ms_status parse_request(const ms_job *job, ms_api_resize_request *request
     ms_status status = ms_api_resize_request_from_json(body, request, err);
     json_decref(body);
     return status;
+}
+
+/* Module count of the job's input, so clients see progress.total from the
+ * moment the job runs (the core reports only after each module).  0 when
+ * the input cannot be read: the core then fails with the proper error. */
+static size_t count_modules(ms_service *service, const char *request_text)
+{
+    ms_api_resize_request request;
+    ms_error err;
+    json_t *body = json_loads(request_text, 0, NULL);
+    ms_status status = body != NULL ? ms_api_resize_request_from_json(body, &request, &err)
+                                    : MS_ERR_INVALID_JSON;
+    json_decref(body);
+    if (status != MS_OK)
+        return 0;
+    const ms_serve_options *options = service->options;
+    char *path = NULL;
+    size_t root_index = 0, count = 0;
+    ms_safetensors file;
+    if (ms_paths_resolve_model(options->model_roots, options->model_root_count, request.model,
+                               &path, &root_index, &err) == MS_OK &&
+        ms_safetensors_open(path, &file, &err) == MS_OK) {
+        ms_lora_module_list modules;
+        if (ms_lora_find_modules(&file, &modules, &err) == MS_OK) {
+            count = modules.count;
+            ms_lora_module_list_free(&modules);
+        }
+        ms_safetensors_close(&file);
+    }
+    free(path);
+    ms_api_resize_request_free(&request);
+    return count;
+}
+
+/* Copy of a queued job's request, or NULL when it is gone or not queued. */
+static char *queued_request(ms_service *service, const char *job_id)
+{
+    ms_job_table_lock(&service->table);
+    ms_job *job = ms_job_table_find(&service->table, job_id);
+    char *text = job != NULL && job->state == MS_JOB_QUEUED ? strdup(job->request_text) : NULL;
+    ms_job_table_unlock(&service->table);
+    return text;
+}
+
+bool ms_job_runner_start(ms_service *service, const char *job_id, ms_job **started)
+{
+    *started = NULL;
+    char *request_text = queued_request(service, job_id);
+    if (request_text == NULL)
+        return false;
+    size_t total = count_modules(service, request_text);
+    free(request_text);
+    ms_job_table_lock(&service->table);
+    /* looked up again: a DELETE may have cancelled and removed it meanwhile */
+    ms_job *job = ms_job_table_find(&service->table, job_id);
+    if (job == NULL || job->state != MS_JOB_QUEUED) {
+        ms_job_table_unlock(&service->table);
+        return false;
+    }
+    ms_job_table_set_state(&service->table, job, MS_JOB_RUNNING);
+    job->started_ms = ms_clock_now_ms();
+    job->progress_done = 0;
+    job->progress_total = total;
+    free(job->current_key_text);
+    job->current_key_text = NULL;
+    atomic_store(&job->cancel, 0);
+    job->cancel_requested = false;
+    job->shutdown_cancel = false;
+    ms_job *snapshot = ms_job_copy(job);
+    ms_job_kind kind = job->kind;
+    ms_job_table_unlock(&service->table);
+    ms_service_save_job(service, snapshot);
+    ms_log("job %s %s running", job_id, ms_job_kind_name(kind));
+    *started = job;
+    return true;
 }
 
 static void run_resize(ms_service *service, ms_job *job, ms_job_outcome *outcome)
@@ -131,7 +160,6 @@ static void run_resize(ms_service *service, ms_job *job, ms_job_outcome *outcome
                                        "cannot create the result directory");
         goto done;
     }
-    announce_total(service, job, input_path);
     request.params.threads = service->job_threads;
     progress_context context = {service, job};
     outcome->status = ms_resize_file(input_path, output_path, &request.params, on_progress,

@@ -77,6 +77,8 @@ stop_server() {
     local signal=$1 deadline=$((SECONDS + 30 * SCALE))
     server_status=
     [ -n "$server_pid" ] || return 1
+    # bash reports a SIGKILLed job on stderr; its status is not needed.
+    [ "$signal" = 9 ] && disown "$server_pid" 2>/dev/null
     kill -"$signal" "$server_pid" 2>/dev/null
     while kill -0 "$server_pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
     if kill -0 "$server_pid" 2>/dev/null; then
@@ -151,6 +153,17 @@ wait_job() {
         sleep 0.1
     done
     echo "  (job $id still '$state' after $3 s)"
+    return 1
+}
+
+# wait_for ID JQ-CONDITION SECONDS: polls the job until the condition holds.
+wait_for() {
+    local id=$1 condition=$2 deadline=$((SECONDS + $3 * SCALE))
+    while [ $SECONDS -lt $deadline ]; do
+        request GET "/v1/jobs/$id"
+        jq -e "$condition" "$body_file" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
     return 1
 }
 
@@ -245,6 +258,9 @@ if [ -n "$resize_id" ] && wait_job "$resize_id" "succeeded failed cancelled" 60;
     "$MERGESVD" inspect "$work/download.safetensors" --json >"$work/inspect.json" 2>/dev/null
     check "inspect sees a LoRA of rank <= 4" jq -e '[.. | objects | select(has("rank_max")) | .rank_max] | length > 0 and all(. <= 4)' "$work/inspect.json"
 
+    request HEAD "/v1/jobs/$resize_id/result" -I
+    expect_status "HEAD result" 200
+    check "HEAD result Content-Length" test "$(header Content-Length)" = "$result_bytes"
     request GET "/v1/jobs/$resize_id/result" -H "If-None-Match: \"$result_sha\""
     expect_status "If-None-Match with the ETag -> 304" 304
     OUT=/dev/null request GET "/v1/jobs/$resize_id/result" -H 'If-None-Match: "something-else"'
@@ -324,6 +340,8 @@ submit '{"model": "lora_a.safetensors", "new_rank": 2}' -H 'Idempotency-Key: key
 expect_error "same key, other body -> 409" 409 idempotency_conflict
 submit "$body" -H 'Idempotency-Key: key-2'
 check "other key -> new job" test -n "$job_id" -a "$job_id" != "$idem_id"
+submit "$body" -H "Idempotency-Key: $(head -c 201 /dev/zero | tr '\0' k)"
+expect_error "Idempotency-Key over 200 characters -> 422" 422 invalid_parameter '.error.details.field == "Idempotency-Key"'
 wait_job "$idem_id" "succeeded failed cancelled" 60 >/dev/null
 wait_job "$job_id" "succeeded failed cancelled" 60 >/dev/null
 
@@ -499,7 +517,12 @@ if MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS=$SLOW_MS start_server slow "$work/data-s
     running_id=$job_id
     if [ -n "$running_id" ] && wait_job "$running_id" running 20; then
         pass "slowed job runs"
-        check "running job shows progress" jq -e '.progress.total > 0 and (.started_at|type=="string") and .finished_at == null' "$body_file"
+        if wait_for "$running_id" '.progress.done > 0' 20; then
+            check "running job shows progress" jq -e \
+                '.state == "running" and .progress.total > .progress.done and .progress.fraction > 0 and .progress.fraction < 1 and (.progress.current_key|type=="string") and (.progress.eta_seconds|type=="number") and (.started_at|type=="string") and .finished_at == null' "$body_file"
+        else
+            fail "running job reports progress" "$(last_response)"
+        fi
         submit '{"model": "nested/lora_b.safetensors"}'
         expect_status "second job queued" 202
         queued_id=$job_id
@@ -561,7 +584,26 @@ if MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS=$SLOW_MS start_server restart-2 "$restar
     sleep 0.5
     stop_server 9
 fi
+# The queued job starts after the crash; a SIGTERM while it runs puts it back in the queue.
+if MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS=$SLOW_MS start_server restart-2b "$restart_data" \
+    --workers 1 --grace-seconds 1; then
+    if wait_job "$waiting_id" running 20; then
+        pass "queued job starts after the crash"
+        stop_started=$SECONDS
+        stop_server TERM
+        check "SIGTERM with a running job exits 0" test "$server_status" = 0
+        check "SIGTERM waits no longer than the grace period (+5 s)" test $((SECONDS - stop_started)) -le $((6 * SCALE))
+    else
+        fail "queued job starts after the crash" "$(last_response)"
+        stop_server 9
+    fi
+fi
 if start_server restart-3 "$restart_data" --workers 1; then
+    timeout $((20 * SCALE)) "$MERGESVD" serve --listen 127.0.0.1:0 --models "$models" \
+        --data "$restart_data" >"$work/second.log" 2>&1
+    second_status=$?
+    check "a second server on the same data exits 1" test "$second_status" = 1
+    check "a second server says the data directory is in use" grep -q 'in use' "$work/second.log"
     request GET /v1/jobs
     check "finished job still listed after restart" jq -e --arg id "$done_id" 'any(.jobs[]; .id == $id and .state == "succeeded")' "$body_file"
     OUT=$work/after-restart.safetensors request GET "/v1/jobs/$done_id/result"
@@ -573,7 +615,8 @@ if start_server restart-3 "$restart_data" --workers 1; then
     request GET "/v1/jobs/$killed_id/result"
     expect_error "killed job has no result" 409 result_not_ready
     if [ -n "$waiting_id" ] && wait_job "$waiting_id" "succeeded failed cancelled" 60; then
-        check "queued job ran to success after restart" jq -e '.state == "succeeded" and .result.file == "queued.safetensors"' "$body_file"
+        check "interrupted-by-SIGTERM job ran to success after restart" jq -e '.state == "succeeded" and .result.file == "queued.safetensors"' "$body_file"
+        check "its output is the only file in its results folder" test "$(find "$restart_data/results/$waiting_id" -type f | wc -l)" = 1
     else
         fail "queued job runs after restart" "$(last_response)"
     fi
