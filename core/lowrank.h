@@ -54,7 +54,11 @@ typedef struct ms_lowrank_factor {
     const double *down;
     double *up_r;             /* r x r, column-major, upper triangle */
     double *down_r;           /* r x r, column-major, upper triangle */
-    /* both */
+    double *core_reflectors;  /* r x r, dgebrd output: core = Qb B Pb^T */
+    double *core_tauq;        /* r */
+    double *core_taup;        /* r */
+    /* both.  Householder: the core's singular vectors.  Cholesky: those of
+     * its bidiagonal B (truncate applies Qb and Pb to the k it needs) */
     double *core_u;           /* m1 x m1, column-major */
     double *core_vt;          /* m2 x m2, column-major */
     double *singular_values;  /* p, descending */

@@ -299,6 +299,9 @@ void ms_lowrank_factor_free(ms_lowrank_factor *factor)
     free(factor->down_tau);
     free(factor->up_r);
     free(factor->down_r);
+    free(factor->core_reflectors);
+    free(factor->core_tauq);
+    free(factor->core_taup);
     free(factor->core_u);
     free(factor->core_vt);
     free(factor->singular_values);

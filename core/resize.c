@@ -120,6 +120,9 @@ static void run_pool(resize_job *job)
     /* OpenBLAS runs single-threaded: the parallelism is across modules, and
      * concurrent calls from several user threads into a multithreaded
      * OpenBLAS are unsafe in older versions (its shared thread buffers).
+     * Measured on 2 cores (SD1.5 rank-128 LoRA): 2 workers x 1 BLAS thread
+     * beat 1 worker x 2 BLAS threads by about 2x in wall time, the r x r
+     * problems being too small for BLAS threading (which mostly spins).
      * This setting is process-wide. */
     openblas_set_num_threads(1);
     size_t count = worker_count(job->params, job->modules->count);

@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "clock.h"
@@ -130,6 +133,16 @@ static void collect_body(ms_http_request *request, const char *data, size_t size
     request->body = body;
 }
 
+/* --http-nice, applied once per libmicrohttpd thread. */
+static void set_http_thread_nice(int nice)
+{
+    static _Thread_local bool done;
+    if (done || nice <= 0)
+        return;
+    done = true;
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -138,6 +151,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     (void)version;
     ms_http_request *request = *request_slot;
     if (request == NULL) {
+        set_http_thread_nice(((ms_service *)cls)->options->http_nice);
         request = calloc(1, sizeof *request);
         if (request == NULL)
             return MHD_NO;
@@ -153,8 +167,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             return refuse_too_large(request);
         return MHD_YES;
     }
-    if (request->responded)
+    if (request->responded) {
+        *upload_data_size = 0;   /* answered already (413): the rest is dropped */
         return MHD_YES;
+    }
     if (*upload_data_size > 0) {
         collect_body(request, upload_data, *upload_data_size);
         *upload_data_size = 0;
@@ -229,14 +245,19 @@ struct MHD_Daemon *ms_http_start(ms_service *service, int listen_socket, bool ip
     if (ipv6)
         flags |= MHD_USE_IPv6;
     const ms_serve_options *options = service->options;
-    return MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, service,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_socket,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)options->http_threads,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)options->connection_timeout,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)options->connection_limit,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, service,
-        MHD_OPTION_END);
+    struct MHD_OptionItem items[] = {
+        {MHD_OPTION_LISTEN_SOCKET, listen_socket, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, options->connection_limit, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, service},
+        /* last, so that one thread means no pool at all (MHD warns otherwise) */
+        {options->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+         options->http_threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, service,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                            MHD_OPTION_ARRAY, items,
+                            MHD_OPTION_END);
 }

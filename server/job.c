@@ -5,6 +5,7 @@
 #include <sys/random.h>
 
 #include "clock.h"
+#include "text.h"
 
 static const char *const kind_names[MS_JOB_KIND_COUNT] = {"resize", "merge"};
 static const char *const state_names[MS_JOB_STATE_COUNT] = {
@@ -94,7 +95,7 @@ ms_job *ms_job_copy(const ms_job *job)
     copy->idempotency_key = copy_text(job->idempotency_key);
     copy->current_key_text = copy_text(job->current_key_text);
     copy->error_text = copy_text(job->error_text);
-    copy->report_text = copy_text(job->report_text);
+    copy->report = ms_shared_text_retain(job->report);
     return copy;
 }
 
@@ -108,7 +109,7 @@ void ms_job_free(ms_job *job)
     free(job->idempotency_key);
     free(job->current_key_text);
     free(job->error_text);
-    free(job->report_text);
+    ms_shared_text_release(job->report);
     free(job);
 }
 
@@ -121,20 +122,21 @@ char *ms_job_json_text(json_t *value)
     return text;
 }
 
-static void write_time(FILE *stream, const char *name, int64_t epoch_ms)
+static void write_time(ms_text *out, const char *name, int64_t epoch_ms)
 {
     if (epoch_ms == 0) {
-        fprintf(stream, ",\"%s\":null", name);
+        ms_text_printf(out, ",\"%s\":null", name);
         return;
     }
     char text[MS_CLOCK_TEXT_SIZE];
     ms_clock_format(epoch_ms, text);
-    fprintf(stream, ",\"%s\":\"%s\"", name, text);
+    ms_text_printf(out, ",\"%s\":\"%s\"", name, text);
 }
 
-static void write_raw(FILE *stream, const char *name, const char *json_text)
+static void write_raw(ms_text *out, const char *name, const char *json_text)
 {
-    fprintf(stream, ",\"%s\":%s", name, json_text != NULL ? json_text : "null");
+    ms_text_printf(out, ",\"%s\":", name);
+    ms_text_puts(out, json_text != NULL ? json_text : "null");
 }
 
 static double job_fraction(const ms_job *job)
@@ -146,64 +148,60 @@ static double job_fraction(const ms_job *job)
     return (double)job->progress_done / (double)job->progress_total;
 }
 
-static void write_progress(FILE *stream, const ms_job *job, int64_t now_ms)
+static void write_progress(ms_text *out, const ms_job *job, int64_t now_ms)
 {
     double fraction = job_fraction(job);
-    fprintf(stream, ",\"progress\":{\"fraction\":%.6g,\"done\":%llu,\"total\":%llu,"
-            "\"current_key\":%s,\"eta_seconds\":",
-            fraction, (unsigned long long)job->progress_done,
-            (unsigned long long)job->progress_total,
-            job->current_key_text != NULL ? job->current_key_text : "null");
+    ms_text_printf(out, ",\"progress\":{\"fraction\":%.6g,\"done\":%llu,\"total\":%llu,"
+                   "\"current_key\":", fraction, (unsigned long long)job->progress_done,
+                   (unsigned long long)job->progress_total);
+    ms_text_puts(out, job->current_key_text != NULL ? job->current_key_text : "null");
     if (job->state == MS_JOB_SUCCEEDED) {
-        fputs("0}", stream);
+        ms_text_puts(out, ",\"eta_seconds\":0}");
     } else if (job->state == MS_JOB_RUNNING && fraction > 0 && job->started_ms > 0) {
         double elapsed = (double)(now_ms - job->started_ms) / 1000.0;
         double eta = elapsed > 0 ? elapsed * (1.0 - fraction) / fraction : 0.0;
-        fprintf(stream, "%.3f}", eta);
+        ms_text_printf(out, ",\"eta_seconds\":%.3f}", eta);
     } else {
-        fputs("null}", stream);
+        ms_text_puts(out, ",\"eta_seconds\":null}");
     }
 }
 
-static void write_result(FILE *stream, const ms_job *job)
+static void write_result(ms_text *out, const ms_job *job)
 {
     if (!job->has_result) {
-        fputs(",\"result\":null", stream);
+        ms_text_puts(out, ",\"result\":null");
         return;
     }
     /* output names are validated ([A-Za-z0-9._-]): nothing to escape */
-    fprintf(stream, ",\"result\":{\"url\":\"/v1/jobs/%s/result\",\"bytes\":%llu,"
-            "\"sha256\":\"%s\",\"file\":\"%s\"}",
-            job->id, (unsigned long long)job->result_bytes, job->result_sha256,
-            job->output_name != NULL ? job->output_name : "");
+    ms_text_printf(out, ",\"result\":{\"url\":\"/v1/jobs/%s/result\",\"bytes\":%llu,"
+                   "\"sha256\":\"%s\",\"file\":\"%s\"}",
+                   job->id, (unsigned long long)job->result_bytes, job->result_sha256,
+                   job->output_name != NULL ? job->output_name : "");
 }
 
-void ms_job_write_json(FILE *stream, const ms_job *job, int64_t now_ms)
+void ms_job_write_json(ms_text *out, const ms_job *job, int64_t now_ms)
 {
-    fprintf(stream, "{\"id\":\"%s\",\"kind\":\"%s\",\"state\":\"%s\"", job->id,
-            ms_job_kind_name(job->kind), ms_job_state_name(job->state));
-    write_progress(stream, job, now_ms);
-    write_raw(stream, "params", job->params_text);
-    write_time(stream, "created_at", job->created_ms);
-    write_time(stream, "started_at", job->started_ms);
-    write_time(stream, "finished_at", job->finished_ms);
-    write_raw(stream, "error", job->error_text);
-    write_result(stream, job);
-    write_raw(stream, "report", job->report_text);
-    fputc('}', stream);
+    ms_text_printf(out, "{\"id\":\"%s\",\"kind\":\"%s\",\"state\":\"%s\"", job->id,
+                   ms_job_kind_name(job->kind), ms_job_state_name(job->state));
+    write_progress(out, job, now_ms);
+    write_raw(out, "params", job->params_text);
+    write_time(out, "created_at", job->created_ms);
+    write_time(out, "started_at", job->started_ms);
+    write_time(out, "finished_at", job->finished_ms);
+    write_raw(out, "error", job->error_text);
+    write_result(out, job);
+    ms_text_puts(out, ",\"report\":");
+    if (job->report != NULL)
+        ms_text_append(out, job->report->data, job->report->length);
+    else
+        ms_text_puts(out, "null");
+    ms_text_puts(out, "}");
 }
 
 char *ms_job_to_json_text(const ms_job *job, int64_t now_ms)
 {
-    char *text = NULL;
-    size_t size = 0;
-    FILE *stream = open_memstream(&text, &size);
-    if (stream == NULL)
-        return NULL;
-    ms_job_write_json(stream, job, now_ms);
-    if (fclose(stream) != 0) {
-        free(text);
-        return NULL;
-    }
-    return text;
+    ms_text out;
+    ms_text_init(&out, 1024 + (job->report != NULL ? job->report->length : 0));
+    ms_job_write_json(&out, job, now_ms);
+    return ms_text_take(&out);
 }

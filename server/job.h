@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "text.h"
+
 typedef enum ms_job_kind {
     MS_JOB_KIND_RESIZE,
     MS_JOB_KIND_MERGE,
@@ -44,7 +46,7 @@ typedef struct ms_job {
     uint64_t progress_done, progress_total;
     char *current_key_text;            /* JSON string text, NULL = null */
     char *error_text;                  /* JSON error object, NULL = null */
-    char *report_text;                 /* JSON report, NULL = null */
+    ms_shared_text *report;            /* JSON report, NULL = null; never changes once set */
     bool has_result;
     uint64_t result_bytes;
     char result_sha256[65];
@@ -66,8 +68,9 @@ bool ms_job_id_valid(const char *id);
 /* Zeroed job with a fresh random id; NULL when out of memory. */
 ms_job *ms_job_new(ms_job_kind kind);
 
-/* Deep copy (without the table links), for writing to the store outside the
- * table lock. */
+/* Copy (without the table links) for the store or a response, made under
+ * the table lock and used after it: strings are duplicated, the report is
+ * shared. */
 ms_job *ms_job_copy(const ms_job *job);
 
 void ms_job_free(ms_job *job);
@@ -79,7 +82,7 @@ char *ms_job_json_text(json_t *value);
  * the table lock.  now_ms feeds eta_seconds. */
 char *ms_job_to_json_text(const ms_job *job, int64_t now_ms);
 
-/* Appends the same text to an open memstream. */
-void ms_job_write_json(FILE *stream, const ms_job *job, int64_t now_ms);
+/* Appends the same text to a builder. */
+void ms_job_write_json(ms_text *out, const ms_job *job, int64_t now_ms);
 
 #endif

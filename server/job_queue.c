@@ -11,8 +11,6 @@
 #include "log.h"
 #include "service.h"
 
-enum { JOB_NICE = 10 };
-
 typedef struct job_work {
     uv_work_t request;
     ms_service *service;
@@ -64,20 +62,19 @@ int ms_job_queue_push(ms_job_queue *queue, const char *job_id)
     return 0;
 }
 
-/* Jobs yield the CPU to the HTTP threads: status polls must stay fast
- * while a resize keeps every core busy.  Linux nice values are per thread
- * and inherited by the threads the core starts for the job. */
-static void lower_priority(void)
+/* Linux nice values are per thread and inherited by the threads the core
+ * starts for the job (--job-nice). */
+static void set_thread_nice(int nice)
 {
     pid_t thread = (pid_t)syscall(SYS_gettid);
-    if (getpriority(PRIO_PROCESS, (id_t)thread) < JOB_NICE)
-        setpriority(PRIO_PROCESS, (id_t)thread, JOB_NICE);
+    if (getpriority(PRIO_PROCESS, (id_t)thread) < nice)
+        setpriority(PRIO_PROCESS, (id_t)thread, nice);
 }
 
 static void work_run(uv_work_t *request)
 {
-    lower_priority();
     job_work *work = request->data;
+    set_thread_nice(work->service->options->job_nice);
     ms_job_runner_run(work->service, work->job, &work->outcome);
 }
 
@@ -197,10 +194,11 @@ static void on_signal(uv_signal_t *handle, int signal_number)
                    (uint64_t)service->options->grace_seconds * 1000, 0);
 }
 
+/* queue->service is set only on success: ms_service_run destroys only a
+ * queue that was fully set up (a failed start exits the process anyway). */
 int ms_job_queue_init(ms_job_queue *queue, ms_service *service)
 {
     memset(queue, 0, sizeof *queue);
-    queue->service = service;
     if (pthread_mutex_init(&queue->mutex, NULL) != 0 || uv_loop_init(&queue->loop) != 0)
         return -1;
     if (uv_async_init(&queue->loop, &queue->wakeup, on_wakeup) != 0 ||
@@ -215,6 +213,7 @@ int ms_job_queue_init(ms_job_queue *queue, ms_service *service)
     if (uv_signal_start(&queue->sigterm, on_signal, SIGTERM) != 0 ||
         uv_signal_start(&queue->sigint, on_signal, SIGINT) != 0)
         return -1;
+    queue->service = service;
     return 0;
 }
 

@@ -226,9 +226,10 @@ ms_job_state ms_job_runner_finish(ms_service *service, ms_job *job, ms_job_outco
         memcpy(job->result_sha256, outcome->report.output_sha256, sizeof job->result_sha256);
         job->result_sha256[64] = '\0';
         job->progress_done = job->progress_total;
-        set_text(&job->report_text, report_text);
-        report_text = NULL;
-    } else if (outcome->status == MS_ERR_CANCELLED && job->shutdown_cancel) {
+        ms_shared_text_release(job->report);
+        job->report = ms_shared_text_new(report_text);
+    } else if (outcome->status == MS_ERR_CANCELLED && job->shutdown_cancel &&
+               !job->cancel_requested) {
         back_to_queued(service, job);
     } else {
         ms_job_table_set_state(&service->table, job, outcome->status == MS_ERR_CANCELLED

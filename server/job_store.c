@@ -116,7 +116,7 @@ static void bind_job(sqlite3_stmt *statement, const ms_job *job)
         sqlite3_bind_null(statement, 16);
         sqlite3_bind_null(statement, 17);
     }
-    bind_text(statement, 18, job->report_text);
+    bind_text(statement, 18, job->report != NULL ? job->report->data : NULL);
 }
 
 static ms_status run_job_statement(ms_job_store *store, const char *sql, const ms_job *job,
@@ -220,7 +220,7 @@ static ms_job *job_from_row(sqlite3_stmt *statement)
         job->result_bytes = (uint64_t)sqlite3_column_int64(statement, 15);
         memcpy(job->result_sha256, result_sha, 65);
     }
-    job->report_text = column_text(statement, 17);
+    job->report = ms_shared_text_new((const char *)sqlite3_column_text(statement, 17));
     if (job->request_text == NULL || job->params_text == NULL || job->output_name == NULL ||
         job->sequence <= 0) {
         ms_job_free(job);

@@ -155,31 +155,54 @@ ms_job *ms_job_table_find_idempotency_key(const ms_job_table *table, const char 
     return NULL;
 }
 
-char *ms_job_table_list_json(const ms_job_table *table, int64_t before, size_t limit,
-                             int64_t now_ms)
+bool ms_job_table_page(const ms_job_table *table, int64_t before, size_t limit,
+                       ms_job ***jobs, size_t *count, int64_t *next_cursor)
 {
-    char *text = NULL;
-    size_t size = 0;
-    FILE *stream = open_memstream(&text, &size);
-    if (stream == NULL)
-        return NULL;
     size_t end = before > 0 ? ordered_position(table, before) : table->count;
-    size_t written = 0;
-    fputs("{\"jobs\":[", stream);
-    while (end > 0 && written < limit) {
-        const ms_job *job = table->ordered[--end];
-        if (written++ > 0)
-            fputc(',', stream);
-        ms_job_write_json(stream, job, now_ms);
+    size_t wanted = end < limit ? end : limit;
+    *jobs = calloc(wanted + 1, sizeof **jobs);
+    *count = 0;
+    *next_cursor = 0;
+    if (*jobs == NULL)
+        return false;
+    while (*count < wanted) {
+        ms_job *copy = ms_job_copy(table->ordered[--end]);
+        if (copy == NULL) {
+            ms_job_page_free(*jobs, *count);
+            *jobs = NULL;
+            *count = 0;
+            return false;
+        }
+        (*jobs)[(*count)++] = copy;
     }
-    if (end > 0 && written > 0)
-        fprintf(stream, "],\"next_cursor\":\"%lld\"}",
-                (long long)table->ordered[end]->sequence);
+    if (end > 0 && *count > 0)
+        *next_cursor = table->ordered[end]->sequence;
+    return true;
+}
+
+void ms_job_page_free(ms_job **jobs, size_t count)
+{
+    for (size_t i = 0; jobs != NULL && i < count; i++)
+        ms_job_free(jobs[i]);
+    free(jobs);
+}
+
+char *ms_job_page_json(ms_job *const *jobs, size_t count, int64_t next_cursor, int64_t now_ms)
+{
+    size_t estimate = 64;
+    for (size_t i = 0; i < count; i++)
+        estimate += 1024 + (jobs[i]->report != NULL ? jobs[i]->report->length : 0);
+    ms_text out;
+    ms_text_init(&out, estimate);
+    ms_text_puts(&out, "{\"jobs\":[");
+    for (size_t i = 0; i < count; i++) {
+        if (i > 0)
+            ms_text_puts(&out, ",");
+        ms_job_write_json(&out, jobs[i], now_ms);
+    }
+    if (next_cursor > 0)
+        ms_text_printf(&out, "],\"next_cursor\":\"%lld\"}", (long long)next_cursor);
     else
-        fputs("],\"next_cursor\":null}", stream);
-    if (fclose(stream) != 0) {
-        free(text);
-        return NULL;
-    }
-    return text;
+        ms_text_puts(&out, "],\"next_cursor\":null}");
+    return ms_text_take(&out);
 }

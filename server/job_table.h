@@ -8,6 +8,7 @@
 #define MS_JOB_TABLE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,9 +47,16 @@ size_t ms_job_table_count_state(const ms_job_table *table, ms_job_state state);
 
 ms_job *ms_job_table_find_idempotency_key(const ms_job_table *table, const char *key);
 
-/* {"jobs":[newest first, at most limit, sequence < before (0: no bound)],
- *  "next_cursor": "<sequence>"|null} as malloced text. */
-char *ms_job_table_list_json(const ms_job_table *table, int64_t before, size_t limit,
-                             int64_t now_ms);
+/* Copies (ms_job_copy) of at most limit jobs, newest first, with sequence
+ * < before (0: no bound), so the JSON is built after unlocking.
+ * *next_cursor is the value for the next page, 0 when there is none.
+ * Returns false when out of memory.  Free with ms_job_page_free. */
+bool ms_job_table_page(const ms_job_table *table, int64_t before, size_t limit,
+                       ms_job ***jobs, size_t *count, int64_t *next_cursor);
+
+void ms_job_page_free(ms_job **jobs, size_t count);
+
+/* {"jobs":[...], "next_cursor": "<sequence>"|null} as malloced text. */
+char *ms_job_page_json(ms_job *const *jobs, size_t count, int64_t next_cursor, int64_t now_ms);
 
 #endif

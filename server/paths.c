@@ -60,21 +60,31 @@ static ms_status not_found(ms_error *err, const char *model, const char *why)
     return MS_ERR_NOT_FOUND;
 }
 
-/* Canonical path of candidate when it exists and lies inside root_real.
- * Returns MS_OK with *resolved NULL when it does not exist. */
-static ms_status resolve_in_root(const char *root_real, const char *candidate, const char *model,
-                                 char **resolved, ms_error *err)
+/* Index of the root holding canonical path real, or -1.  A symlink in one
+ * root may lead into another: still inside the models roots. */
+static long root_holding(char *const *roots, size_t root_count, const char *real)
 {
-    *resolved = NULL;
-    char *real = realpath(candidate, NULL);
-    if (real == NULL)
-        return MS_OK;
-    if (!ms_paths_is_inside(root_real, real)) {
-        free(real);
-        return outside(err, model);
+    for (size_t i = 0; i < root_count; i++) {
+        char *root_real = realpath(roots[i], NULL);
+        bool inside = root_real != NULL && ms_paths_is_inside(root_real, real);
+        free(root_real);
+        if (inside)
+            return (long)i;
     }
-    *resolved = real;
-    return MS_OK;
+    return -1;
+}
+
+/* True when canonical directory dir is one of the roots itself. */
+static bool root_is(char *const *roots, size_t root_count, const char *dir)
+{
+    for (size_t i = 0; i < root_count; i++) {
+        char *root_real = realpath(roots[i], NULL);
+        bool same = root_real != NULL && strcmp(root_real, dir) == 0;
+        free(root_real);
+        if (same)
+            return true;
+    }
+    return false;
 }
 
 static ms_status check_regular(char **resolved, const char *model, ms_error *err)
@@ -97,37 +107,45 @@ ms_status ms_paths_resolve_model(char *const *roots, size_t root_count, const ch
     if (has_dot_dot_component(model))
         return outside(err, model);
     bool absolute = model[0] == '/';
-    bool inside_some_root = false;
-    for (size_t i = 0; i < root_count; i++) {
-        char *root_real = realpath(roots[i], NULL);
-        if (root_real == NULL)
-            continue;   /* a root that does not exist (yet) holds nothing */
-        ms_status status = MS_OK;
-        if (absolute) {
-            char *real = realpath(model, NULL);
-            if (real != NULL && ms_paths_is_inside(root_real, real))
-                *resolved = real;
-            else
-                free(real);
-            if (ms_paths_is_inside(root_real, model))
-                inside_some_root = true;
-        } else {
-            char *candidate = ms_paths_join(root_real, model);
-            status = candidate != NULL ? resolve_in_root(root_real, candidate, model, resolved, err)
-                                       : ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-            free(candidate);
+    /* absolute: the path itself; relative: tried under each root in order */
+    for (size_t i = 0; i < (absolute ? 1 : root_count); i++) {
+        char *candidate = absolute ? strdup(model) : NULL;
+        if (!absolute) {
+            char *root_real = realpath(roots[i], NULL);
+            if (root_real == NULL)
+                continue;   /* a root that does not exist (yet) holds nothing */
+            candidate = ms_paths_join(root_real, model);
+            free(root_real);
         }
-        free(root_real);
-        if (status != MS_OK)
-            return status;
-        if (*resolved != NULL) {
-            *root_index = i;
-            return check_regular(resolved, model, err);
+        if (candidate == NULL)
+            return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+        char *real = realpath(candidate, NULL);
+        free(candidate);
+        if (real == NULL)
+            continue;
+        long holder = root_holding(roots, root_count, real);
+        if (holder < 0) {
+            free(real);
+            return outside(err, model);
         }
+        *resolved = real;
+        *root_index = (size_t)holder;
+        return check_regular(resolved, model, err);
     }
     if (absolute) {
-        /* Refuse to say whether files outside the roots exist. */
-        if (!inside_some_root || access(model, F_OK) == 0)
+        /* Missing: say "outside" unless the path names a place inside a root,
+         * so nothing is revealed about the rest of the file system. */
+        char *parent = strdup(model);
+        char *slash = parent != NULL ? strrchr(parent, '/') : NULL;
+        if (slash != NULL)
+            *slash = '\0';
+        char *parent_real = parent != NULL && parent[0] != '\0' ? realpath(parent, NULL) : NULL;
+        bool inside = parent_real != NULL &&
+                      (root_holding(roots, root_count, parent_real) >= 0 ||
+                       root_is(roots, root_count, parent_real));
+        free(parent);
+        free(parent_real);
+        if (!inside)
             return outside(err, model);
     }
     return not_found(err, model, "does not exist under the models roots");

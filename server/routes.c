@@ -124,13 +124,19 @@ static enum MHD_Result job_not_found(ms_http_request *request, const char *id)
 static enum MHD_Result handle_job_get(ms_http_request *request, const char *id)
 {
     ms_service *service = request->service;
+    /* only a copy under the lock (the report is shared, not copied): polls
+     * never wait for another poll's JSON to be written */
     ms_job_table_lock(&service->table);
     ms_job *job = ms_job_table_find(&service->table, id);
-    char *text = job != NULL ? ms_job_to_json_text(job, ms_clock_now_ms()) : NULL;
+    ms_job *copy = job != NULL ? ms_job_copy(job) : NULL;
     ms_job_table_unlock(&service->table);
     if (job == NULL)
         return job_not_found(request, id);
+    if (copy == NULL)
+        return MHD_NO;
     ms_http_set_job_id(request, id);
+    char *text = ms_job_to_json_text(copy, ms_clock_now_ms());
+    ms_job_free(copy);
     return ms_http_send_json(request, 200, text, NULL);
 }
 
@@ -145,32 +151,28 @@ static void remove_finished(ms_service *service, const char *id)
     free(result_dir);
 }
 
-static enum MHD_Result handle_job_delete(ms_http_request *request, const char *id)
+/* Called with the table locked; unlocks. */
+static enum MHD_Result delete_finished(ms_http_request *request, ms_job *job)
 {
     ms_service *service = request->service;
-    char *cancelled_error = ms_job_runner_error_text(MS_ERR_CANCELLED, "the job was cancelled");
-    ms_job_table_lock(&service->table);
-    ms_job *job = ms_job_table_find(&service->table, id);
-    if (job == NULL) {
-        ms_job_table_unlock(&service->table);
-        free(cancelled_error);
-        return job_not_found(request, id);
-    }
-    ms_http_set_job_id(request, id);
+    ms_job_table_remove(&service->table, job);
+    ms_job_table_unlock(&service->table);
+    remove_finished(service, job->id);
+    ms_log("job %s %s deleted", job->id, ms_job_kind_name(job->kind));
+    ms_job_free(job);
+    struct MHD_Response *response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    return ms_http_send(request, 204, response);
+}
+
+/* Called with the table locked; unlocks.  A queued job is cancelled at
+ * once; a running one stops between modules, then the loop thread marks it
+ * cancelled and removes its partial output. */
+static enum MHD_Result cancel_job(ms_http_request *request, ms_job *job, char *cancelled_error)
+{
+    ms_service *service = request->service;
     int64_t now = ms_clock_now_ms();
-    if (ms_job_state_is_final(job->state)) {
-        ms_job_table_remove(&service->table, job);
-        ms_job_table_unlock(&service->table);
-        free(cancelled_error);
-        remove_finished(service, id);
-        ms_log("job %s %s deleted", id, ms_job_kind_name(job->kind));
-        ms_job_free(job);
-        struct MHD_Response *response =
-            MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        return ms_http_send(request, 204, response);
-    }
-    unsigned status;
     ms_job *snapshot = NULL;
+    unsigned status = 202;
     if (job->state == MS_JOB_QUEUED) {
         ms_job_table_set_state(&service->table, job, MS_JOB_CANCELLED);
         job->finished_ms = now;
@@ -180,13 +182,12 @@ static enum MHD_Result handle_job_delete(ms_http_request *request, const char *i
         snapshot = ms_job_copy(job);
         status = 200;
     } else {
-        /* running: the worker stops between modules; the loop thread then
-         * marks it cancelled and removes its partial output */
         job->cancel_requested = true;
         atomic_store(&job->cancel, 1);
-        status = 202;
     }
     char *text = ms_job_to_json_text(job, now);
+    char id[MS_JOB_ID_LENGTH + 1];
+    memcpy(id, job->id, sizeof id);
     ms_job_table_unlock(&service->table);
     free(cancelled_error);
     if (snapshot != NULL) {
@@ -196,6 +197,26 @@ static enum MHD_Result handle_job_delete(ms_http_request *request, const char *i
         ms_log("job %s cancel requested", id);
     }
     return ms_http_send_json(request, status, text, NULL);
+}
+
+static enum MHD_Result handle_job_delete(ms_http_request *request, const char *id)
+{
+    ms_service *service = request->service;
+    /* built before locking: nothing allocates JSON under the lock but copies */
+    char *cancelled_error = ms_job_runner_error_text(MS_ERR_CANCELLED, "the job was cancelled");
+    ms_job_table_lock(&service->table);
+    ms_job *job = ms_job_table_find(&service->table, id);
+    if (job == NULL) {
+        ms_job_table_unlock(&service->table);
+        free(cancelled_error);
+        return job_not_found(request, id);
+    }
+    ms_http_set_job_id(request, id);
+    if (ms_job_state_is_final(job->state)) {
+        free(cancelled_error);
+        return delete_finished(request, job);
+    }
+    return cancel_job(request, job, cancelled_error);
 }
 
 static bool parse_positive(const char *text, long long max, long long *value)
@@ -230,10 +251,17 @@ static enum MHD_Result handle_job_list(ms_http_request *request)
     if (cursor_text != NULL && !parse_positive(cursor_text, INT64_MAX, &cursor))
         return invalid_query(request, "cursor", "cursor must be a next_cursor value");
     ms_service *service = request->service;
+    ms_job **jobs = NULL;
+    size_t count = 0;
+    int64_t next_cursor = 0;
     ms_job_table_lock(&service->table);
-    char *text = ms_job_table_list_json(&service->table, cursor, (size_t)limit,
-                                        ms_clock_now_ms());
+    bool copied = ms_job_table_page(&service->table, cursor, (size_t)limit, &jobs, &count,
+                                    &next_cursor);
     ms_job_table_unlock(&service->table);
+    if (!copied)
+        return MHD_NO;
+    char *text = ms_job_page_json(jobs, count, next_cursor, ms_clock_now_ms());
+    ms_job_page_free(jobs, count);
     return ms_http_send_json(request, 200, text, NULL);
 }
 

@@ -8,7 +8,7 @@
 typedef enum option_id {
     OPT_LISTEN, OPT_MODELS, OPT_DATA, OPT_WORKERS, OPT_QUEUE_SIZE, OPT_JOB_THREADS,
     OPT_HTTP_THREADS, OPT_CONNECTION_LIMIT, OPT_CONNECTION_TIMEOUT, OPT_TOKEN_FILE,
-    OPT_GRACE_SECONDS, OPT_OPENAPI, OPT_NO_ACCESS_LOG, OPT_HELP,
+    OPT_GRACE_SECONDS, OPT_OPENAPI, OPT_NO_ACCESS_LOG, OPT_JOB_NICE, OPT_HTTP_NICE, OPT_HELP,
 } option_id;
 
 typedef struct option_spec {
@@ -32,6 +32,8 @@ static const option_spec option_specs[] = {
     {"grace-seconds", OPT_GRACE_SECONDS, true, "on SIGTERM, time running jobs get to finish (default 30)"},
     {"openapi", OPT_OPENAPI, true, "openapi.yaml served at GET /openapi.yaml"},
     {"no-access-log", OPT_NO_ACCESS_LOG, false, "no log line per HTTP request"},
+    {"job-nice", OPT_JOB_NICE, true, "nice value (0-19) of job threads (default 10)"},
+    {"http-nice", OPT_HTTP_NICE, true, "nice value (0-19) of HTTP threads (default 0)"},
     {"help", OPT_HELP, false, "show this help"},
 };
 enum { OPTION_SPEC_COUNT = sizeof option_specs / sizeof option_specs[0] };
@@ -136,6 +138,8 @@ static bool apply_option(ms_serve_options *options, option_id id, const char *va
     case OPT_GRACE_SECONDS: ok = parse_int(value, 0, 86400, &options->grace_seconds); break;
     case OPT_OPENAPI: set_string(&options->openapi_path, value); break;
     case OPT_NO_ACCESS_LOG: options->access_log = false; break;
+    case OPT_JOB_NICE: ok = parse_int(value, 0, 19, &options->job_nice); break;
+    case OPT_HTTP_NICE: ok = parse_int(value, 0, 19, &options->http_nice); break;
     case OPT_HELP: options->help = true; break;
     }
     if (!ok)
@@ -156,6 +160,8 @@ static void set_defaults(ms_serve_options *options)
     options->connection_timeout = 30;
     options->grace_seconds = 30;
     options->access_log = true;
+    options->job_nice = 10;
+    options->http_nice = 0;
 }
 
 bool ms_serve_options_parse(int argc, char **argv, ms_serve_options *options,

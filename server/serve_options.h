@@ -24,6 +24,8 @@ typedef struct ms_serve_options {
     char *token_file;             /* NULL: no auth (loopback only) */
     int grace_seconds;            /* running jobs may finish this long at shutdown, 30 */
     char *openapi_path;           /* NULL: search the default places */
+    int job_nice;                 /* nice value of job threads */
+    int http_nice;                /* nice value of HTTP threads */
     bool access_log;              /* one line per request, true */
     bool help;
 } ms_serve_options;

@@ -64,6 +64,27 @@ static bool is_loopback(const struct sockaddr *address)
     return false;
 }
 
+/* "http://HOST:PORT" of the bound socket (the real port when 0 was asked). */
+static void set_listen_url(ms_service *service, int fd)
+{
+    struct sockaddr_storage bound;
+    socklen_t bound_length = sizeof bound;
+    memset(&bound, 0, sizeof bound);
+    getsockname(fd, (struct sockaddr *)&bound, &bound_length);
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (bound.ss_family == AF_INET6) {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&bound;
+        inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+        snprintf(service->listen_url, sizeof service->listen_url, "http://[%s]:%d", host,
+                 ntohs(v6->sin6_port));
+    } else {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&bound;
+        inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+        snprintf(service->listen_url, sizeof service->listen_url, "http://%s:%d", host,
+                 ntohs(v4->sin_port));
+    }
+}
+
 /* Binds HOST:PORT ourselves so port 0 can be reported and the loopback rule
  * checked on the address actually used.  Returns the socket or -1. */
 static int open_listen_socket(ms_service *service, bool *ipv6, bool *loopback)
@@ -98,24 +119,7 @@ static int open_listen_socket(ms_service *service, bool *ipv6, bool *loopback)
     *loopback = is_loopback(addresses->ai_addr);
     freeaddrinfo(addresses);
 
-    struct sockaddr_storage bound;
-    socklen_t bound_length = sizeof bound;
-    getsockname(fd, (struct sockaddr *)&bound, &bound_length);
-    char host[INET6_ADDRSTRLEN] = "?";
-    int bound_port = 0;
-    if (bound.ss_family == AF_INET6) {
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&bound;
-        inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
-        bound_port = ntohs(v6->sin6_port);
-        snprintf(service->listen_url, sizeof service->listen_url, "http://[%s]:%d", host,
-                 bound_port);
-    } else {
-        struct sockaddr_in *v4 = (struct sockaddr_in *)&bound;
-        inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
-        bound_port = ntohs(v4->sin_port);
-        snprintf(service->listen_url, sizeof service->listen_url, "http://%s:%d", host,
-                 bound_port);
-    }
+    set_listen_url(service, fd);
     return fd;
 }
 

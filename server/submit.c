@@ -169,7 +169,7 @@ static ms_job *new_job(const ms_http_request *request, submission *work)
     ms_job *job = ms_job_new(MS_JOB_KIND_RESIZE);
     if (job == NULL)
         return NULL;
-    job->request_text = strndup(request->body, request->body_size);
+    job->request_text = strndup(request->body != NULL ? request->body : "", request->body_size);
     job->params_text = work->params_text;
     work->params_text = NULL;
     job->output_name = work->output_name;

@@ -1,6 +1,7 @@
 # numerics unit tests (Check): rank rules, fast low-rank SVD, LoRA module
 # grouping, resize end to end
-NUMERICS_TESTS = tests/test_rank_rule tests/test_lowrank_svd tests/test_lora tests/test_resize
+NUMERICS_TESTS = tests/test_rank_rule tests/test_lowrank_svd tests/test_lora tests/test_resize \
+	tests/test_dtype_table
 check_PROGRAMS += $(NUMERICS_TESTS)
 TESTS += $(NUMERICS_TESTS)
 
@@ -22,3 +23,7 @@ tests_test_lora_LDADD = $(TEST_LIBS)
 tests_test_resize_SOURCES = tests/test_resize.c $(NUMERICS_TEST_UTIL)
 tests_test_resize_CFLAGS = $(NUMERICS_TEST_CFLAGS)
 tests_test_resize_LDADD = $(TEST_LIBS)
+
+tests_test_dtype_table_SOURCES = tests/test_dtype_table.c
+tests_test_dtype_table_CFLAGS = $(TEST_CFLAGS)
+tests_test_dtype_table_LDADD = $(TEST_LIBS)

@@ -3,3 +3,4 @@ TESTS += tests/service_test.sh
 dist_noinst_SCRIPTS += tests/service_test.sh
 # The script runs both programs; `make check TESTS=tests/service_test.sh` builds them first.
 tests/service_test.log: mergesvd$(EXEEXT) tests/gen_lora$(EXEEXT)
+EXTRA_DIST += tests/openapi_check.py

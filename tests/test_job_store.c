@@ -101,7 +101,7 @@ START_TEST(test_job_json)
     job->has_result = true;
     job->result_bytes = 42;
     memset(job->result_sha256, 'f', 64);
-    job->report_text = strdup("{\"modules\":[]}");
+    job->report = ms_shared_text_new("{\"modules\":[]}");
     object = parse(ms_job_to_json_text(job, 0));
     json_t *result = json_object_get(object, "result");
     ck_assert_int_eq(json_integer_value(json_object_get(result, "bytes")), 42);
@@ -152,7 +152,13 @@ START_TEST(test_table)
     long long cursor = 0;
     int64_t previous = INT64_MAX;
     for (int page = 0; page < 100; page++) {
-        json_t *list = parse(ms_job_table_list_json(&table, cursor, 64, 0));
+        ms_job **jobs_page = NULL;
+        size_t page_count = 0;
+        int64_t next_cursor = 0;
+        ck_assert(ms_job_table_page(&table, cursor, 64, &jobs_page, &page_count, &next_cursor));
+        ck_assert_uint_le(page_count, 64);
+        json_t *list = parse(ms_job_page_json(jobs_page, page_count, next_cursor, 0));
+        ms_job_page_free(jobs_page, page_count);
         json_t *jobs = json_object_get(list, "jobs");
         for (size_t i = 0; i < json_array_size(jobs); i++) {
             const char *id = json_string_value(json_object_get(json_array_get(jobs, i), "id"));
@@ -190,7 +196,7 @@ START_TEST(test_store_round_trip)
     done->has_result = true;
     done->result_bytes = 1234;
     memset(done->result_sha256, 'a', 64);
-    done->report_text = strdup("{\"modules\":[]}");
+    done->report = ms_shared_text_new("{\"modules\":[]}");
     done->idempotency_key = strdup("k");
     ms_job *failed = make_job("failed");
     failed->sequence = 2;
@@ -223,7 +229,8 @@ START_TEST(test_store_round_trip)
     ck_assert(loaded->has_result);
     ck_assert_uint_eq(loaded->result_bytes, 1234);
     ck_assert_str_eq(loaded->result_sha256, done->result_sha256);
-    ck_assert_str_eq(loaded->report_text, done->report_text);
+    ck_assert_str_eq(loaded->report->data, done->report->data);
+    ck_assert_uint_eq(loaded->report->length, strlen(done->report->data));
     ck_assert_str_eq(loaded->idempotency_key, "k");
     ck_assert_str_eq(loaded->body_sha256, done->body_sha256);
     ck_assert_int_eq(loaded->finished_ms, done->finished_ms);

@@ -155,6 +155,149 @@ START_TEST(test_bad_arguments)
 }
 END_TEST
 
+/* Which path ran, and does it still match dgesdd of the formed W. */
+typedef enum up_kind {
+    UP_RANDOM,        /* Gaussian: well conditioned */
+    UP_GRADED,        /* singular values 1 .. 10^-decades, mixed by a rotation */
+    UP_DUPLICATE,     /* two equal columns: rank-deficient */
+    UP_ZERO,          /* all zeros */
+    UP_TINY           /* Gaussian times 1e-160: the Gram matrix would underflow */
+} up_kind;
+
+typedef struct path_case {
+    const char *label;
+    up_kind kind;
+    double decades;
+    size_t out, in;
+    int rank, new_rank, max_new_rank;
+    ms_lowrank_method expected;
+    double tolerance;  /* relative to |W| (or absolute when W = 0) */
+} path_case;
+
+static const path_case path_cases[] = {
+    {"random", UP_RANDOM, 0, 50, 70, 12, 5, 12, MS_LOWRANK_CHOLESKY, 1e-10},
+    {"random, k = r", UP_RANDOM, 0, 70, 50, 12, 12, 12, MS_LOWRANK_CHOLESKY, 1e-10},
+    {"cond 1e3", UP_GRADED, 3, 60, 80, 10, 6, 10, MS_LOWRANK_CHOLESKY, 1e-9},
+    {"cond 1e9", UP_GRADED, 9, 60, 80, 10, 6, 10, MS_LOWRANK_HOUSEHOLDER, 1e-10},
+    {"rank-deficient", UP_DUPLICATE, 0, 40, 60, 8, 5, 8, MS_LOWRANK_HOUSEHOLDER, 1e-10},
+    {"zero", UP_ZERO, 0, 30, 40, 8, 3, 8, MS_LOWRANK_HOUSEHOLDER, 1e-12},
+    {"tiny", UP_TINY, 0, 30, 40, 8, 3, 8, MS_LOWRANK_HOUSEHOLDER, 1e-10},
+    {"k may exceed r", UP_RANDOM, 0, 30, 40, 6, 4, 9, MS_LOWRANK_HOUSEHOLDER, 1e-10},
+    {"out < r", UP_RANDOM, 0, 5, 40, 8, 4, 5, MS_LOWRANK_HOUSEHOLDER, 1e-10},
+};
+
+static void make_up(const path_case *c, test_rng *rng, double *up)
+{
+    size_t out = c->out, r = (size_t)c->rank;
+    switch (c->kind) {
+    case UP_RANDOM:
+        test_random_matrix(rng, out, r, up);
+        break;
+    case UP_GRADED: {
+        double *basis = make(out * r), *rotation = make(r * r);
+        ck_assert_int_eq(test_random_orthonormal(rng, out, r, basis), 0);
+        ck_assert_int_eq(test_random_orthonormal(rng, r, r, rotation), 0);
+        for (size_t i = 0; i < r; i++) {
+            double scale = pow(10.0, -c->decades * (double)i / (double)(r - 1));
+            for (size_t row = 0; row < out; row++)
+                basis[row * r + i] *= scale;
+        }
+        test_matmul(basis, rotation, out, r, r, up);
+        free(basis);
+        free(rotation);
+        break;
+    }
+    case UP_DUPLICATE:
+        test_random_matrix(rng, out, r, up);
+        for (size_t row = 0; row < out; row++)
+            up[row * r + 1] = up[row * r];
+        break;
+    case UP_ZERO:
+        memset(up, 0, out * r * sizeof(double));
+        break;
+    case UP_TINY:
+        test_random_matrix(rng, out, r, up);
+        for (size_t i = 0; i < out * r; i++)
+            up[i] *= 1e-160;
+        break;
+    }
+}
+
+START_TEST(test_paths)
+{
+    const path_case *c = &path_cases[_i];
+    size_t out = c->out, in = c->in, r = (size_t)c->rank, k = (size_t)c->new_rank;
+    size_t length = out < in ? out : in;
+    test_rng rng;
+    test_rng_seed(&rng, 1000 + (uint64_t)_i);
+    double *up = make(out * r), *down = make(r * in), *w = make(out * in);
+    double *full_s = make(length), *u = make(out * out), *vt = make(in * in);
+    double *new_up = make(out * k), *new_down = make(k * in);
+    double *recon = make(out * in), *expect = make(out * in);
+    make_up(c, &rng, up);
+    test_random_matrix(&rng, r, in, down);
+    test_matmul(up, down, out, r, in, w);
+    ck_assert_int_eq(test_full_svd(w, out, in, full_s, u, vt), 0);
+    double norm = test_norm(w, out * in);
+    double scale = norm > 0.0 ? norm : 1.0;
+
+    ms_lowrank_factor factor;
+    ms_error err;
+    ms_status status = ms_lowrank_factor_init(&factor, up, down, (int64_t)out, (int64_t)in,
+                                              c->rank, c->max_new_rank, &err);
+    ck_assert_msg(status == MS_OK, "%s: %s", c->label, err.message);
+    ck_assert_msg(factor.method == c->expected, "%s: method %d, expected %d", c->label,
+                  (int)factor.method, (int)c->expected);
+    for (int i = 0; i < factor.core_rank; i++)
+        ck_assert_msg(fabs(factor.singular_values[i] - full_s[i]) <= c->tolerance * scale,
+                      "%s: S[%d] %.17g vs %.17g", c->label, i, factor.singular_values[i],
+                      full_s[i]);
+    status = ms_lowrank_factor_truncate(&factor, c->new_rank, new_up, new_down, &err);
+    ck_assert_msg(status == MS_OK, "%s: %s", c->label, err.message);
+    ms_lowrank_factor_free(&factor);
+
+    for (size_t row = 0; row < out; row++)
+        for (size_t column = 0; column < in; column++) {
+            double sum = 0.0;
+            for (size_t i = 0; i < k; i++)
+                sum += u[row * out + i] * full_s[i] * vt[i * in + column];
+            expect[row * in + column] = sum;
+        }
+    test_matmul(new_up, new_down, out, k, in, recon);
+    ck_assert_msg(test_difference_norm(recon, expect, out * in) <= c->tolerance * scale,
+                  "%s: reconstruction differs by %g", c->label,
+                  test_difference_norm(recon, expect, out * in) / scale);
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < k; j++) {
+            double dot = 0.0;
+            for (size_t l = 0; l < in; l++)
+                dot += new_down[i * in + l] * new_down[j * in + l];
+            ck_assert_msg(fabs(dot - (i == j ? 1.0 : 0.0)) <= c->tolerance,
+                          "%s: <v%zu, v%zu> = %g", c->label, i, j, dot);
+        }
+    free(up); free(down); free(w); free(full_s); free(u); free(vt);
+    free(new_up); free(new_down); free(recon); free(expect);
+}
+END_TEST
+
+/* The Cholesky path refuses k > r (that needs the Householder completions). */
+START_TEST(test_cholesky_rank_limit)
+{
+    enum { out = 20, in = 30, r = 4 };
+    test_rng rng;
+    test_rng_seed(&rng, 5);
+    double up[out * r], down[r * in], new_up[out * (r + 1)], new_down[(r + 1) * in];
+    test_random_matrix(&rng, out, r, up);
+    test_random_matrix(&rng, r, in, down);
+    ms_lowrank_factor factor;
+    ms_error err;
+    ck_assert_int_eq(ms_lowrank_factor_init(&factor, up, down, out, in, r, r, &err), MS_OK);
+    ck_assert_int_eq(factor.method, MS_LOWRANK_CHOLESKY);
+    ck_assert_int_ne(ms_lowrank_factor_truncate(&factor, r + 1, new_up, new_down, &err), MS_OK);
+    ms_lowrank_factor_free(&factor);
+}
+END_TEST
+
 static Suite *lowrank_suite(void)
 {
     Suite *suite = suite_create("lowrank_svd");
@@ -163,6 +306,8 @@ static Suite *lowrank_suite(void)
                         (int)(sizeof shape_cases / sizeof shape_cases[0]));
     tcase_add_test(cases, test_known_spectrum);
     tcase_add_test(cases, test_bad_arguments);
+    tcase_add_loop_test(cases, test_paths, 0, (int)(sizeof path_cases / sizeof path_cases[0]));
+    tcase_add_test(cases, test_cholesky_rank_limit);
     suite_add_tcase(suite, cases);
     return suite;
 }

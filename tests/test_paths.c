@@ -57,6 +57,8 @@ static void setup(void)
     link_in(root_a, "escape.safetensors", target);
     link_in(root_a, "inside_link.safetensors", "sub/deep.safetensors");
     link_in(root_a, "escape_dir", outside_dir);
+    snprintf(target, sizeof target, "%s/two.safetensors", root_b);
+    link_in(root_a, "to_b.safetensors", target);
 }
 
 static void teardown(void)
@@ -99,6 +101,12 @@ START_TEST(test_resolve_inside)
     snprintf(expected, sizeof expected, "%s/one.safetensors", root_a);
     ck_assert_int_eq(resolve(expected, &resolved, &root), MS_OK);
     free(resolved);
+    /* a link from one root into another stays inside the roots */
+    ck_assert_int_eq(resolve("to_b.safetensors", &resolved, &root), MS_OK);
+    ck_assert_uint_eq(root, 1);
+    snprintf(expected, sizeof expected, "%s/two.safetensors", root_b);
+    ck_assert_str_eq(resolved, expected);
+    free(resolved);
 }
 END_TEST
 
@@ -140,6 +148,11 @@ START_TEST(test_resolve_missing)
     snprintf(absolute, sizeof absolute, "%s/missing.safetensors", root_a);
     ck_assert_int_eq(resolve(absolute, &resolved, &root), MS_ERR_NOT_FOUND);
     ck_assert_ptr_null(resolved);
+    /* missing files outside the roots are "outside", not "missing" */
+    snprintf(absolute, sizeof absolute, "%s/missing.safetensors", outside_dir);
+    ck_assert_int_eq(resolve(absolute, &resolved, &root), MS_ERR_PATH_OUTSIDE_MODELS);
+    ck_assert_int_eq(resolve("/no/such/dir/x.safetensors", &resolved, &root),
+                     MS_ERR_PATH_OUTSIDE_MODELS);
 }
 END_TEST
 

@@ -9,6 +9,7 @@
 #include "server/auth.h"
 #include "server/metrics.h"
 #include "server/serve_options.h"
+#include "server/text.h"
 
 static bool parse(ms_serve_options *options, const char *const *args)
 {
@@ -160,6 +161,49 @@ START_TEST(test_metrics)
 }
 END_TEST
 
+START_TEST(test_text_builder)
+{
+    ms_text text;
+    ms_text_init(&text, 0);
+    char expected[5000] = "";
+    for (int i = 0; i < 300; i++) {
+        char piece[32];
+        snprintf(piece, sizeof piece, "%d,", i);
+        strcat(expected, piece);
+        if (i % 2 == 0)
+            ms_text_printf(&text, "%d,", i);
+        else
+            ms_text_puts(&text, piece);
+    }
+    char long_piece[300];
+    memset(long_piece, 'z', sizeof long_piece - 1);
+    long_piece[sizeof long_piece - 1] = '\0';
+    ms_text_printf(&text, "[%s]", long_piece);   /* longer than the spare room */
+    strcat(expected, "[");
+    strcat(expected, long_piece);
+    strcat(expected, "]");
+    ck_assert_uint_eq(text.length, strlen(expected));
+    char *result = ms_text_take(&text);
+    ck_assert_str_eq(result, expected);
+    free(result);
+    ck_assert_ptr_null(text.data);
+}
+END_TEST
+
+START_TEST(test_shared_text)
+{
+    ck_assert_ptr_null(ms_shared_text_new(NULL));
+    ms_shared_text *text = ms_shared_text_new("{\"a\":1}");
+    ck_assert_uint_eq(text->length, 7);
+    ms_shared_text *other = ms_shared_text_retain(text);
+    ck_assert_ptr_eq(other, text);
+    ms_shared_text_release(text);
+    ck_assert_str_eq(other->data, "{\"a\":1}");   /* still alive: one reference left */
+    ms_shared_text_release(other);
+    ms_shared_text_release(NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("serve_misc");
@@ -170,6 +214,8 @@ int main(void)
     tcase_add_test(tcase, test_auth);
     tcase_add_test(tcase, test_token_file);
     tcase_add_test(tcase, test_metrics);
+    tcase_add_test(tcase, test_text_builder);
+    tcase_add_test(tcase, test_shared_text);
     suite_add_tcase(suite, tcase);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

@@ -1,0 +1,38 @@
+/* A growable byte string for building responses without stdio streams:
+ * raw JSON pieces (params, reports) are copied with one memcpy. */
+#ifndef MS_TEXT_H
+#define MS_TEXT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct ms_text {
+    char *data;          /* NUL-terminated while not failed */
+    size_t length;
+    size_t capacity;
+    bool failed;         /* out of memory: every later call does nothing */
+} ms_text;
+
+void ms_text_init(ms_text *text, size_t capacity);
+void ms_text_append(ms_text *text, const char *bytes, size_t length);
+void ms_text_puts(ms_text *text, const char *string);
+void ms_text_printf(ms_text *text, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* The malloced string (NULL when anything failed); the builder is reset. */
+char *ms_text_take(ms_text *text);
+
+/* Immutable, reference-counted text (a job's report can be hundreds of KB:
+ * readers take a reference under the job table lock instead of a copy). */
+typedef struct ms_shared_text {
+    atomic_size_t references;
+    size_t length;
+    char data[];
+} ms_shared_text;
+
+/* Copies text; NULL text or no memory gives NULL. */
+ms_shared_text *ms_shared_text_new(const char *text);
+ms_shared_text *ms_shared_text_retain(ms_shared_text *text);   /* NULL allowed */
+void ms_shared_text_release(ms_shared_text *text);             /* NULL allowed */
+
+#endif
