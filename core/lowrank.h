@@ -15,8 +15,9 @@
  *   Householder, but it squares the condition number, so it is only taken
  *   when both R are well conditioned and k <= r.
  * - Householder QR (lowrank_svd.c): the fallback for ill-conditioned,
- *   rank-deficient or zero factors, for out < r or in < r, and for k > r
- *   (whose orthonormal completions need Q2's reflectors). */
+ *   rank-deficient or zero factors, for out < r or in < r, for factors
+ *   whose squared column norms leave the normal double range, and for
+ *   k > r (whose orthonormal completions need Q2's reflectors). */
 #ifndef MS_LOWRANK_H
 #define MS_LOWRANK_H
 
@@ -25,9 +26,11 @@
 
 #include "error.h"
 
-/* Cholesky-QR loses about eps * cond(R)^2 of orthogonality; below this
- * reciprocal condition estimate (LAPACK dtrcon, 1-norm) of R1 or R2 the
- * Householder path is used instead. */
+/* Cholesky-QR loses about eps * cond(R)^2 (relative to the largest
+ * singular value); below this reciprocal condition estimate (LAPACK dtrcon,
+ * 1-norm) of R1 or R2 the Householder path is used instead.  1e-5 keeps
+ * the loss near 1e-11, invisible even in an fp32 output; 1e-7 would allow
+ * about 1e-7, the size of an fp32 rounding. */
 #define MS_LOWRANK_CHOLESKY_MIN_RCOND 1e-5
 
 typedef enum ms_lowrank_method {

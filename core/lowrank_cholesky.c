@@ -10,7 +10,11 @@
  * The core SVD is dgesdd's own recipe (dgebrd, dbdsdc, dormbr) taken
  * apart: the bidiagonal's singular vectors are computed in init, but the
  * core's reflectors are applied in truncate to the k vectors kept only,
- * not to all r (a quarter of dgesdd's time for k = 32 of r = 128).
+ * not to all r (measured: 15-20% of dgesdd's time for k = 32 of r = 128).
+ *
+ * Squaring the condition number costs about eps * cond(R)^2 relative to
+ * the largest singular value (measured: 9e-14 at cond 1e4), hence the
+ * MS_LOWRANK_CHOLESKY_MIN_RCOND guard in lowrank.h.
  *
  * Layout: the row-major out x r up buffer is the column-major r x out
  * matrix up^T (leading dimension r), and the row-major r x in down buffer is

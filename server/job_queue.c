@@ -63,7 +63,9 @@ int ms_job_queue_push(ms_job_queue *queue, const char *job_id)
 }
 
 /* Linux nice values are per thread and inherited by the threads the core
- * starts for the job (--job-nice). */
+ * starts for the job (--job-nice).  Default 0: measured on 2 cores, a
+ * niced job is starved by a client polling at full speed (3x slower),
+ * while at 5000 polls/s p99 stays under 5 ms either way. */
 static void set_thread_nice(int nice)
 {
     pid_t thread = (pid_t)syscall(SYS_gettid);

@@ -32,7 +32,7 @@ static const option_spec option_specs[] = {
     {"grace-seconds", OPT_GRACE_SECONDS, true, "on SIGTERM, time running jobs get to finish (default 30)"},
     {"openapi", OPT_OPENAPI, true, "openapi.yaml served at GET /openapi.yaml"},
     {"no-access-log", OPT_NO_ACCESS_LOG, false, "no log line per HTTP request"},
-    {"job-nice", OPT_JOB_NICE, true, "nice value (0-19) of job threads (default 10)"},
+    {"job-nice", OPT_JOB_NICE, true, "nice value (0-19) of job threads (default 0)"},
     {"http-nice", OPT_HTTP_NICE, true, "nice value (0-19) of HTTP threads (default 0)"},
     {"help", OPT_HELP, false, "show this help"},
 };
@@ -160,7 +160,7 @@ static void set_defaults(ms_serve_options *options)
     options->connection_timeout = 30;
     options->grace_seconds = 30;
     options->access_log = true;
-    options->job_nice = 10;
+    options->job_nice = 0;
     options->http_nice = 0;
 }
 

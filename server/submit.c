@@ -93,7 +93,7 @@ static ms_status parse_body(ms_http_request *request, submission *work, ms_error
 {
     json_error_t json_error;
     json_t *body = json_loadb(request->body != NULL ? request->body : "", request->body_size,
-                              JSON_REJECT_DUPLICATES, &json_error);
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &json_error);
     if (body == NULL) {
         ms_error_set(err, MS_ERR_INVALID_JSON, NULL, "the body is not valid JSON: %s",
                      json_error.text);

@@ -36,6 +36,8 @@ START_TEST(test_options_defaults)
     ck_assert_int_eq(options.queue_size, 64);
     ck_assert_int_eq(options.grace_seconds, 30);
     ck_assert_ptr_null(options.token_file);
+    ck_assert_int_eq(options.job_nice, 0);
+    ck_assert_int_eq(options.http_nice, 0);
     ms_serve_options_free(&options);
 }
 END_TEST
@@ -72,7 +74,8 @@ START_TEST(test_options_refused)
         {"--workers", "0", NULL}, {"--workers", "x", NULL}, {"--listen", "nohost", NULL},
         {"--listen", "h:70000", NULL}, {"--listen", "::1:80", NULL}, {"--bogus", NULL},
         {"--models", NULL}, {"--help=1", NULL}, {"positional", NULL},
-        {"--queue-size", "-1", NULL}, {"--workers", "1x", NULL},
+        {"--queue-size", "-1", NULL}, {"--workers", "1x", NULL}, {"--job-nice", "20", NULL},
+        {"--http-nice", "-1", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ms_serve_options options;
