@@ -239,6 +239,10 @@ static ms_status run_modules(resize_state *state, const ms_resize_params *params
     };
     if (pthread_mutex_init(&job.lock, NULL) != 0)
         return ms_error_set(err, MS_ERR_INTERNAL, NULL, "cannot create a mutex");
+    /* (0, total) first, so a caller shows the module count before the
+     * first (possibly slow) module is done */
+    if (progress != NULL)
+        progress(progress_user_data, 0, state->modules.count, NULL);
     run_pool(&job);
     pthread_mutex_destroy(&job.lock);
     if (job.status != MS_OK && err != NULL)

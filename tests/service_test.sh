@@ -51,10 +51,14 @@ auth=()
 # start_server NAME DATA [serve options...]; env MERGESVD_FAILPOINT_* is passed through.
 start_server() {
     local name=$1 data=$2; shift 2
+    launch "$name" "$MERGESVD" serve --listen 127.0.0.1:0 --models "$models" --data "$data" "$@"
+}
+# launch NAME COMMAND...: starts a server and waits (bounded) for its port.
+launch() {
+    local name=$1; shift
     server_log=$work/$name.log
     : >"$server_log"
-    "$MERGESVD" serve --listen 127.0.0.1:0 --models "$models" --data "$data" "$@" \
-        >"$server_log" 2>&1 &
+    "$@" >"$server_log" 2>&1 &
     server_pid=$!
     server_pids+=("$server_pid")
     local port='' deadline=$((SECONDS + 20 * SCALE))
@@ -755,6 +759,29 @@ for setting in DynamicUser=yes ProtectSystem=strict StateDirectory=mergesvd NoNe
     KillSignal=SIGTERM Restart=on-failure; do
     check "unit sets $setting" grep -Eq "^$setting" "$unit_source"
 done
+# The unit's command line, with the example environment file, runs the real binary.
+exec_line=$(sed -n 's/^ExecStart=//p' "$unit_source")
+while IFS='=' read -r key value; do
+    case $key in ''|'#'*) continue ;; esac
+    case $key in
+    MERGESVD_LISTEN) value=127.0.0.1:0 ;;
+    MERGESVD_MODELS) value=$models ;;
+    esac
+    exec_line=${exec_line//\$\{$key\}/$value}
+    exec_line=${exec_line//\$$key/$value}
+done <"$TESTS_DIR/../deploy/mergesvd.env"
+mkdir -p "$work/data-unit"
+exec_line=${exec_line//\/var\/lib\/mergesvd/$work/data-unit}
+exec_line=${exec_line//\/usr\/local\/bin\/mergesvd/$MERGESVD}
+read -ra exec_words <<<"$exec_line"
+if [[ $exec_line == *'$'* ]]; then
+    fail "every variable of ExecStart is set in deploy/mergesvd.env" "$exec_line"
+elif launch unit "${exec_words[@]}"; then
+    request GET /healthz
+    expect_status "the unit's ExecStart with deploy/mergesvd.env serves" 200
+    stop_server TERM
+    check "the unit's server exits 0 on SIGTERM" test "$server_status" = 0
+fi
 check "unit's TimeoutStopSec exceeds its --grace-seconds" awk '
     /^ExecStart=/ { for (i = 1; i < NF; i++) if ($i == "--grace-seconds") grace = $(i + 1) }
     /^TimeoutStopSec=/ { split($0, kv, "="); stop = kv[2] + 0 }
