@@ -3,27 +3,33 @@
 # much that load slows the work.  Starts the real `mergesvd serve` on a free
 # loopback port with a full-size generated LoRA, then
 #   1. runs a resize job alone (job duration without load);
-#   2. runs it while wrk hammers GET /v1/jobs/{id}, at normal priority and at nice 19
-#      (`wrk -t2 -c32 --latency`): requests/s, p99 latency, job duration.
+#   2. runs it while wrk hammers GET /v1/jobs/{id} (`wrk -t2 -c32 --latency`,
+#      maximum throughput): requests/s, p99 latency, job duration;
+#   3. runs it while bench/paced_get polls the same URL at a fixed 5000
+#      requests/s: p99 latency (from scheduled send times), job duration.
 # Prints medians (and ranges), the slowdown and the fsync-copy floor of the
 # output.  Targets (reported, not asserted): >= 5000 req/s, p99 < 5 ms,
 # job slowed < 20 %.
 #
 # Environment: BENCH_DIR (inputs, kept between runs; default /tmp/mergesvd-bench),
-# BENCH_RUNS (default 3), BENCH_ARCH (sd15), BENCH_RANK (128),
-# BENCH_BODY (the resize request, default sv_fro 0.9 capped at 64).
+# BENCH_RUNS (default 3), BENCH_ARCH (sdxl or sd15), BENCH_RANK (128),
+# BENCH_BODY (the resize request, default sv_fro 0.9 capped at 64),
+# BENCH_PACED_RATE (5000).
 set -u
 
 MERGESVD=${MERGESVD:-__ABS_TOP_BUILDDIR__/mergesvd}
 GEN_LORA=${GEN_LORA:-__ABS_TOP_BUILDDIR__/tests/gen_lora}
 BENCH_DIR=${BENCH_DIR:-/tmp/mergesvd-bench}
 RUNS=${BENCH_RUNS:-3}
-ARCH=${BENCH_ARCH:-sd15}
+# SDXL: a job of a few seconds, long enough for steady load figures.
+ARCH=${BENCH_ARCH:-sdxl}
 RANK=${BENCH_RANK:-128}
-# The same input bench_resize generates, so the two share it.
+# Named as bench_resize names its inputs, so they can share them.
 MODEL=${ARCH}_rank${RANK}_fp16.safetensors
 BODY=${BENCH_BODY:-"{\"model\": \"$MODEL\", \"new_rank\": 64, \"dynamic_method\": \"sv_fro\", \"dynamic_param\": 0.9, \"output_name\": \"load.safetensors\"}"}
 JOB_TIMEOUT=${BENCH_JOB_TIMEOUT:-600}
+PACED_GET=${PACED_GET:-__ABS_TOP_BUILDDIR__/bench/paced_get}
+PACED_RATE=${BENCH_PACED_RATE:-5000}
 # The job must run at full speed.
 unset MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS
 
@@ -32,6 +38,7 @@ for tool in curl jq wrk; do
     command -v "$tool" >/dev/null || die "$tool is required (apt-get install -y $tool)"
 done
 [ -x "$MERGESVD" ] || die "$MERGESVD is missing (make mergesvd)"
+[ -x "$PACED_GET" ] || die "$PACED_GET is missing (make bench/paced_get)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mergesvd-bench-load.XXXXXX") || exit 1
 server_pid=
@@ -109,48 +116,58 @@ wrk_p99_ms() {
 wrk_rps() { awk '$1 == "Requests/sec:" { print $2 }' "$1"; }
 
 # ---- one job, alone or under load; results appended to $work/NAME.{job,rps,p99}
-# The load: wrk (at nice NICE) runs for at least 5 s and for the whole job:
-# started with a long -d, stopped with SIGINT (it still prints its report)
-# once the job is done.
+# The load runs exactly while the job does: started with a long duration right
+# after the submit, stopped with SIGINT (both tools still print their report)
+# once the job is done.  (Polls of a finished job would measure another body:
+# it then holds the whole report.)
+#   wrk: as fast as the server answers (maximum throughput; on a small
+#        machine the client's own CPU use slows the job too);
+#   paced: paced_get at a fixed offered rate of PACED_RATE requests/s,
+#        latency counted from each request's scheduled send time.
 bytes=
-run_job() { # NAME RUN [NICE]: NICE absent = no load
-    local name=$1 run=$2 nice_level=${3:-} id duration wrk_pid wrk_started seconds rps p99 errors
+run_job() { # NAME RUN [wrk|paced]
+    local name=$1 run=$2 load=${3:-} id duration load_pid load_started seconds rps p99 errors
     id=$(submit)
     [ -n "$id" ] || die "submit failed: $(tail -n 3 "$work/server.log")"
-    if [ -n "$nice_level" ]; then
-        wrk_started=$SECONDS
-        timeout 660 nice -n "$nice_level" wrk -t2 -c32 -d600s --latency "$base/v1/jobs/$id" \
-            >"$work/wrk.out" 2>&1 &
-        wrk_pid=$!
-    fi
-    duration=$(wait_done "$id") || { [ -n "$nice_level" ] && kill "$wrk_pid" 2>/dev/null; exit 1; }
+    load_started=$SECONDS
+    case $load in
+    wrk) timeout 660 wrk -t2 -c32 -d600s --latency "$base/v1/jobs/$id" >"$work/load.out" 2>&1 & ;;
+    paced) timeout 660 "$PACED_GET" --url "$base/v1/jobs/$id" --rate "$PACED_RATE" \
+               --connections 16 --duration 600 >"$work/load.out" 2>&1 & ;;
+    esac
+    load_pid=$!
+    duration=$(wait_done "$id") || { [ -n "$load" ] && kill "$load_pid" 2>/dev/null; exit 1; }
     bytes=$(output_bytes "$id")
     echo "$duration" >>"$work/$name.job"
-    if [ -z "$nice_level" ]; then
-        printf '%-14s run %d: job %.3f s\n' "$name" "$run" "$duration"
-    else
-        while [ $((SECONDS - wrk_started)) -lt 5 ] && kill -0 "$wrk_pid" 2>/dev/null; do sleep 0.1; done
-        seconds=$((SECONDS - wrk_started))
-        kill -INT "$wrk_pid" 2>/dev/null
-        wait "$wrk_pid" || die "wrk failed: $(cat "$work/wrk.out")"
-        rps=$(wrk_rps "$work/wrk.out")
-        p99=$(wrk_p99_ms "$work/wrk.out")
-        errors=$(awk '/Non-2xx|Socket errors/ { $1 = $1; print }' "$work/wrk.out" | paste -sd';' -)
-        echo "$rps" >>"$work/$name.rps"
-        echo "$p99" >>"$work/$name.p99"
-        printf '%-14s run %d: job %.3f s, %s req/s, p99 %s ms over %d s%s\n' "$name" "$run" \
-            "$duration" "$rps" "$p99" "$seconds" "${errors:+ ($errors)}"
+    if [ -z "$load" ]; then
+        printf '%-7s run %d: job %.3f s\n' "$name" "$run" "$duration"
+        remove_job "$id"
+        return
     fi
+    seconds=$((SECONDS - load_started))
+    kill -INT "$load_pid" 2>/dev/null
+    wait "$load_pid" || die "$load failed: $(cat "$work/load.out")"
+    if [ "$load" = wrk ]; then
+        rps=$(wrk_rps "$work/load.out")
+        p99=$(wrk_p99_ms "$work/load.out")
+        errors=$(awk '/Non-2xx|Socket errors/ { $1 = $1; print }' "$work/load.out" | paste -sd';' -)
+    else
+        rps=$(awk '{ for (i = 1; i < NF; i++) if ($i == "achieved") print $(i + 1) + 0 }' "$work/load.out")
+        p99=$(awk '{ for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1) }' "$work/load.out")
+        errors=$(awk '{ for (i = 1; i < NF; i++) if ($i == "errors" && $(i + 1) > 0) print "errors " $(i + 1) }' "$work/load.out")
+    fi
+    echo "$rps" >>"$work/$name.rps"
+    echo "$p99" >>"$work/$name.p99"
+    printf '%-7s run %d: job %.3f s, %s req/s, p99 %s ms over %d s%s\n' "$name" "$run" \
+        "$duration" "$rps" "$p99" "$seconds" "${errors:+ ($errors)}"
     remove_job "$id"
 }
 
-# Interleaved, so that drift of a shared machine hits every case alike:
-#   alone; under wrk; under wrk at nice 19 (the load generator shares the 2
-#   cores: niced, it shows the service's own cost of answering the polls).
+# Interleaved, so that drift of a shared machine hits every case alike.
 for run in $(seq 1 "$RUNS"); do
     run_job alone "$run"
-    run_job loaded "$run" 0
-    run_job loaded-niced "$run" 19
+    run_job wrk "$run" wrk
+    run_job paced "$run" paced
 done
 alone=$(median <"$work/alone.job")
 
@@ -175,14 +192,14 @@ fi
 rss_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status" 2>/dev/null)
 
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v < t; print ok ? "met" : "NOT met" }'; }
-report() { # NAME LABEL
+report() { # NAME LABEL RATE-TARGET
     local rps p99 slowdown
     rps=$(median <"$work/$1.rps")
     p99=$(median <"$work/$1.p99")
     slowdown=$(slowdown_of "$1")
     echo "-- $2"
-    printf '  GET /v1/jobs/{id} under a running job: %s req/s (%s)   target >= 5000: %s\n' \
-        "$rps" "$(range <"$work/$1.rps")" "$(verdict "$rps" 5000 '>=')"
+    printf '  GET /v1/jobs/{id} under a running job: %s req/s (%s)   target >= %s: %s\n' \
+        "$rps" "$(range <"$work/$1.rps")" "$3" "$(verdict "$rps" "$3" '>=')"
     printf '  p99 latency: %s ms (%s)   target < 5 ms: %s\n' "$p99" "$(range <"$work/$1.p99")" \
         "$(verdict "$p99" 5 '<')"
     printf '  job: %.3f s (%s), slowdown %s %%   target < 20 %%: %s\n' "$(median <"$work/$1.job")" \
@@ -190,12 +207,15 @@ report() { # NAME LABEL
 }
 echo
 echo "== bench_load: $MODEL, $BODY"
-echo "   $RUNS runs each, medians (range); $(nproc) cores; wrk -t2 -c32 --latency for the whole job (>= 5 s)"
+echo "   $RUNS runs each, medians (range); $(nproc) cores; load for the whole job"
 printf 'job alone: %.3f s (%s)\n' "$alone" "$(range <"$work/alone.job")"
 printf -- '-- no job running, GET of a finished job (%s-byte body; reference): %s req/s, p99 %s ms\n' \
     "$finished_body_bytes" "$(wrk_rps "$work/wrk.idle")" "$(wrk_p99_ms "$work/wrk.idle")"
-report loaded "wrk at normal priority (client and server share the cores)"
-report loaded-niced "wrk at nice 19 (the service's own cost)"
+report wrk "wrk -t2 -c32, as fast as it goes (maximum throughput; wrk shares the cores)" 5000
+# Paced: the offered rate counts as sustained at 99 % of it (the last
+# scheduled requests of a window may still be in flight when it closes).
+report paced "paced_get at a fixed $PACED_RATE requests/s, 16 connections (latency from the scheduled send)" \
+    "$(awk -v r="$PACED_RATE" 'BEGIN { print r * 0.99 }')"
 printf 'floor (dd of the %s-byte output with fsync): %.3f s\n' "${bytes:-?}" "$floor"
 printf 'server peak RSS: %s MB\n' "$(awk -v k="${rss_kb:-0}" 'BEGIN { printf "%.1f", k / 1024 }')"
 

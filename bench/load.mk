@@ -1,6 +1,9 @@
-# bench/bench_load: polling load (wrk) against GET /v1/jobs/{id} while a
-# resize runs; `make bench/bench_load && bench/bench_load` from the build dir.
-noinst_SCRIPTS = bench/bench_load
+# bench/bench_load: polling load against GET /v1/jobs/{id} while a resize
+# runs: wrk at full speed, and bench/paced_get at a fixed offered rate.
+# `make bench/bench_load bench/paced_get && bench/bench_load` from the build dir.
+noinst_PROGRAMS += bench/paced_get
+bench_paced_get_SOURCES = bench/paced_get.c
+noinst_SCRIPTS += bench/bench_load
 EXTRA_DIST += bench/bench_load.sh
 CLEANFILES += bench/bench_load
 bench/bench_load: $(srcdir)/bench/bench_load.sh Makefile

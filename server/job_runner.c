@@ -7,8 +7,6 @@
 #include "api/api.h"
 #include "api/json_text.h"
 #include "clock.h"
-#include "core/lora.h"
-#include "core/safetensors.h"
 #include "log.h"
 #include "paths.h"
 #include "service.h"
@@ -59,58 +57,11 @@ static ms_status parse_request(const ms_job *job, ms_api_resize_request *request
     return status;
 }
 
-/* Module count of the job's input, so clients see progress.total from the
- * moment the job runs (the core reports only after each module).  0 when
- * the input cannot be read: the core then fails with the proper error. */
-static size_t count_modules(ms_service *service, const char *request_text)
-{
-    ms_api_resize_request request;
-    ms_error err;
-    json_t *body = json_loads(request_text, 0, NULL);
-    ms_status status = body != NULL ? ms_api_resize_request_from_json(body, &request, &err)
-                                    : MS_ERR_INVALID_JSON;
-    json_decref(body);
-    if (status != MS_OK)
-        return 0;
-    const ms_serve_options *options = service->options;
-    char *path = NULL;
-    size_t root_index = 0, count = 0;
-    ms_safetensors file;
-    if (ms_paths_resolve_model(options->model_roots, options->model_root_count, request.model,
-                               &path, &root_index, &err) == MS_OK &&
-        ms_safetensors_open(path, &file, &err) == MS_OK) {
-        ms_lora_module_list modules;
-        if (ms_lora_find_modules(&file, &modules, &err) == MS_OK) {
-            count = modules.count;
-            ms_lora_module_list_free(&modules);
-        }
-        ms_safetensors_close(&file);
-    }
-    free(path);
-    ms_api_resize_request_free(&request);
-    return count;
-}
-
-/* Copy of a queued job's request, or NULL when it is gone or not queued. */
-static char *queued_request(ms_service *service, const char *job_id)
-{
-    ms_job_table_lock(&service->table);
-    ms_job *job = ms_job_table_find(&service->table, job_id);
-    char *text = job != NULL && job->state == MS_JOB_QUEUED ? strdup(job->request_text) : NULL;
-    ms_job_table_unlock(&service->table);
-    return text;
-}
-
 bool ms_job_runner_start(ms_service *service, const char *job_id, ms_job **started)
 {
     *started = NULL;
-    char *request_text = queued_request(service, job_id);
-    if (request_text == NULL)
-        return false;
-    size_t total = count_modules(service, request_text);
-    free(request_text);
     ms_job_table_lock(&service->table);
-    /* looked up again: a DELETE may have cancelled and removed it meanwhile */
+    /* a DELETE may have cancelled (or removed) it while it waited */
     ms_job *job = ms_job_table_find(&service->table, job_id);
     if (job == NULL || job->state != MS_JOB_QUEUED) {
         ms_job_table_unlock(&service->table);
@@ -119,7 +70,7 @@ bool ms_job_runner_start(ms_service *service, const char *job_id, ms_job **start
     ms_job_table_set_state(&service->table, job, MS_JOB_RUNNING);
     job->started_ms = ms_clock_now_ms();
     job->progress_done = 0;
-    job->progress_total = total;
+    job->progress_total = 0;   /* the core reports (0, total) as it starts */
     free(job->current_key_text);
     job->current_key_text = NULL;
     atomic_store(&job->cancel, 0);

@@ -24,6 +24,7 @@ typedef struct submission {
     bool have_request;
     char *output_name;
     char *params_text;
+    char *request_text;       /* the body re-serialized compactly: what the job runs from */
     const char *idempotency_key;
     char body_sha256[65];
 } submission;
@@ -102,9 +103,14 @@ static ms_status parse_body(ms_http_request *request, submission *work, ms_error
         return MS_ERR_INVALID_JSON;
     }
     ms_status status = ms_api_resize_request_from_json(body, &work->request, err);
+    /* compact: a body padded with a megabyte of blanks is not kept (or copied on every GET) */
+    if (status == MS_OK)
+        work->request_text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (status != MS_OK)
         return status;
+    if (work->request_text == NULL)
+        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
     work->have_request = true;
     if (work->request.output_name != NULL) {
         if (!ms_paths_output_name_valid(work->request.output_name)) {
@@ -164,12 +170,13 @@ static ms_status validate(ms_http_request *request, submission *work, ms_error *
     return status;
 }
 
-static ms_job *new_job(const ms_http_request *request, submission *work)
+static ms_job *new_job(submission *work)
 {
     ms_job *job = ms_job_new(MS_JOB_KIND_RESIZE);
     if (job == NULL)
         return NULL;
-    job->request_text = strndup(request->body != NULL ? request->body : "", request->body_size);
+    job->request_text = work->request_text;
+    work->request_text = NULL;
     job->params_text = work->params_text;
     work->params_text = NULL;
     job->output_name = work->output_name;
@@ -241,7 +248,7 @@ static enum MHD_Result enqueue(ms_http_request *request, submission *work)
         ms_error_detail_add(&err, "queue_size", "%d", service->options->queue_size);
         return ms_http_send_error(request, &err, headers);
     }
-    ms_job *job = new_job(request, work);
+    ms_job *job = new_job(work);
     if (job == NULL)
         return send_error_code(request, MS_ERR_OUT_OF_MEMORY, "out of memory");
     job->sequence = sequence;
@@ -302,6 +309,7 @@ done:
         ms_api_resize_request_free(&work.request);
     free(work.output_name);
     free(work.params_text);
+    free(work.request_text);
     return result;
 }
 

@@ -2,8 +2,10 @@
 SERVER_TEST_CFLAGS = $(TEST_CFLAGS) $(MICROHTTPD_CFLAGS) $(LIBUV_CFLAGS) $(SQLITE_CFLAGS)
 SERVER_TEST_LIBS = $(SERVER_LIBS) $(TEST_LIBS)
 
-check_PROGRAMS += tests/test_paths tests/test_range tests/test_job_store tests/test_serve_misc
-TESTS += tests/test_paths tests/test_range tests/test_job_store tests/test_serve_misc
+check_PROGRAMS += tests/test_paths tests/test_range tests/test_job_store tests/test_serve_misc \
+	tests/test_job_runner
+TESTS += tests/test_paths tests/test_range tests/test_job_store tests/test_serve_misc \
+	tests/test_job_runner
 
 tests_test_paths_SOURCES = tests/test_paths.c
 tests_test_paths_CFLAGS = $(SERVER_TEST_CFLAGS)
@@ -20,3 +22,7 @@ tests_test_job_store_LDADD = $(SERVER_TEST_LIBS)
 tests_test_serve_misc_SOURCES = tests/test_serve_misc.c
 tests_test_serve_misc_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_test_serve_misc_LDADD = $(SERVER_TEST_LIBS)
+
+tests_test_job_runner_SOURCES = tests/test_job_runner.c
+tests_test_job_runner_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_test_job_runner_LDADD = $(SERVER_TEST_LIBS)
