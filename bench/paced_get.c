@@ -3,36 +3,53 @@
  *
  * wrk sends as fast as the server answers, so on a small machine it measures
  * CPU sharing, not the service.  Here every keep-alive connection has its own
- * thread and its own schedule (rate / connections requests per second).  A
- * request's latency counts from its scheduled send time, not from when it was
- * actually sent: a slow answer that delays the next sends shows up in their
- * latencies too (no "coordinated omission").
+ * schedule (rate / connections requests per second).  A request's latency
+ * counts from its scheduled send time, not from when it was actually sent: a
+ * slow answer that delays the next sends shows up in their latencies too (no
+ * "coordinated omission").
+ *
+ * One thread drives all connections (non-blocking sockets, epoll): the load
+ * generator shares the cores with the server and the job it measures, and a
+ * thread per connection cost a thread wakeup (and its scheduler work) per
+ * request on top of the socket calls.  The epoll wait sleeps until the next
+ * due send, rounded up to a tick (--tick-us, default 1000; 0: wake for every
+ * send): the sends due within a tick go out together.  On a 2-core machine
+ * that halves the client's CPU per request (a wakeup costs more than the
+ * socket calls); the wait for the tick counts in the latencies.
  *
  * usage: paced_get --url http://127.0.0.1:PORT/PATH --rate R [--connections C]
- *                  [--duration SECONDS]
+ *                  [--duration SECONDS] [--tick-us T]
  * Stops after the duration or at SIGINT/SIGTERM, then prints one line:
  *   offered R/s achieved A/s requests N errors E p50 X ms p90 X ms p99 X ms
  *   p99.9 X ms max X ms
  * Loopback or any IPv4 host given as a dotted address; HTTP/1.1 only. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <math.h>   /* INFINITY */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 enum { PACED_MAX_CONNECTIONS = 256, PACED_BUFFER = 65536 };
+
+/* --tick-us default: sends are grouped per millisecond (see wake_time). */
+enum { PACED_DEFAULT_TICK_US = 1000 };
+
+/* A stuck server must not hang the benchmark: a request unanswered this long
+ * counts as an error and its connection is reopened. */
+static const double PACED_REQUEST_TIMEOUT = 5.0;
 
 typedef struct paced_target {
     struct sockaddr_in address;
@@ -40,24 +57,42 @@ typedef struct paced_target {
     size_t request_length;
 } paced_target;
 
+typedef enum paced_state {
+    PACED_CLOSED,               /* no socket; opened at the next due send */
+    PACED_CONNECTING,           /* non-blocking connect, a request waiting */
+    PACED_IDLE,                 /* keep-alive, nothing in flight */
+    PACED_BUSY,                 /* a request sent (or being sent), answer pending */
+} paced_state;
+
 typedef struct paced_connection {
     const paced_target *target;
     double interval;            /* seconds between this connection's sends */
     double start;               /* first scheduled send, CLOCK_MONOTONIC seconds */
     double end;
+    size_t next;                /* index of the next scheduled send */
+    paced_state state;
     int socket;
+    bool watching_output;       /* EPOLLOUT registered (connect or partial send) */
+    double scheduled;           /* the in-flight request's scheduled send time */
+    double sent_at;             /* when it went out (for the timeout) */
+    size_t request_sent;        /* bytes of the request sent */
+    char *buffer;               /* response headers (and whatever body came with them) */
+    size_t filled;
+    bool have_headers;
+    int status;
+    long long body_remaining;
     size_t count;               /* latencies recorded */
     size_t capacity;
     double *latencies;          /* seconds */
     size_t errors;
 } paced_connection;
 
-static atomic_int stop_requested;
+static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int signal_number)
 {
     (void)signal_number;
-    atomic_store(&stop_requested, 1);
+    stop_requested = 1;
 }
 
 static double now_seconds(void)
@@ -65,16 +100,6 @@ static double now_seconds(void)
     struct timespec time;
     clock_gettime(CLOCK_MONOTONIC, &time);
     return (double)time.tv_sec + (double)time.tv_nsec / 1e9;
-}
-
-static void sleep_until(double when)
-{
-    struct timespec time;
-    time.tv_sec = (time_t)when;
-    time.tv_nsec = (long)((when - (double)time.tv_sec) * 1e9);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, NULL) == EINTR &&
-           !atomic_load(&stop_requested)) {
-    }
 }
 
 /* "http://A.B.C.D:PORT/PATH" -> address and the request text. */
@@ -106,80 +131,16 @@ static bool parse_url(const char *url, paced_target *target)
     return true;
 }
 
-static int open_connection(const paced_target *target)
+static double scheduled_at(const paced_connection *connection, size_t index)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* A stuck server must not hang the benchmark. */
-    struct timeval timeout = {.tv_sec = 5, .tv_usec = 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    if (connect(fd, (const struct sockaddr *)&target->address, sizeof target->address) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return connection->start + (double)index * connection->interval;
 }
 
-static bool send_all(int fd, const char *data, size_t length)
+/* No more sends: the schedule has reached the end and nothing is in flight. */
+static bool finished(const paced_connection *connection)
 {
-    while (length > 0) {
-        ssize_t sent = send(fd, data, length, MSG_NOSIGNAL);
-        if (sent <= 0) {
-            if (sent < 0 && errno == EINTR)
-                continue;
-            return false;
-        }
-        data += sent;
-        length -= (size_t)sent;
-    }
-    return true;
-}
-
-/* Reads one response (headers, then Content-Length bytes of body).
- * Returns the status code, or -1 when the connection failed. */
-static int read_response(int fd, char *buffer)
-{
-    size_t filled = 0;
-    char *header_end = NULL;
-    while (header_end == NULL) {
-        if (filled + 1 >= PACED_BUFFER)
-            return -1;   /* headers this large are not a service answer */
-        ssize_t got = recv(fd, buffer + filled, PACED_BUFFER - 1 - filled, 0);
-        if (got <= 0) {
-            if (got < 0 && errno == EINTR)
-                continue;
-            return -1;
-        }
-        filled += (size_t)got;
-        buffer[filled] = '\0';
-        header_end = strstr(buffer, "\r\n\r\n");
-    }
-    int status = 0;
-    if (sscanf(buffer, "HTTP/1.%*d %d", &status) != 1)
-        return -1;
-    long long content_length = -1;
-    for (char *line = strstr(buffer, "\r\n"); line != NULL && line < header_end;
-         line = strstr(line + 2, "\r\n")) {
-        if (strncasecmp(line + 2, "Content-Length:", 15) == 0)
-            content_length = strtoll(line + 17, NULL, 10);
-    }
-    if (content_length < 0)
-        return -1;   /* the service always sends Content-Length */
-    long long remaining = content_length - (long long)(filled - (size_t)(header_end + 4 - buffer));
-    while (remaining > 0) {
-        ssize_t got = recv(fd, buffer, PACED_BUFFER, 0);
-        if (got <= 0) {
-            if (got < 0 && errno == EINTR)
-                continue;
-            return -1;
-        }
-        remaining -= got;
-    }
-    return remaining == 0 ? status : -1;
+    return (connection->state == PACED_IDLE || connection->state == PACED_CLOSED) &&
+           scheduled_at(connection, connection->next) >= connection->end;
 }
 
 static bool record(paced_connection *connection, double latency)
@@ -196,37 +157,278 @@ static bool record(paced_connection *connection, double latency)
     return true;
 }
 
-static void *run_connection(void *argument)
+static void watch(int epoll_fd, paced_connection *connection, bool output)
 {
-    paced_connection *connection = argument;
-    char *buffer = malloc(PACED_BUFFER);
-    if (buffer == NULL)
-        return NULL;
-    for (size_t k = 0; !atomic_load(&stop_requested); k++) {
-        double scheduled = connection->start + (double)k * connection->interval;
-        if (scheduled >= connection->end)
-            break;
-        sleep_until(scheduled);
-        if (atomic_load(&stop_requested))
-            break;
-        if (connection->socket < 0)
-            connection->socket = open_connection(connection->target);
-        int status = -1;
-        if (connection->socket >= 0 &&
-            send_all(connection->socket, connection->target->request,
-                     connection->target->request_length))
-            status = read_response(connection->socket, buffer);
-        if (status < 0 && connection->socket >= 0) {
-            close(connection->socket);
-            connection->socket = -1;
-        }
-        if (status < 200 || status >= 400)
-            connection->errors++;
-        else if (!record(connection, now_seconds() - scheduled))
-            break;
+    struct epoll_event event = {.events = EPOLLIN | (output ? EPOLLOUT : 0u),
+                                .data.ptr = connection};
+    epoll_ctl(epoll_fd, EPOLL_CTL_MOD, connection->socket, &event);
+    connection->watching_output = output;
+}
+
+static void close_connection(int epoll_fd, paced_connection *connection)
+{
+    if (connection->socket >= 0) {
+        epoll_ctl(epoll_fd, EPOLL_CTL_DEL, connection->socket, NULL);
+        close(connection->socket);
     }
-    free(buffer);
-    return NULL;
+    connection->socket = -1;
+    connection->state = PACED_CLOSED;
+    connection->watching_output = false;
+}
+
+/* The request in flight failed (or the connection did): one error. */
+static void fail_request(int epoll_fd, paced_connection *connection)
+{
+    connection->errors++;
+    close_connection(epoll_fd, connection);
+}
+
+/* Non-blocking connect; the request goes out once it completes. */
+static bool open_connection(int epoll_fd, paced_connection *connection)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (const struct sockaddr *)&connection->target->address,
+                sizeof connection->target->address) != 0 &&
+        errno != EINPROGRESS) {
+        close(fd);
+        return false;
+    }
+    struct epoll_event event = {.events = EPOLLIN | EPOLLOUT, .data.ptr = connection};
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
+        close(fd);
+        return false;
+    }
+    connection->socket = fd;
+    connection->watching_output = true;
+    connection->state = PACED_CONNECTING;
+    return true;
+}
+
+/* Sends what is left of the request; waits for room only when the socket
+ * buffer is full (practically never for a small GET). */
+static void send_request(int epoll_fd, paced_connection *connection)
+{
+    const paced_target *target = connection->target;
+    while (connection->request_sent < target->request_length) {
+        ssize_t sent = send(connection->socket, target->request + connection->request_sent,
+                            target->request_length - connection->request_sent,
+                            MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent < 0 && errno == EINTR)
+            continue;
+        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!connection->watching_output)
+                watch(epoll_fd, connection, true);
+            return;
+        }
+        if (sent <= 0) {
+            fail_request(epoll_fd, connection);
+            return;
+        }
+        connection->request_sent += (size_t)sent;
+    }
+    if (connection->watching_output)
+        watch(epoll_fd, connection, false);
+}
+
+/* The next scheduled request of this connection is due: send it. */
+static void start_request(int epoll_fd, paced_connection *connection, double now)
+{
+    connection->scheduled = scheduled_at(connection, connection->next++);
+    connection->sent_at = now;
+    connection->request_sent = 0;
+    connection->filled = 0;
+    connection->have_headers = false;
+    if (connection->state == PACED_CLOSED) {
+        if (!open_connection(epoll_fd, connection))
+            connection->errors++;
+        return;   /* sent once connected */
+    }
+    connection->state = PACED_BUSY;
+    send_request(epoll_fd, connection);
+}
+
+static void on_connected(int epoll_fd, paced_connection *connection)
+{
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (getsockopt(connection->socket, SOL_SOCKET, SO_ERROR, &error, &length) != 0 ||
+        error != 0) {
+        fail_request(epoll_fd, connection);
+        return;
+    }
+    connection->state = PACED_BUSY;
+    send_request(epoll_fd, connection);
+}
+
+/* Status and Content-Length once the headers are in; false when they are not
+ * a usable answer. */
+static bool parse_headers(paced_connection *connection, const char *header_end)
+{
+    char *buffer = connection->buffer;
+    if (sscanf(buffer, "HTTP/1.%*d %d", &connection->status) != 1)
+        return false;
+    long long content_length = -1;
+    for (const char *line = strstr(buffer, "\r\n"); line != NULL && line < header_end;
+         line = strstr(line + 2, "\r\n")) {
+        if (strncasecmp(line + 2, "Content-Length:", 15) == 0)
+            content_length = strtoll(line + 17, NULL, 10);
+    }
+    if (content_length < 0)
+        return false;   /* the service always sends Content-Length */
+    size_t body_here = connection->filled - (size_t)(header_end + 4 - buffer);
+    connection->body_remaining = content_length - (long long)body_here;
+    connection->have_headers = true;
+    return true;
+}
+
+static void complete_request(int epoll_fd, paced_connection *connection, double now)
+{
+    if (connection->body_remaining != 0) {
+        fail_request(epoll_fd, connection);   /* more than announced */
+        return;
+    }
+    connection->state = PACED_IDLE;
+    if (connection->status < 200 || connection->status >= 400)
+        connection->errors++;
+    else if (!record(connection, now - connection->scheduled))
+        stop_requested = 1;   /* out of memory: report what we have */
+}
+
+/* Readable: part of the answer (or, when idle, the server closing). */
+static void on_readable(int epoll_fd, paced_connection *connection)
+{
+    if (connection->state != PACED_BUSY) {
+        /* Nothing asked: the server closed an idle keep-alive connection (or
+         * sent junk).  Not a failed request; reopened at the next send. */
+        close_connection(epoll_fd, connection);
+        return;
+    }
+    ssize_t got;
+    if (!connection->have_headers) {
+        if (connection->filled + 1 >= PACED_BUFFER) {
+            fail_request(epoll_fd, connection);   /* headers this large are not an answer */
+            return;
+        }
+        got = recv(connection->socket, connection->buffer + connection->filled,
+                   PACED_BUFFER - 1 - connection->filled, MSG_DONTWAIT);
+    } else {
+        got = recv(connection->socket, connection->buffer, PACED_BUFFER, MSG_DONTWAIT);
+    }
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (got <= 0) {
+        fail_request(epoll_fd, connection);
+        return;
+    }
+    if (connection->have_headers) {
+        connection->body_remaining -= got;
+    } else {
+        connection->filled += (size_t)got;
+        connection->buffer[connection->filled] = '\0';
+        const char *header_end = strstr(connection->buffer, "\r\n\r\n");
+        if (header_end == NULL)
+            return;
+        if (!parse_headers(connection, header_end)) {
+            fail_request(epoll_fd, connection);
+            return;
+        }
+    }
+    if (connection->body_remaining <= 0)
+        complete_request(epoll_fd, connection, now_seconds());
+}
+
+static void on_event(int epoll_fd, paced_connection *connection, uint32_t events)
+{
+    if (connection->state == PACED_CONNECTING) {
+        if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            on_connected(epoll_fd, connection);
+        return;
+    }
+    if ((events & EPOLLOUT) && connection->state == PACED_BUSY &&
+        connection->request_sent < connection->target->request_length)
+        send_request(epoll_fd, connection);
+    if (connection->socket >= 0 && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        on_readable(epoll_fd, connection);
+}
+
+/* Sends every due request, fails the stuck ones; returns the time of the
+ * next due send (INFINITY when none is waiting for its time), or -1 when
+ * every connection is done. */
+static double service_schedules(int epoll_fd, paced_connection *connections, int count,
+                                double now)
+{
+    double next_due = INFINITY;
+    bool all_finished = true;
+    for (int i = 0; i < count; i++) {
+        paced_connection *connection = &connections[i];
+        if (finished(connection))
+            continue;
+        all_finished = false;
+        if (connection->state == PACED_BUSY || connection->state == PACED_CONNECTING) {
+            if (now - connection->sent_at > PACED_REQUEST_TIMEOUT)
+                fail_request(epoll_fd, connection);
+            else
+                continue;   /* the next send waits for the answer */
+        }
+        double due = scheduled_at(connection, connection->next);
+        if (due >= connection->end)
+            continue;
+        if (due <= now)
+            start_request(epoll_fd, connection, now);
+        else if (due < next_due)
+            next_due = due;
+    }
+    return all_finished ? -1.0 : next_due;
+}
+
+/* The next due send rounded up to the tick: the sends due within one tick go
+ * out together, one wakeup (of this thread, and mostly of the server) for
+ * several requests.  Their latencies still count from their own scheduled
+ * times, so the wait for the tick is in the figures (at most one tick). */
+static double wake_time(double next_due, double tick)
+{
+    if (tick <= 0 || next_due == INFINITY)
+        return next_due;
+    double ticks = next_due / tick;
+    double whole = (double)(long long)ticks;
+    return (whole < ticks ? whole + 1 : whole) * tick;
+}
+
+static void run(int epoll_fd, paced_connection *connections, int count, double tick)
+{
+    struct epoll_event events[PACED_MAX_CONNECTIONS];
+    while (!stop_requested) {
+        double now = now_seconds();
+        double next_due = service_schedules(epoll_fd, connections, count, now);
+        if (next_due < 0)
+            break;
+        /* Wake at the next due send, and at least every 100 ms to look for
+         * stuck requests. */
+        double wait = wake_time(next_due, tick) - now_seconds();
+        if (wait > 0.1)
+            wait = 0.1;
+        if (wait < 0)
+            wait = 0;
+        struct timespec timeout = {.tv_sec = 0, .tv_nsec = (long)(wait * 1e9)};
+        int ready = epoll_pwait2(epoll_fd, events, count, &timeout, NULL);
+        if (ready < 0 && errno == ENOSYS) {
+            /* Kernel before 5.11: millisecond timeouts, rounded up (sends
+             * bunch a little; latencies still count from the schedule). */
+            ready = epoll_wait(epoll_fd, events, count, (int)(wait * 1e3) + 1);
+        }
+        if (ready < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("paced_get: epoll_wait");
+            break;
+        }
+        for (int i = 0; i < ready; i++)
+            on_event(epoll_fd, events[i].data.ptr, events[i].events);
+    }
 }
 
 static int compare_doubles(const void *left, const void *right)
@@ -246,7 +448,7 @@ static double percentile(const double *sorted, size_t count, double fraction)
 static int usage(void)
 {
     fprintf(stderr, "usage: paced_get --url http://A.B.C.D:PORT/PATH --rate R "
-                    "[--connections C] [--duration SECONDS]\n");
+                    "[--connections C] [--duration SECONDS] [--tick-us T]\n");
     return 2;
 }
 
@@ -284,10 +486,11 @@ int main(int argc, char **argv)
     static const struct option options[] = {
         {"url", required_argument, NULL, 'u'},      {"rate", required_argument, NULL, 'r'},
         {"connections", required_argument, NULL, 'c'},
-        {"duration", required_argument, NULL, 'd'}, {NULL, 0, NULL, 0},
+        {"duration", required_argument, NULL, 'd'}, {"tick-us", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
     };
     const char *url = NULL;
-    double rate = 0, duration = 3600;
+    double rate = 0, duration = 3600, tick_us = PACED_DEFAULT_TICK_US;
     int connection_count = 16, option;
     while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
         if (option == 'u')
@@ -298,13 +501,15 @@ int main(int argc, char **argv)
             connection_count = atoi(optarg);
         else if (option == 'd')
             duration = strtod(optarg, NULL);
+        else if (option == 't')
+            tick_us = strtod(optarg, NULL);
         else
             return usage();
     }
     paced_target target;
     if (url == NULL || !parse_url(url, &target) || !(rate > 0 && rate <= 1e6) ||
         connection_count < 1 || connection_count > PACED_MAX_CONNECTIONS ||
-        !(duration > 0 && duration <= 86400))
+        !(duration > 0 && duration <= 86400) || !(tick_us >= 0 && tick_us <= 100000))
         return usage();
 
     struct sigaction action;
@@ -313,37 +518,43 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
 
+    int status = 1;
+    int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     paced_connection *connections = calloc((size_t)connection_count, sizeof *connections);
-    pthread_t *threads = calloc((size_t)connection_count, sizeof *threads);
-    if (connections == NULL || threads == NULL) {
-        fprintf(stderr, "paced_get: out of memory\n");
-        return 1;
+    if (epoll_fd < 0 || connections == NULL) {
+        fprintf(stderr, "paced_get: %s\n", epoll_fd < 0 ? strerror(errno) : "out of memory");
+        goto done;
     }
     double interval = (double)connection_count / rate;
     double start = now_seconds() + 0.05;
-    int started = 0;
     for (int i = 0; i < connection_count; i++) {
-        connections[i].target = &target;
-        connections[i].interval = interval;
+        paced_connection *connection = &connections[i];
+        connection->target = &target;
+        connection->interval = interval;
         /* Spread the connections' schedules evenly over one interval. */
-        connections[i].start = start + interval * (double)i / (double)connection_count;
-        connections[i].end = start + duration;
-        connections[i].socket = -1;
-        if (pthread_create(&threads[i], NULL, run_connection, &connections[i]) != 0)
-            break;
-        started++;
+        connection->start = start + interval * (double)i / (double)connection_count;
+        connection->end = start + duration;
+        connection->socket = -1;
+        connection->state = PACED_CLOSED;
+        connection->buffer = malloc(PACED_BUFFER);
+        if (connection->buffer == NULL) {
+            fprintf(stderr, "paced_get: out of memory\n");
+            goto done;
+        }
     }
-    for (int i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
+    run(epoll_fd, connections, connection_count, tick_us / 1e6);
     double elapsed = now_seconds() - start;
-    report(connections, started, rate, elapsed);
-    int status = started == connection_count ? 0 : 1;
-    for (int i = 0; i < connection_count; i++) {
+    report(connections, connection_count, rate, elapsed);
+    status = 0;
+done:
+    for (int i = 0; connections != NULL && i < connection_count; i++) {
         if (connections[i].socket >= 0)
             close(connections[i].socket);
+        free(connections[i].buffer);
         free(connections[i].latencies);
     }
     free(connections);
-    free(threads);
+    if (epoll_fd >= 0)
+        close(epoll_fd);
     return status;
 }
