@@ -16,8 +16,6 @@
 #include "paths.h"
 #include "service.h"
 
-
- 
 static bool is_method(const ms_http_request *request, const char *name)
 {
     return strcmp(request->method, name) == 0;
