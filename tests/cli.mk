@@ -6,11 +6,11 @@ check_PROGRAMS += tests/test_api tests/test_inspect
 TESTS += tests/test_api tests/test_inspect tests/cli_test.sh
 dist_noinst_SCRIPTS += tests/cli_test.sh
 
-tests_test_api_SOURCES = tests/test_api.c
+tests_test_api_SOURCES = tests/test_api.c $(TEST_SUPPORT_SOURCES)
 tests_test_api_CFLAGS = $(TEST_CFLAGS)
 tests_test_api_LDADD = $(TEST_LIBS)
 
-tests_test_inspect_SOURCES = tests/test_inspect.c $(LORA_GENERATOR)
+tests_test_inspect_SOURCES = tests/test_inspect.c $(LORA_GENERATOR) $(TEST_SUPPORT_SOURCES)
 tests_test_inspect_CFLAGS = $(TEST_CFLAGS)
 tests_test_inspect_LDADD = $(TEST_LIBS)
 

@@ -1,6 +1,8 @@
 # Unit tests (Check) and end-to-end tests; `make check` runs them all.
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS)
 TEST_LIBS = $(API_LIBS) $(CHECK_LIBS)
+# Every Check program runs its suite and makes its temp dirs through these.
+TEST_SUPPORT_SOURCES = tests/check_support.c tests/check_support.h
 # Scripts run through bash so they need no exec bit.
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = bash

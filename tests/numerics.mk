@@ -8,22 +8,22 @@ TESTS += $(NUMERICS_TESTS)
 NUMERICS_TEST_UTIL = tests/numerics_testutil.c tests/numerics_testutil.h
 NUMERICS_TEST_CFLAGS = $(TEST_CFLAGS) $(OPENBLAS_CFLAGS) $(LAPACKE_CFLAGS) $(CRYPTO_CFLAGS)
 
-tests_test_rank_rule_SOURCES = tests/test_rank_rule.c
+tests_test_rank_rule_SOURCES = tests/test_rank_rule.c $(TEST_SUPPORT_SOURCES)
 tests_test_rank_rule_CFLAGS = $(TEST_CFLAGS)
 tests_test_rank_rule_LDADD = $(TEST_LIBS)
 
-tests_test_lowrank_svd_SOURCES = tests/test_lowrank_svd.c $(NUMERICS_TEST_UTIL)
+tests_test_lowrank_svd_SOURCES = tests/test_lowrank_svd.c $(NUMERICS_TEST_UTIL) $(TEST_SUPPORT_SOURCES)
 tests_test_lowrank_svd_CFLAGS = $(NUMERICS_TEST_CFLAGS)
 tests_test_lowrank_svd_LDADD = $(TEST_LIBS)
 
-tests_test_lora_SOURCES = tests/test_lora.c $(NUMERICS_TEST_UTIL)
+tests_test_lora_SOURCES = tests/test_lora.c $(NUMERICS_TEST_UTIL) $(TEST_SUPPORT_SOURCES)
 tests_test_lora_CFLAGS = $(NUMERICS_TEST_CFLAGS)
 tests_test_lora_LDADD = $(TEST_LIBS)
 
-tests_test_resize_SOURCES = tests/test_resize.c $(NUMERICS_TEST_UTIL)
+tests_test_resize_SOURCES = tests/test_resize.c $(NUMERICS_TEST_UTIL) $(TEST_SUPPORT_SOURCES)
 tests_test_resize_CFLAGS = $(NUMERICS_TEST_CFLAGS)
 tests_test_resize_LDADD = $(TEST_LIBS)
 
-tests_test_dtype_table_SOURCES = tests/test_dtype_table.c
+tests_test_dtype_table_SOURCES = tests/test_dtype_table.c $(TEST_SUPPORT_SOURCES)
 tests_test_dtype_table_CFLAGS = $(TEST_CFLAGS)
 tests_test_dtype_table_LDADD = $(TEST_LIBS)

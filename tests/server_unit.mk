@@ -7,22 +7,22 @@ check_PROGRAMS += tests/test_paths tests/test_range tests/test_job_store tests/t
 TESTS += tests/test_paths tests/test_range tests/test_job_store tests/test_serve_misc \
 	tests/test_job_runner
 
-tests_test_paths_SOURCES = tests/test_paths.c
+tests_test_paths_SOURCES = tests/test_paths.c $(TEST_SUPPORT_SOURCES)
 tests_test_paths_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_test_paths_LDADD = $(SERVER_TEST_LIBS)
 
-tests_test_range_SOURCES = tests/test_range.c
+tests_test_range_SOURCES = tests/test_range.c $(TEST_SUPPORT_SOURCES)
 tests_test_range_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_test_range_LDADD = $(SERVER_TEST_LIBS)
 
-tests_test_job_store_SOURCES = tests/test_job_store.c
+tests_test_job_store_SOURCES = tests/test_job_store.c $(TEST_SUPPORT_SOURCES)
 tests_test_job_store_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_test_job_store_LDADD = $(SERVER_TEST_LIBS)
 
-tests_test_serve_misc_SOURCES = tests/test_serve_misc.c
+tests_test_serve_misc_SOURCES = tests/test_serve_misc.c $(TEST_SUPPORT_SOURCES)
 tests_test_serve_misc_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_test_serve_misc_LDADD = $(SERVER_TEST_LIBS)
 
-tests_test_job_runner_SOURCES = tests/test_job_runner.c
+tests_test_job_runner_SOURCES = tests/test_job_runner.c $(TEST_SUPPORT_SOURCES)
 tests_test_job_runner_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_test_job_runner_LDADD = $(SERVER_TEST_LIBS)

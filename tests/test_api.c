@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "api/json_text.h"
+#include "tests/check_support.h"
 
 /* ---- helpers ---- */
 
@@ -514,9 +515,5 @@ static Suite *api_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(api_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(api_suite());
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "tests/check_support.h"
 
 typedef struct narrow_format {
     const char *name;
@@ -282,9 +283,5 @@ static Suite *dtype_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(dtype_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(dtype_suite());
 }

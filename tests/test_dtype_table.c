@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "tests/check_support.h"
 
 enum { PATTERNS = 65536 };
 
@@ -83,9 +84,5 @@ int main(void)
     tcase_add_test(cases, test_table_concurrent_first_use);
     tcase_add_test(cases, test_table_unaligned_lengths);
     suite_add_tcase(suite, cases);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(suite);
 }

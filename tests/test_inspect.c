@@ -8,23 +8,22 @@
 
 #include "core/inspect.h"
 #include "core/writer.h"
+#include "tests/check_support.h"
 #include "tests/lora_generator.h"
 
-static char temp_dir[256];
+static char *temp_dir;
 
 static void make_temp_dir(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(temp_dir, sizeof temp_dir, "%s/test_inspect.XXXXXX",
-             base != NULL && base[0] != '\0' ? base : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(temp_dir));
+    temp_dir = ms_test_make_temp_dir("test_inspect");
+    ck_assert_ptr_nonnull(temp_dir);
 }
 
 static void remove_temp_dir(void)
 {
-    char command[512];
-    snprintf(command, sizeof command, "rm -rf '%s'", temp_dir);
-    ck_assert_int_eq(system(command), 0);
+    ck_assert_int_eq(ms_test_remove_tree(temp_dir), 0);
+    free(temp_dir);
+    temp_dir = NULL;
 }
 
 typedef struct tensor_spec {
@@ -327,9 +326,5 @@ static Suite *inspect_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(inspect_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(inspect_suite());
 }

@@ -13,16 +13,16 @@
 #include "server/job_runner.h"
 #include "server/paths.h"
 #include "server/service.h"
+#include "tests/check_support.h"
 
-static char base[PATH_MAX / 2];
+static char *base;
 static ms_serve_options options;
 static ms_service service;
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
-    snprintf(base, sizeof base, "%s/test_job_runner_XXXXXX", tmp);
-    ck_assert_ptr_nonnull(mkdtemp(base));
+    base = ms_test_make_temp_dir("test_job_runner");
+    ck_assert_ptr_nonnull(base);
     char *argv[] = {(char *)"serve", NULL};
     char message[128];
     ck_assert(ms_serve_options_parse(1, argv, &options, message, sizeof message));
@@ -47,9 +47,9 @@ static void teardown(void)
     free(service.data_dir);
     free(service.results_dir);
     ms_serve_options_free(&options);
-    char command[PATH_MAX];
-    snprintf(command, sizeof command, "rm -rf '%s'", base);
-    ck_assert_int_eq(system(command), 0);
+    ck_assert_int_eq(ms_test_remove_tree(base), 0);
+    free(base);
+    base = NULL;
 }
 
 /* A queued job in the table and the store, with a result directory holding
@@ -223,9 +223,5 @@ int main(void)
     tcase_add_test(tcase, test_cancelled_by_client);
     tcase_add_test(tcase, test_cancelled_by_shutdown);
     suite_add_tcase(suite, tcase);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(suite);
 }

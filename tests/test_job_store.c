@@ -11,21 +11,21 @@
 #include "server/job.h"
 #include "server/job_store.h"
 #include "server/job_table.h"
+#include "tests/check_support.h"
 
-static char base[PATH_MAX];
+static char *base;
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
-    snprintf(base, sizeof base, "%s/test_job_store_XXXXXX", tmp);
-    ck_assert_ptr_nonnull(mkdtemp(base));
+    base = ms_test_make_temp_dir("test_job_store");
+    ck_assert_ptr_nonnull(base);
 }
 
 static void teardown(void)
 {
-    char command[PATH_MAX + 32];
-    snprintf(command, sizeof command, "rm -rf '%s'", base);
-    ck_assert_int_eq(system(command), 0);
+    ck_assert_int_eq(ms_test_remove_tree(base), 0);
+    free(base);
+    base = NULL;
 }
 
 static ms_job *make_job(const char *model)
@@ -275,9 +275,5 @@ int main(void)
     tcase_add_test(tcase, test_store_round_trip);
     tcase_add_test(tcase, test_store_refuses_garbage);
     suite_add_tcase(suite, tcase);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(suite);
 }

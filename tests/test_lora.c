@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/lora.h"
+#include "tests/check_support.h"
 #include "tests/numerics_testutil.h"
 
 #define COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))
@@ -297,9 +298,5 @@ static Suite *lora_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(lora_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(lora_suite());
 }

@@ -6,6 +6,7 @@
 
 #include "core/lowrank.h"
 #include "core/resize.h"
+#include "tests/check_support.h"
 #include "tests/numerics_testutil.h"
 
 typedef struct shape_case {
@@ -314,9 +315,5 @@ static Suite *lowrank_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(lowrank_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(lowrank_suite());
 }

@@ -10,8 +10,9 @@
 #include <unistd.h>
 
 #include "server/paths.h"
+#include "tests/check_support.h"
 
-static char base[PATH_MAX / 2];
+static char *base;
 static char root_a[PATH_MAX], root_b[PATH_MAX], outside_dir[PATH_MAX];
 
 static void touch(const char *dir, const char *name)
@@ -33,12 +34,10 @@ static void link_in(const char *dir, const char *name, const char *target)
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
-    snprintf(base, sizeof base, "%s/test_paths_XXXXXX", tmp);
-    ck_assert_ptr_nonnull(mkdtemp(base));
-    char *real = realpath(base, NULL);
-    snprintf(base, sizeof base, "%s", real);
-    free(real);
+    char *made = ms_test_make_temp_dir("test_paths");
+    ck_assert_ptr_nonnull(made);
+    base = realpath(made, NULL);
+    free(made);
     snprintf(root_a, sizeof root_a, "%s/a", base);
     snprintf(root_b, sizeof root_b, "%s/b", base);
     snprintf(outside_dir, sizeof outside_dir, "%s/outside", base);
@@ -63,9 +62,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char command[PATH_MAX + 32];
-    snprintf(command, sizeof command, "rm -rf '%s'", base);
-    ck_assert_int_eq(system(command), 0);
+    ck_assert_int_eq(ms_test_remove_tree(base), 0);
+    free(base);
+    base = NULL;
 }
 
 static ms_status resolve(const char *model, char **resolved, size_t *root_index)
@@ -223,9 +222,5 @@ int main(void)
     tcase_add_test(tcase, test_output_names);
     tcase_add_test(tcase, test_default_names);
     suite_add_tcase(suite, tcase);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(suite);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "server/range.h"
+#include "tests/check_support.h"
 
 typedef struct range_case {
     const char *header;
@@ -86,9 +87,5 @@ int main(void)
     tcase_add_loop_test(tcase, test_cases, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tcase, test_prefixes);
     suite_add_tcase(suite, tcase);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(suite);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "core/resize.h"
+#include "tests/check_support.h"
 
 #define COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))
 
@@ -166,9 +167,5 @@ static Suite *rank_rule_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(rank_rule_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(rank_rule_suite());
 }

@@ -14,6 +14,7 @@
 #include "core/resize_internal.h"
 #include "core/safetensors.h"
 #include "core/writer.h"
+#include "tests/check_support.h"
 #include "tests/numerics_testutil.h"
 
 #define COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))
@@ -42,7 +43,7 @@ static const module_spec modules[] = {
 };
 enum { module_count = COUNT_OF(modules), linear_index = 4 };
 
-static char temp_dir[256];
+static char *temp_dir;
 static char input_path[300];
 static char output_path[300];
 
@@ -130,9 +131,8 @@ static void write_input(bool with_metadata)
  * fixture), so it goes away even when a test fails in its child. */
 static void make_temp_dir(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(temp_dir, sizeof temp_dir, "%s/test_resize-XXXXXX", base ? base : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(temp_dir));
+    temp_dir = ms_test_make_temp_dir("test_resize");
+    ck_assert_ptr_nonnull(temp_dir);
     join(input_path, "in.safetensors");
     join(output_path, "out.safetensors");
 }
@@ -154,8 +154,9 @@ static void empty_temp_dir(void)
 
 static void remove_temp_dir(void)
 {
-    empty_temp_dir();
-    rmdir(temp_dir);
+    ms_test_remove_tree(temp_dir);
+    free(temp_dir);
+    temp_dir = NULL;
 }
 
 /* Every test starts from the standard input and no output. */
@@ -771,9 +772,5 @@ static Suite *resize_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(resize_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(resize_suite());
 }

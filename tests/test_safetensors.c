@@ -2,7 +2,6 @@
  * exact code and key), valid corner cases, and real files on disk. */
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/safetensors.h"
+#include "tests/check_support.h"
 
 /* 8-byte little-endian length, header, then data_size bytes 0,1,2,... */
 static unsigned char *make_image(const char *header, size_t data_size, size_t *size)
@@ -308,24 +308,19 @@ END_TEST
 
 /* Made and removed by the parent process (unchecked fixture), so a failing
  * test leaves nothing behind. */
-static char temp_dir[4096];
+static char *temp_dir;
 
 static void make_temp_dir(void)
 {
-    const char *base = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
-    snprintf(temp_dir, sizeof temp_dir, "%s/test_safetensors-XXXXXX", base);
-    ck_assert_ptr_nonnull(mkdtemp(temp_dir));
-}
-
-static int remove_entry(const char *path, const struct stat *info, int flag, struct FTW *walk)
-{
-    (void)info, (void)flag, (void)walk;
-    return remove(path);
+    temp_dir = ms_test_make_temp_dir("test_safetensors");
+    ck_assert_ptr_nonnull(temp_dir);
 }
 
 static void remove_temp_dir(void)
 {
-    nftw(temp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ms_test_remove_tree(temp_dir);
+    free(temp_dir);
+    temp_dir = NULL;
 }
 
 static void write_file(const char *path, const unsigned char *bytes, size_t size)
@@ -403,9 +398,5 @@ static Suite *safetensors_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(safetensors_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(safetensors_suite());
 }

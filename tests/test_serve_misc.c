@@ -10,6 +10,7 @@
 #include "server/metrics.h"
 #include "server/serve_options.h"
 #include "server/text.h"
+#include "tests/check_support.h"
 
 static bool parse(ms_serve_options *options, const char *const *args)
 {
@@ -220,9 +221,5 @@ int main(void)
     tcase_add_test(tcase, test_text_builder);
     tcase_add_test(tcase, test_shared_text);
     suite_add_tcase(suite, tcase);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(suite);
 }

@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <openssl/evp.h>
@@ -18,30 +17,26 @@
 #include "core/safetensors.h"
 #include "core/writer.h"
 #include "core/writer_internal.h"
+#include "tests/check_support.h"
 
 /* base_dir is made and removed by the parent process (unchecked fixture),
  * so even a failing or crashing test leaves nothing behind; each test gets
  * its own empty temp_dir inside it. */
-static char base_dir[4096];
+static char *base_dir;
 static char temp_dir[4200];
 static char final_path[4300];
 
 static void make_base_dir(void)
 {
-    const char *base = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
-    snprintf(base_dir, sizeof base_dir, "%s/test_writer-XXXXXX", base);
-    ck_assert_ptr_nonnull(mkdtemp(base_dir));
-}
-
-static int remove_entry(const char *path, const struct stat *info, int flag, struct FTW *walk)
-{
-    (void)info, (void)flag, (void)walk;
-    return remove(path);
+    base_dir = ms_test_make_temp_dir("test_writer");
+    ck_assert_ptr_nonnull(base_dir);
 }
 
 static void remove_base_dir(void)
 {
-    nftw(base_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ms_test_remove_tree(base_dir);
+    free(base_dir);
+    base_dir = NULL;
 }
 
 static void setup(void)
@@ -661,9 +656,5 @@ static Suite *writer_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(writer_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ms_test_run_suite(writer_suite());
 }
