@@ -89,6 +89,22 @@ static void sha256_hex(const void *bytes, size_t size, char hex[65])
         snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 }
 
+/* Reads the published file back and checks the writer's hashes and size
+ * against it; returns the file's bytes and the data section's sha256. */
+static unsigned char *check_result_hashes(const ms_writer_result *result, char data_hex[65])
+{
+    size_t size;
+    unsigned char *bytes = read_whole(final_path, &size);
+    uint64_t length = header_length_of(bytes);
+    char file_hex[65];
+    sha256_hex(bytes + 8 + length, size - 8 - length, data_hex);
+    sha256_hex(bytes, size, file_hex);
+    ck_assert_str_eq(result->data_sha256, data_hex);
+    ck_assert_str_eq(result->file_sha256, file_hex);
+    ck_assert_uint_eq(result->file_bytes, size);
+    return bytes;
+}
+
 START_TEST(test_round_trip)
 {
     ms_writer *writer;
@@ -294,15 +310,8 @@ START_TEST(test_hashes)
     ms_writer_result result;
     ck_assert_int_eq(ms_writer_finish(writer, &result, &err), MS_OK);
 
-    size_t size;
-    unsigned char *bytes = read_whole(final_path, &size);
-    uint64_t length = header_length_of(bytes);
-    char data_hex[65], file_hex[65];
-    sha256_hex(bytes + 8 + length, size - 8 - length, data_hex);
-    sha256_hex(bytes, size, file_hex);
-    ck_assert_str_eq(result.data_sha256, data_hex);
-    ck_assert_str_eq(result.file_sha256, file_hex);
-    ck_assert_uint_eq(result.file_bytes, size);
+    char data_hex[65];
+    unsigned char *bytes = check_result_hashes(&result, data_hex);
 
     ms_safetensors file;
     ck_assert_int_eq(ms_safetensors_open(final_path, &file, &err), MS_OK);
@@ -325,14 +334,8 @@ START_TEST(test_hashes_without_metadata)
     ck_assert_int_eq(ms_writer_add_doubles(writer, "w", MS_DTYPE_BF16, 1, shape, values, &err), MS_OK);
     ms_writer_result result;
     ck_assert_int_eq(ms_writer_finish(writer, &result, &err), MS_OK);
-    size_t size;
-    unsigned char *bytes = read_whole(final_path, &size);
-    uint64_t length = header_length_of(bytes);
-    char data_hex[65], file_hex[65];
-    sha256_hex(bytes + 8 + length, size - 8 - length, data_hex);
-    sha256_hex(bytes, size, file_hex);
-    ck_assert_str_eq(result.data_sha256, data_hex);
-    ck_assert_str_eq(result.file_sha256, file_hex);
+    char data_hex[65];
+    unsigned char *bytes = check_result_hashes(&result, data_hex);
     ck_assert(strstr((const char *)bytes + 8, "__metadata__") == NULL);
     free(bytes);
 }
