@@ -14,7 +14,15 @@
 # Environment: BENCH_DIR (inputs, kept between runs; default /tmp/mergesvd-bench),
 # BENCH_RUNS (default 3), BENCH_ARCH (sdxl or sd15), BENCH_RANK (128),
 # BENCH_BODY (the resize request, default sv_fro 0.9 capped at 64),
-# BENCH_PACED_RATE (5000).
+# BENCH_PACED_RATE (5000), BENCH_LOADS (which loads run beside the job alone:
+# "wrk paced"), BENCH_SERVE_ARGS (more `mergesvd serve` options, e.g.
+# "--job-nice 5").
+#
+# Beside latency and slowdown it prints the CPU time each paced request cost:
+# the server's HTTP threads (from /proc) and the client (paced_get's own
+# figure).  Both come out of the job's cores, so their sum at the paced rate
+# bounds the slowdown from below; they are steadier than job durations on a
+# shared machine.
 set -u
 
 MERGESVD=${MERGESVD:-__ABS_TOP_BUILDDIR__/mergesvd}
@@ -30,6 +38,8 @@ BODY=${BENCH_BODY:-"{\"model\": \"$MODEL\", \"new_rank\": 64, \"dynamic_method\"
 JOB_TIMEOUT=${BENCH_JOB_TIMEOUT:-600}
 PACED_GET=${PACED_GET:-__ABS_TOP_BUILDDIR__/bench/paced_get}
 PACED_RATE=${BENCH_PACED_RATE:-5000}
+LOADS=${BENCH_LOADS:-wrk paced}
+read -r -a SERVE_ARGS <<<"${BENCH_SERVE_ARGS:-}"
 # The job must run at full speed.
 unset MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS
 
@@ -64,7 +74,7 @@ echo "input: $models/$MODEL ($(stat -c %s "$models/$MODEL") bytes)"
 # ---- server: loopback only, state in a temp folder
 mkdir -p "$work/data"
 "$MERGESVD" serve --listen 127.0.0.1:0 --models "$models" --data "$work/data" --workers 1 \
-    >"$work/server.log" 2>&1 &
+    "${SERVE_ARGS[@]}" >"$work/server.log" 2>&1 &
 server_pid=$!
 port=
 for _ in $(seq 1 400); do
@@ -114,6 +124,19 @@ wrk_p99_ms() {
         print v }' "$1"
 }
 wrk_rps() { awk '$1 == "Requests/sec:" { print $2 }' "$1"; }
+# CPU time (clock ticks) of the server's HTTP threads (libmicrohttpd names them MHD-*).
+http_ticks() {
+    local total=0 task name rest
+    for task in /proc/"$server_pid"/task/*; do
+        IFS= read -r name <"$task/comm" 2>/dev/null || continue
+        [[ $name == MHD* ]] || continue
+        # fields 14 and 15 (utime, stime) counted after the ")" that ends comm
+        rest=$(sed 's/.*) //' "$task/stat") || continue
+        total=$((total + $(awk '{ print $12 + $13 }' <<<"$rest")))
+    done
+    echo "$total"
+}
+ticks_per_second=$(getconf CLK_TCK)
 
 # ---- one job, alone or under load; results appended to $work/NAME.{job,rps,p99}
 # The load runs exactly while the job does: started with a long duration right
@@ -130,6 +153,8 @@ run_job() { # NAME RUN [wrk|paced]
     id=$(submit)
     [ -n "$id" ] || die "submit failed: $(tail -n 3 "$work/server.log")"
     load_started=$SECONDS
+    local ticks_before
+    ticks_before=$(http_ticks)
     case $load in
     wrk) timeout 660 wrk -t2 -c32 -d600s --latency "$base/v1/jobs/$id" >"$work/load.out" 2>&1 & ;;
     paced) timeout 660 "$PACED_GET" --url "$base/v1/jobs/$id" --rate "$PACED_RATE" \
@@ -155,6 +180,10 @@ run_job() { # NAME RUN [wrk|paced]
         rps=$(awk '{ for (i = 1; i < NF; i++) if ($i == "achieved") print $(i + 1) + 0 }' "$work/load.out")
         p99=$(awk '{ for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1) }' "$work/load.out")
         errors=$(awk '{ for (i = 1; i < NF; i++) if ($i == "errors" && $(i + 1) > 0) print "errors " $(i + 1) }' "$work/load.out")
+        awk '{ for (i = 1; i < NF; i++) if ($i == "client_cpu") print $(i + 1) }' "$work/load.out" >>"$work/$name.client_us"
+        awk -v t="$(( $(http_ticks) - ticks_before ))" -v hz="$ticks_per_second" \
+            '{ for (i = 1; i < NF; i++) if ($i == "requests" && $(i + 1) > 0) printf "%.1f\n", t / hz * 1e6 / $(i + 1) }' \
+            "$work/load.out" >>"$work/$name.server_us"
     fi
     echo "$rps" >>"$work/$name.rps"
     echo "$p99" >>"$work/$name.p99"
@@ -166,8 +195,9 @@ run_job() { # NAME RUN [wrk|paced]
 # Interleaved, so that drift of a shared machine hits every case alike.
 for run in $(seq 1 "$RUNS"); do
     run_job alone "$run"
-    run_job wrk "$run" wrk
-    run_job paced "$run" paced
+    for load in $LOADS; do
+        run_job "$load" "$run" "$load"
+    done
 done
 alone=$(median <"$work/alone.job")
 
@@ -204,6 +234,11 @@ report() { # NAME LABEL RATE-TARGET
         "$(verdict "$p99" 5 '<')"
     printf '  job: %.3f s (%s), slowdown %s %%   target < 20 %%: %s\n' "$(median <"$work/$1.job")" \
         "$(range <"$work/$1.job")" "$slowdown" "$(verdict "$slowdown" 20 '<')"
+    if [ -s "$work/$1.server_us" ]; then
+        printf '  CPU per request: server HTTP threads %s us (%s), client %s us (%s)\n' \
+            "$(median <"$work/$1.server_us")" "$(range <"$work/$1.server_us")" \
+            "$(median <"$work/$1.client_us")" "$(range <"$work/$1.client_us")"
+    fi
 }
 echo
 echo "== bench_load: $MODEL, $BODY"
@@ -211,10 +246,12 @@ echo "   $RUNS runs each, medians (range); $(nproc) cores; load for the whole jo
 printf 'job alone: %.3f s (%s)\n' "$alone" "$(range <"$work/alone.job")"
 printf -- '-- no job running, GET of a finished job (%s-byte body; reference): %s req/s, p99 %s ms\n' \
     "$finished_body_bytes" "$(wrk_rps "$work/wrk.idle")" "$(wrk_p99_ms "$work/wrk.idle")"
-report wrk "wrk -t2 -c32, as fast as it goes (maximum throughput; wrk shares the cores)" 5000
+[[ " $LOADS " == *" wrk "* ]] &&
+    report wrk "wrk -t2 -c32, as fast as it goes (maximum throughput; wrk shares the cores)" 5000
 # Paced: the offered rate counts as sustained at 99 % of it (the last
 # scheduled requests of a window may still be in flight when it closes).
-report paced "paced_get at a fixed $PACED_RATE requests/s, 16 connections (latency from the scheduled send)" \
+[[ " $LOADS " == *" paced "* ]] &&
+    report paced "paced_get at a fixed $PACED_RATE requests/s, 16 connections (latency from the scheduled send)" \
     "$(awk -v r="$PACED_RATE" 'BEGIN { print r * 0.99 }')"
 printf 'floor (dd of the %s-byte output with fsync): %.3f s\n' "${bytes:-?}" "$floor"
 printf 'server peak RSS: %s MB\n' "$(awk -v k="${rss_kb:-0}" 'BEGIN { printf "%.1f", k / 1024 }')"
