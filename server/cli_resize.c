@@ -9,6 +9,7 @@
 #include "api/json_text.h"
 #include "cli_options.h"
 #include "commands.h"
+#include "failpoint.h"
 #include "progress_display.h"
 
 static const char resize_usage[] =
@@ -45,13 +46,14 @@ typedef struct resize_arguments {
 } resize_arguments;
 
 /* SIGINT/SIGTERM ask the core to stop between modules, so the temporary
- * output is removed instead of left behind. */
+ * output is removed instead of left behind.  Holds the signal's number: the
+ * exit status is then 128 + it, as a shell reports a program the signal
+ * killed (130 after Ctrl-C), so scripts can tell "interrupted" from "failed". */
 static atomic_int cancel_requested;
 
 static void request_cancel(int signal_number)
 {
-    (void)signal_number;
-    atomic_store(&cancel_requested, 1);
+    atomic_store(&cancel_requested, signal_number);
 }
 
 static void install_cancel_handlers(void)
@@ -62,6 +64,12 @@ static void install_cancel_handlers(void)
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
+}
+
+static void on_progress(void *user_data, size_t done, size_t total, const char *current_key)
+{
+    ms_progress_display_update(user_data, done, total, current_key);
+    ms_failpoint_progress_pause();
 }
 
 static int parse_arguments(int argc, char **argv, resize_arguments *args)
@@ -199,12 +207,15 @@ int ms_command_resize(int argc, char **argv)
     ms_error err;
     ms_error_clear(&err);
     ms_status status = ms_resize_file(args.model, args.save_to, &params,
-                                      ms_progress_display_update, &display, &cancel_requested,
+                                      on_progress, &display, &cancel_requested,
                                       &report, &err);
     ms_progress_display_finish(&display);
     if (status != MS_OK) {
         ms_resize_report_free(&report);
-        return ms_cli_report_error(&err, args.json);
+        int exit_status = ms_cli_report_error(&err, args.json);
+        int signal_number = atomic_load(&cancel_requested);
+        return status == MS_ERR_CANCELLED && signal_number > 0 ? 128 + signal_number
+                                                                : exit_status;
     }
     if (args.verbose)
         print_verbose(args.json ? stderr : stdout, &report);

@@ -27,7 +27,26 @@ void ms_clock_format(int64_t epoch_ms, char text[MS_CLOCK_TEXT_SIZE])
     }
     struct tm utc;
     gmtime_r(&seconds, &utc);
-    snprintf(text, MS_CLOCK_TEXT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
-             utc.tm_sec, millis);
+    /* by hand: this runs for every job poll and snprintf costs more */
+    int year = utc.tm_year + 1900;
+    if (year < 0 || year > 9999) {
+        snprintf(text, MS_CLOCK_TEXT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year,
+                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis);
+        return;
+    }
+    const int fields[] = {year, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
+                          utc.tm_sec, millis};
+    const int widths[] = {4, 2, 2, 2, 2, 2, 3};
+    const char separators[] = "--T::.Z";
+    size_t length = 0;
+    for (size_t field = 0; field < sizeof widths / sizeof widths[0]; field++) {
+        int value = fields[field];
+        for (int digit = widths[field] - 1; digit >= 0; digit--) {
+            text[length + (size_t)digit] = (char)('0' + value % 10);
+            value /= 10;
+        }
+        length += (size_t)widths[field];
+        text[length++] = separators[field];
+    }
+    text[length] = '\0';
 }

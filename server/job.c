@@ -122,20 +122,30 @@ char *ms_job_json_text(json_t *value)
     return text;
 }
 
+static void write_name(ms_text *out, const char *name)
+{
+    ms_text_puts(out, ",\"");
+    ms_text_puts(out, name);
+    ms_text_puts(out, "\":");
+}
+
 static void write_time(ms_text *out, const char *name, int64_t epoch_ms)
 {
+    write_name(out, name);
     if (epoch_ms == 0) {
-        ms_text_printf(out, ",\"%s\":null", name);
+        ms_text_puts(out, "null");
         return;
     }
     char text[MS_CLOCK_TEXT_SIZE];
     ms_clock_format(epoch_ms, text);
-    ms_text_printf(out, ",\"%s\":\"%s\"", name, text);
+    ms_text_puts(out, "\"");
+    ms_text_puts(out, text);
+    ms_text_puts(out, "\"");
 }
 
 static void write_raw(ms_text *out, const char *name, const char *json_text)
 {
-    ms_text_printf(out, ",\"%s\":", name);
+    write_name(out, name);
     ms_text_puts(out, json_text != NULL ? json_text : "null");
 }
 
@@ -148,21 +158,28 @@ static double job_fraction(const ms_job *job)
     return (double)job->progress_done / (double)job->progress_total;
 }
 
+/* Polled thousands of times a second while a job runs: no printf here. */
 static void write_progress(ms_text *out, const ms_job *job, int64_t now_ms)
 {
     double fraction = job_fraction(job);
-    ms_text_printf(out, ",\"progress\":{\"fraction\":%.6g,\"done\":%llu,\"total\":%llu,"
-                   "\"current_key\":", fraction, (unsigned long long)job->progress_done,
-                   (unsigned long long)job->progress_total);
+    ms_text_puts(out, ",\"progress\":{\"fraction\":");
+    ms_text_put_fixed(out, fraction, 6);
+    ms_text_puts(out, ",\"done\":");
+    ms_text_put_uint(out, (unsigned long long)job->progress_done);
+    ms_text_puts(out, ",\"total\":");
+    ms_text_put_uint(out, (unsigned long long)job->progress_total);
+    ms_text_puts(out, ",\"current_key\":");
     ms_text_puts(out, job->current_key_text != NULL ? job->current_key_text : "null");
+    ms_text_puts(out, ",\"eta_seconds\":");
     if (job->state == MS_JOB_SUCCEEDED) {
-        ms_text_puts(out, ",\"eta_seconds\":0}");
+        ms_text_puts(out, "0}");
     } else if (job->state == MS_JOB_RUNNING && fraction > 0 && job->started_ms > 0) {
         double elapsed = (double)(now_ms - job->started_ms) / 1000.0;
         double eta = elapsed > 0 ? elapsed * (1.0 - fraction) / fraction : 0.0;
-        ms_text_printf(out, ",\"eta_seconds\":%.3f}", eta);
+        ms_text_put_fixed(out, eta, 3);
+        ms_text_puts(out, "}");
     } else {
-        ms_text_puts(out, ",\"eta_seconds\":null}");
+        ms_text_puts(out, "null}");
     }
 }
 
@@ -181,8 +198,13 @@ static void write_result(ms_text *out, const ms_job *job)
 
 void ms_job_write_json(ms_text *out, const ms_job *job, int64_t now_ms)
 {
-    ms_text_printf(out, "{\"id\":\"%s\",\"kind\":\"%s\",\"state\":\"%s\"", job->id,
-                   ms_job_kind_name(job->kind), ms_job_state_name(job->state));
+    ms_text_puts(out, "{\"id\":\"");
+    ms_text_puts(out, job->id);
+    ms_text_puts(out, "\",\"kind\":\"");
+    ms_text_puts(out, ms_job_kind_name(job->kind));
+    ms_text_puts(out, "\",\"state\":\"");
+    ms_text_puts(out, ms_job_state_name(job->state));
+    ms_text_puts(out, "\"");
     write_progress(out, job, now_ms);
     write_raw(out, "params", job->params_text);
     write_time(out, "created_at", job->created_ms);

@@ -2,7 +2,9 @@
  *
  * Fields that change while a job exists (state, progress, error, result,
  * report) are guarded by the job table's mutex; the JSON pieces are kept as
- * ready-made text so GET /v1/jobs/{id} only copies bytes under the lock. */
+ * ready-made text so GET /v1/jobs/{id} only copies bytes under the lock.  A
+ * finished job's report (hundreds of KB for an SDXL resize) stays in memory
+ * only until the store has it. */
 #ifndef MS_JOB_H
 #define MS_JOB_H
 
@@ -47,6 +49,9 @@ typedef struct ms_job {
     char *current_key_text;            /* JSON string text, NULL = null */
     char *error_text;                  /* JSON error object, NULL = null */
     ms_shared_text *report;            /* JSON report, NULL = null; never changes once set */
+    bool report_in_store;              /* the report is in the job store only (see
+                                          ms_service_attach_report): memory does not
+                                          grow with every finished job */
     bool has_result;
     uint64_t result_bytes;
     char result_sha256[65];

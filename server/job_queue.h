@@ -23,6 +23,7 @@ typedef struct ms_job_queue {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_timer_t grace_timer;
+    uv_timer_t log_flush_timer;          /* writes the buffered access log */
     pthread_mutex_t mutex;               /* guards the FIFO below */
     char (*pending)[MS_JOB_ID_LENGTH + 1];
     size_t pending_head, pending_count, pending_capacity;

@@ -2,11 +2,11 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api/api.h"
 #include "api/json_text.h"
 #include "clock.h"
+#include "failpoint.h"
 #include "log.h"
 #include "paths.h"
 #include "service.h"
@@ -36,13 +36,7 @@ static void on_progress(void *user_data, size_t done, size_t total, const char *
     job->current_key_text = key_text;
     ms_job_table_unlock(&context->service->table);
     free(old_key);
-    /* Test hook (service-contract.md): MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS
-     * slows every job down so tests can cancel or kill one mid-run. */
-    int sleep_ms = context->service->failpoint_progress_sleep_ms;
-    if (sleep_ms > 0) {
-        struct timespec pause = {sleep_ms / 1000, (long)(sleep_ms % 1000) * 1000000L};
-        nanosleep(&pause, NULL);
-    }
+    ms_failpoint_progress_pause();
 }
 
 static ms_status parse_request(const ms_job *job, ms_api_resize_request *request, ms_error *err)

@@ -149,7 +149,9 @@ ms_status ms_job_store_update(ms_job_store *store, const ms_job *job, ms_error *
         "UPDATE jobs SET sequence = ?2, kind = ?3, state = ?4, request = ?5, params = ?6,"
         " output_name = ?7, idempotency_key = ?8, body_sha256 = ?9, created_ms = ?10,"
         " started_ms = ?11, finished_ms = ?12, progress_done = ?13, progress_total = ?14,"
-        " error = ?15, result_bytes = ?16, result_sha256 = ?17, report = ?18 WHERE id = ?1";
+        " error = ?15, result_bytes = ?16, result_sha256 = ?17,"
+        /* a report, once written, stays: memory may have let go of it */
+        " report = COALESCE(?18, report) WHERE id = ?1";
     return run_job_statement(store, sql, job, "update", err);
 }
 
@@ -220,7 +222,7 @@ static ms_job *job_from_row(sqlite3_stmt *statement)
         job->result_bytes = (uint64_t)sqlite3_column_int64(statement, 15);
         memcpy(job->result_sha256, result_sha, 65);
     }
-    job->report = ms_shared_text_new((const char *)sqlite3_column_text(statement, 17));
+    job->report_in_store = sqlite3_column_int(statement, 17) != 0;
     if (job->request_text == NULL || job->params_text == NULL || job->output_name == NULL ||
         job->sequence <= 0) {
         ms_job_free(job);
@@ -235,7 +237,7 @@ ms_status ms_job_store_load(ms_job_store *store, ms_job_table *table, size_t *sk
     static const char sql[] =
         "SELECT id, sequence, kind, state, request, params, output_name, idempotency_key,"
         " body_sha256, created_ms, started_ms, finished_ms, progress_done, progress_total,"
-        " error, result_bytes, result_sha256, report FROM jobs ORDER BY sequence";
+        " error, result_bytes, result_sha256, report IS NOT NULL FROM jobs ORDER BY sequence";
     *skipped = 0;
     sqlite3_stmt *statement = NULL;
     if (sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL) != SQLITE_OK)
@@ -256,6 +258,29 @@ ms_status ms_job_store_load(ms_job_store *store, ms_job_table *table, size_t *sk
     }
     if (status == MS_OK && step != SQLITE_DONE)
         status = db_error(err, store->db, "load");
+    sqlite3_finalize(statement);
+    return status;
+}
+
+ms_status ms_job_store_read_report(ms_job_store *store, const char *id, ms_shared_text **report,
+                                   ms_error *err)
+{
+    *report = NULL;
+    sqlite3_stmt *statement = NULL;
+    if (sqlite3_prepare_v2(store->db, "SELECT report FROM jobs WHERE id = ?1", -1, &statement,
+                           NULL) != SQLITE_OK)
+        return db_error(err, store->db, "prepare report");
+    sqlite3_bind_text(statement, 1, id, -1, SQLITE_TRANSIENT);
+    ms_status status = MS_OK;
+    int step = sqlite3_step(statement);
+    if (step == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(statement, 0);
+        *report = ms_shared_text_new(text);
+        if (text != NULL && *report == NULL)
+            status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory reading a report");
+    } else if (step != SQLITE_DONE) {
+        status = db_error(err, store->db, "report");
+    }
     sqlite3_finalize(statement);
     return status;
 }

@@ -1,7 +1,7 @@
 /* Durable job records in SQLite (DATA/jobs.sqlite3, WAL, synchronous=FULL).
  *
  * Written on job creation, on every state transition and on deletion, never
- * on progress.  Read once, at start.  The connection is serialized (SQLite's
+ * on progress.  Read once, at start, and for a finished job's report.  The connection is serialized (SQLite's
  * own mutex), so HTTP threads and the loop thread may both write. */
 #ifndef MS_JOB_STORE_H
 #define MS_JOB_STORE_H
@@ -24,7 +24,13 @@ ms_status ms_job_store_update(ms_job_store *store, const ms_job *job, ms_error *
 
 ms_status ms_job_store_delete(ms_job_store *store, const char *id, ms_error *err);
 
-/* Loads every record into the (empty) table in creation order.  Rows that
+/* The stored report of a job (*report NULL when it has none or the record is
+ * gone). */
+ms_status ms_job_store_read_report(ms_job_store *store, const char *id, ms_shared_text **report,
+                                   ms_error *err);
+
+/* Loads every record into the (empty) table in creation order; reports stay
+ * in the store (report_in_store).  Rows that
  * cannot be understood are skipped and counted in *skipped. */
 ms_status ms_job_store_load(ms_job_store *store, ms_job_table *table, size_t *skipped,
                             ms_error *err);

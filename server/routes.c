@@ -133,6 +133,7 @@ static enum MHD_Result handle_job_get(ms_http_request *request, const char *id)
     if (copy == NULL)
         return MHD_NO;
     ms_http_set_job_id(request, id);
+    ms_service_attach_report(service, copy);
     char *text = ms_job_to_json_text(copy, ms_clock_now_ms());
     ms_job_free(copy);
     return ms_http_send_json(request, 200, text, NULL);
@@ -258,6 +259,8 @@ static enum MHD_Result handle_job_list(ms_http_request *request)
     ms_job_table_unlock(&service->table);
     if (!copied)
         return MHD_NO;
+    for (size_t i = 0; i < count; i++)
+        ms_service_attach_report(service, jobs[i]);
     char *text = ms_job_page_json(jobs, count, next_cursor, ms_clock_now_ms());
     ms_job_page_free(jobs, count);
     return ms_http_send_json(request, 200, text, NULL);

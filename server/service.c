@@ -32,9 +32,29 @@ void ms_service_save_job(ms_service *service, ms_job *snapshot)
     if (snapshot == NULL)
         return;
     ms_error err;
-    if (ms_job_store_update(service->store, snapshot, &err) != MS_OK)
+    if (ms_job_store_update(service->store, snapshot, &err) != MS_OK) {
         ms_log("job %s: saving the record failed: %s", snapshot->id, err.message);
+    } else if (snapshot->report != NULL) {
+        /* the store has the report now: the job in memory lets go of it */
+        ms_job_table_lock(&service->table);
+        ms_job *job = ms_job_table_find(&service->table, snapshot->id);
+        if (job != NULL && job->report == snapshot->report) {
+            ms_shared_text_release(job->report);
+            job->report = NULL;
+            job->report_in_store = true;
+        }
+        ms_job_table_unlock(&service->table);
+    }
     ms_job_free(snapshot);
+}
+
+void ms_service_attach_report(ms_service *service, ms_job *copy)
+{
+    if (copy->report != NULL || !copy->report_in_store)
+        return;
+    ms_error err;
+    if (ms_job_store_read_report(service->store, copy->id, &copy->report, &err) != MS_OK)
+        ms_log("job %s: reading the report failed: %s", copy->id, err.message);
 }
 
 /* libuv sizes its pool once, at first use: it must hold every worker. */
@@ -267,8 +287,6 @@ int ms_service_run(const ms_serve_options *options)
     service.lock_fd = -1;
     atomic_init(&service.shutting_down, false);
     service.job_threads = job_threads(options);
-    const char *failpoint = getenv("MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS");
-    service.failpoint_progress_sleep_ms = failpoint != NULL ? atoi(failpoint) : 0;
     signal(SIGPIPE, SIG_IGN);
     size_thread_pool(options->workers);
     ms_metrics_init(&service.metrics);
@@ -288,6 +306,7 @@ int ms_service_run(const ms_serve_options *options)
         MHD_stop_daemon(service.daemon);
     if (queue_ready)
         ms_job_queue_destroy(&service.queue);
+    ms_log_flush();   /* lines of connections closed by the stop above */
     ms_job_store_close(service.store);
     ms_job_table_destroy(&service.table);
     ms_metrics_destroy(&service.metrics);

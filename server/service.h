@@ -34,7 +34,6 @@ typedef struct ms_service {
     pthread_mutex_t submit_mutex;   /* one POST at a time between check and insert */
     atomic_bool shutting_down;
     int job_threads;                /* ms_resize_params.threads for each job */
-    int failpoint_progress_sleep_ms;
     char listen_url[128];
 } ms_service;
 
@@ -45,6 +44,10 @@ int ms_service_run(const ms_serve_options *options);
  * the caller, freed here) and logs a failure; the store's own errors never
  * stop the service. */
 void ms_service_save_job(ms_service *service, ms_job *snapshot);
+
+/* For a copy about to be rendered: reads back a report kept only in the
+ * store (a failed read leaves it null and is logged). */
+void ms_service_attach_report(ms_service *service, ms_job *copy);
 
 /* DATA/results/<id> (malloced). */
 char *ms_service_result_dir(const ms_service *service, const char *job_id);

@@ -222,11 +222,15 @@ static enum MHD_Result replay_or_conflict(ms_http_request *request, const submis
         return send_error_code(request, MS_ERR_IDEMPOTENCY_CONFLICT,
                                "this Idempotency-Key was used with a different body");
     }
-    char id[MS_JOB_ID_LENGTH + 1];
-    memcpy(id, job->id, sizeof id);
-    char *text = ms_job_to_json_text(job, ms_clock_now_ms());
+    ms_job *copy = ms_job_copy(job);
     ms_job_table_unlock(&service->table);
-    return send_accepted(request, id, text, true);
+    if (copy == NULL)
+        return send_error_code(request, MS_ERR_OUT_OF_MEMORY, "out of memory");
+    ms_service_attach_report(service, copy);
+    char *text = ms_job_to_json_text(copy, ms_clock_now_ms());
+    enum MHD_Result result = send_accepted(request, copy->id, text, true);
+    ms_job_free(copy);
+    return result;
 }
 
 static enum MHD_Result enqueue(ms_http_request *request, submission *work)

@@ -1,5 +1,6 @@
 #include "text.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,59 @@ void ms_text_printf(ms_text *text, const char *format, ...)
         va_end(args);
     }
     text->length += (size_t)needed;
+}
+
+static size_t format_uint(char digits[32], unsigned long long value)
+{
+    char reversed[32];
+    size_t count = 0;
+    do {
+        reversed[count++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value > 0);
+    for (size_t i = 0; i < count; i++)
+        digits[i] = reversed[count - 1 - i];
+    return count;
+}
+
+void ms_text_put_uint(ms_text *text, unsigned long long value)
+{
+    char digits[32];
+    ms_text_append(text, digits, format_uint(digits, value));
+}
+
+void ms_text_put_fixed(ms_text *text, double value, int decimals)
+{
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 9)
+        decimals = 9;
+    if (!(value >= 0.0 && value < 1e15)) {   /* also NaN */
+        ms_text_printf(text, "%.17g", value);
+        return;
+    }
+    unsigned long long scale = 1;
+    for (int i = 0; i < decimals; i++)
+        scale *= 10;
+    /* below 1e15 * 1e9 < 2^64 after scaling: no overflow */
+    unsigned long long scaled = (unsigned long long)floor(value * (double)scale + 0.5);
+    unsigned long long whole = scaled / scale, part = scaled % scale;
+    char digits[48];
+    size_t length = format_uint(digits, whole);
+    int kept = decimals;
+    while (kept > 0 && part % 10 == 0) {
+        part /= 10;
+        kept--;
+    }
+    if (kept > 0) {
+        digits[length++] = '.';
+        for (int i = kept - 1; i >= 0; i--) {
+            digits[length + (size_t)i] = (char)('0' + part % 10);
+            part /= 10;
+        }
+        length += (size_t)kept;
+    }
+    ms_text_append(text, digits, length);
 }
 
 char *ms_text_take(ms_text *text)

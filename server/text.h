@@ -19,6 +19,15 @@ void ms_text_append(ms_text *text, const char *bytes, size_t length);
 void ms_text_puts(ms_text *text, const char *string);
 void ms_text_printf(ms_text *text, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
+/* Numbers without printf: a job poll is answered thousands of times a
+ * second and glibc's printf cost more than the rest of the answer. */
+void ms_text_put_uint(ms_text *text, unsigned long long value);
+
+/* value with `decimals` digits after the point (0 to 9), rounded half up,
+ * trailing zeros after the point dropped: 0.25 -> "0.25", 2 -> "2".  Values
+ * that are negative, not finite or 1e15 and above fall back to "%.17g". */
+void ms_text_put_fixed(ms_text *text, double value, int decimals);
+
 /* The malloced string (NULL when anything failed); the builder is reset. */
 char *ms_text_take(ms_text *text);
 

@@ -274,6 +274,31 @@ expect_exit 1 "inspect rank mismatch" "$MERGESVD" inspect "$work/bad/rank_mismat
         fail "inspect rank mismatch: no listing"; }
 resize_fails "rank mismatch" "$work/bad/rank_mismatch.safetensors" rank_mismatch
 
+# ---- interrupted: SIGINT (Ctrl-C) and SIGTERM stop between modules, exit
+# 128 + the signal, print the cancelled error and leave no file behind ----
+for signal_name in INT TERM; do
+    case $signal_name in INT) want=130 ;; TERM) want=143 ;; esac
+    rm -rf "$work/interrupt"
+    mkdir -p "$work/interrupt"
+    MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS=100 "$MERGESVD" resize --model "$work/sd15.safetensors" \
+        --save_to "$work/interrupt/out.safetensors" --new_rank 4 >"$work/out" 2>"$work/err" &
+    resize_pid=$!
+    # interrupt once it is writing (its spool file is in the target folder)
+    for _ in $(seq 1 100); do
+        [ -n "$(ls -A "$work/interrupt")" ] && break
+        sleep 0.05
+    done
+    sleep 0.3
+    kill -s "$signal_name" "$resize_pid"
+    wait "$resize_pid"
+    got=$?
+    checks=$((checks + 2))
+    [ "$got" -eq "$want" ] || fail "SIG$signal_name: exit $got, expected $want: $(head -c 300 "$work/err")"
+    [ -z "$(ls -A "$work/interrupt")" ] ||
+        fail "SIG$signal_name: files left behind: $(ls -A "$work/interrupt")"
+    expect_stderr_has "SIG$signal_name: cancelled error" "cancelled"
+done
+
 # ---- gen_lora: deterministic per seed, usage errors ----
 "$GEN_LORA" --arch sd15 --rank 4 --seed 9 --output "$work/g1.safetensors" 2>/dev/null
 "$GEN_LORA" --arch sd15 --rank 4 --seed 9 --output "$work/g2.safetensors" 2>/dev/null

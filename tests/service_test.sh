@@ -413,6 +413,14 @@ expect_error "application/json; charset=utf-8 is JSON" 404 model_not_found
 { printf '{"model": "lora_a.safetensors", "pad": "'; head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' a; printf '"}'; } >"$work/huge.json"
 request POST /v1/resize-lora -H 'Content-Type: application/json' -H 'Expect:' --data-binary @"$work/huge.json"
 expect_error "2 MiB body -> 413" 413 body_too_large
+# request headers live in a 16 KiB per-connection pool: 8 KB of them pass,
+# 20 KB get 431 and the server serves on
+request GET /healthz -H "X-Padding: $(head -c 8000 /dev/zero | tr '\0' a)"
+expect_status "8 KB of request headers -> 200" 200
+request GET /healthz -H "X-Padding: $(head -c 20000 /dev/zero | tr '\0' a)"
+expect_status "20 KB of request headers -> 431" 431
+request GET /healthz
+expect_status "healthz after oversized headers" 200
 { head -c 100000 /dev/zero | tr '\0' '['; head -c 100000 /dev/zero | tr '\0' ']'; } >"$work/deep.json"
 request POST /v1/resize-lora -H 'Content-Type: application/json' -H 'Expect:' --data-binary @"$work/deep.json"
 if [ "$status" = 400 ]; then
@@ -633,6 +641,7 @@ if start_server restart-1 "$restart_data" --workers 1; then
     wait_job "$done_id" "succeeded failed cancelled" 60 >/dev/null
     done_sha=$(json .result.sha256)
     check "first job succeeded before the restart" test "$(json .state)" = succeeded
+    jq -c .report "$body_file" >"$work/done-report.json"
     stop_server TERM
     check "SIGTERM exits 0" test "$server_status" = 0
 fi
@@ -671,6 +680,9 @@ if start_server restart-3 "$restart_data" --workers 1; then
     check "a second server says the data directory is in use" grep -q 'in use' "$work/second.log"
     request GET /v1/jobs
     check "finished job still listed after restart" jq -e --arg id "$done_id" 'any(.jobs[]; .id == $id and .state == "succeeded")' "$body_file"
+    check "the listing holds its report (read back from the store)" jq -e --arg id "$done_id" --slurpfile report "$work/done-report.json" 'any(.jobs[]; .id == $id and .report == $report[0] and (.report.modules|length) > 0)' "$body_file"
+    request GET "/v1/jobs/$done_id"
+    check "its report is the same after restart" jq -e --slurpfile report "$work/done-report.json" '.report == $report[0]' "$body_file"
     OUT=$work/after-restart.safetensors request GET "/v1/jobs/$done_id/result"
     expect_status "finished job downloadable after restart" 200
     check "same bytes after restart" test "$(sha256sum <"$work/after-restart.safetensors" | cut -d' ' -f1)" = "$done_sha"

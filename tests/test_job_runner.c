@@ -145,7 +145,18 @@ START_TEST(test_success)
     ck_assert(job->has_result);
     ck_assert_uint_eq(job->result_bytes, 4321);
     ck_assert_uint_eq(strlen(job->result_sha256), 64);
-    ck_assert_ptr_nonnull(job->report);
+    /* the store has the report: the job in memory let go of it */
+    ck_assert_ptr_null(job->report);
+    ck_assert(job->report_in_store);
+    ms_job *copy = ms_job_copy(job);
+    ms_service_attach_report(&service, copy);
+    ck_assert_ptr_nonnull(copy->report);
+    json_error_t json_error;
+    json_t *report = json_loads(copy->report->data, 0, &json_error);
+    ck_assert_ptr_nonnull(report);
+    ck_assert(json_is_object(report));
+    json_decref(report);
+    ms_job_free(copy);
     ck_assert_int_gt(job->finished_ms, 0);
     ck_assert(result_dir_exists(job));   /* the result stays */
     ck_assert_int_eq(stored_state(job->id, NULL), MS_JOB_SUCCEEDED);

@@ -210,6 +210,12 @@ START_TEST(test_store_round_trip)
     ck_assert_int_ne(ms_job_store_insert(store, gone, &err), MS_OK);   /* ids are unique */
     failed->finished_ms = 77;   /* an update rewrites the record */
     ck_assert_int_eq(ms_job_store_update(store, failed, &err), MS_OK);
+    /* an update without the report (memory let go of it) keeps the stored one */
+    ms_shared_text *report = done->report;
+    done->report = NULL;
+    done->report_in_store = true;
+    ck_assert_int_eq(ms_job_store_update(store, done, &err), MS_OK);
+    done->report = report;
     ck_assert_int_eq(ms_job_store_delete(store, gone->id, &err), MS_OK);
     gone->state = MS_JOB_SUCCEEDED;   /* a late update does not bring it back */
     ck_assert_int_eq(ms_job_store_update(store, gone, &err), MS_OK);
@@ -229,8 +235,20 @@ START_TEST(test_store_round_trip)
     ck_assert(loaded->has_result);
     ck_assert_uint_eq(loaded->result_bytes, 1234);
     ck_assert_str_eq(loaded->result_sha256, done->result_sha256);
-    ck_assert_str_eq(loaded->report->data, done->report->data);
-    ck_assert_uint_eq(loaded->report->length, strlen(done->report->data));
+    /* reports stay in the store until a response needs one */
+    ck_assert_ptr_null(loaded->report);
+    ck_assert(loaded->report_in_store);
+    ms_shared_text *stored = NULL;
+    ck_assert_int_eq(ms_job_store_read_report(store, done->id, &stored, &err), MS_OK);
+    ck_assert_ptr_nonnull(stored);
+    ck_assert_str_eq(stored->data, done->report->data);
+    ck_assert_uint_eq(stored->length, strlen(done->report->data));
+    ms_shared_text_release(stored);
+    ck_assert_int_eq(ms_job_store_read_report(store, failed->id, &stored, &err), MS_OK);
+    ck_assert_ptr_null(stored);                      /* no report */
+    ck_assert(!ms_job_table_find(&table, failed->id)->report_in_store);
+    ck_assert_int_eq(ms_job_store_read_report(store, gone->id, &stored, &err), MS_OK);
+    ck_assert_ptr_null(stored);                      /* no record */
     ck_assert_str_eq(loaded->idempotency_key, "k");
     ck_assert_str_eq(loaded->body_sha256, done->body_sha256);
     ck_assert_int_eq(loaded->finished_ms, done->finished_ms);

@@ -1,5 +1,8 @@
-/* server: serve options, bearer token checks, metrics exposition. */
+/* server: serve options, bearer token checks, metrics exposition, text and
+ * number formatting, the buffered log. */
 #include <check.h>
+#include <fcntl.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +10,8 @@
 #include <unistd.h>
 
 #include "server/auth.h"
+#include "server/clock.h"
+#include "server/log.h"
 #include "server/metrics.h"
 #include "server/serve_options.h"
 #include "server/text.h"
@@ -208,6 +213,162 @@ START_TEST(test_shared_text)
 }
 END_TEST
 
+
+typedef struct fixed_case {
+    double value;
+    int decimals;
+    const char *expected;
+} fixed_case;
+
+static const fixed_case fixed_cases[] = {
+    {0.0, 6, "0"},
+    {1.0, 6, "1"},
+    {0.5, 6, "0.5"},
+    {0.25, 3, "0.25"},
+    {1.0 / 3.0, 6, "0.333333"},
+    {2.0 / 3.0, 6, "0.666667"},
+    {0.0000004, 6, "0"},
+    {0.0000006, 6, "0.000001"},
+    {0.00001, 6, "0.00001"},
+    {0.9999996, 6, "1"},
+    {12.3456, 3, "12.346"},
+    {12.0004, 3, "12"},
+    {123456789.0, 0, "123456789"},
+    {3.7, 0, "4"},
+    {1.5, -2, "2"},
+    {0.123456789123, 12, "0.123456789"},
+    {1e15, 3, "1000000000000000"},
+    {-1.5, 3, "-1.5"},
+};
+
+START_TEST(test_fixed_numbers)
+{
+    const fixed_case *item = &fixed_cases[_i];
+    ms_text text;
+    ms_text_init(&text, 0);
+    ms_text_put_fixed(&text, item->value, item->decimals);
+    char *result = ms_text_take(&text);
+    ck_assert_str_eq(result, item->expected);
+    free(result);
+}
+END_TEST
+
+START_TEST(test_fixed_not_finite)
+{
+    ms_text text;
+    ms_text_init(&text, 0);
+    ms_text_put_fixed(&text, NAN, 3);
+    ms_text_puts(&text, " ");
+    ms_text_put_fixed(&text, INFINITY, 3);
+    char *result = ms_text_take(&text);
+    ck_assert_str_eq(result, "nan inf");   /* callers never pass these; no crash */
+    free(result);
+}
+END_TEST
+
+START_TEST(test_unsigned_numbers)
+{
+    ms_text text;
+    ms_text_init(&text, 0);
+    ms_text_put_uint(&text, 0);
+    ms_text_puts(&text, ",");
+    ms_text_put_uint(&text, 7);
+    ms_text_puts(&text, ",");
+    ms_text_put_uint(&text, 1234567890ULL);
+    ms_text_puts(&text, ",");
+    ms_text_put_uint(&text, 18446744073709551615ULL);
+    char *result = ms_text_take(&text);
+    ck_assert_str_eq(result, "0,7,1234567890,18446744073709551615");
+    free(result);
+}
+END_TEST
+
+START_TEST(test_clock_format)
+{
+    char text[MS_CLOCK_TEXT_SIZE];
+    ms_clock_format(0, text);
+    ck_assert_str_eq(text, "1970-01-01T00:00:00.000Z");
+    ms_clock_format(1796040000123LL, text);
+    ck_assert_str_eq(text, "2026-11-30T12:00:00.123Z");
+    ms_clock_format(951782400999LL, text);          /* a leap day */
+    ck_assert_str_eq(text, "2000-02-29T00:00:00.999Z");
+    ms_clock_format(-1, text);                      /* before the epoch */
+    ck_assert_str_eq(text, "1969-12-31T23:59:59.999Z");
+    ms_clock_format(253402300800000LL, text);       /* year 10000: the printf path */
+    ck_assert_str_eq(text, "10000-01-01T00:00:00.000Z");
+}
+END_TEST
+
+/* Everything the log wrote to the pipe so far. */
+static char *drain(int fd)
+{
+    static char bytes[256 * 1024];
+    size_t used = 0;
+    ssize_t got;
+    while (used < sizeof bytes - 1 && (got = read(fd, bytes + used, sizeof bytes - 1 - used)) > 0)
+        used += (size_t)got;
+    bytes[used] = '\0';
+    return bytes;
+}
+
+START_TEST(test_log_order)
+{
+    int pipe_fds[2];
+    ck_assert_int_eq(pipe2(pipe_fds, O_NONBLOCK), 0);
+    fcntl(pipe_fds[1], F_SETPIPE_SZ, 1024 * 1024);
+    ms_log_set_fd(pipe_fds[1]);
+    ms_log_buffered("request 1", 9);
+    ms_log_buffered("request 2", 9);
+    ck_assert_str_eq(drain(pipe_fds[0]), "");          /* buffered: nothing yet */
+    ms_log("job %s", "done");                           /* writes the buffered lines first */
+    ck_assert_str_eq(drain(pipe_fds[0]), "request 1\nrequest 2\njob done\n");
+    ms_log_buffered("request 3", 9);
+    ms_log_flush();
+    ck_assert_str_eq(drain(pipe_fds[0]), "request 3\n");
+    ms_log_flush();                                     /* nothing buffered: writes nothing */
+    ck_assert_str_eq(drain(pipe_fds[0]), "");
+    ms_log_set_fd(STDERR_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+}
+END_TEST
+
+START_TEST(test_log_full_buffer)
+{
+    int pipe_fds[2];
+    ck_assert_int_eq(pipe2(pipe_fds, O_NONBLOCK), 0);
+    fcntl(pipe_fds[1], F_SETPIPE_SZ, 1024 * 1024);
+    ms_log_set_fd(pipe_fds[1]);
+    /* 100-byte lines: the 64 KiB buffer fills and is written without a flush */
+    char line[99];
+    memset(line, 'x', sizeof line);
+    for (int i = 0; i < 1000; i++)
+        ms_log_buffered(line, sizeof line);
+    size_t written = strlen(drain(pipe_fds[0]));
+    ck_assert_uint_gt(written, 0);
+    ck_assert_uint_eq(written % 100, 0);                /* whole lines only */
+    ck_assert_uint_lt(written, 100000);
+    ms_log_flush();
+    ck_assert_uint_eq(written + strlen(drain(pipe_fds[0])), 100000);
+    /* a line longer than the limit is cut, still one line, either way */
+    char long_line[5000];
+    memset(long_line, 'y', sizeof long_line - 1);
+    long_line[sizeof long_line - 1] = '\0';
+    ms_log("%s", long_line);
+    char *cut = drain(pipe_fds[0]);
+    ck_assert_uint_eq(strlen(cut), 2047);
+    ck_assert_int_eq(cut[2046], '\n');
+    ms_log_buffered(long_line, sizeof long_line - 1);
+    ms_log_flush();
+    cut = drain(pipe_fds[0]);
+    ck_assert_uint_eq(strlen(cut), 2047);
+    ck_assert_int_eq(cut[2046], '\n');
+    ms_log_set_fd(STDERR_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("serve_misc");
@@ -220,6 +381,13 @@ int main(void)
     tcase_add_test(tcase, test_metrics);
     tcase_add_test(tcase, test_text_builder);
     tcase_add_test(tcase, test_shared_text);
+    tcase_add_loop_test(tcase, test_fixed_numbers, 0,
+                        (int)(sizeof fixed_cases / sizeof fixed_cases[0]));
+    tcase_add_test(tcase, test_fixed_not_finite);
+    tcase_add_test(tcase, test_unsigned_numbers);
+    tcase_add_test(tcase, test_clock_format);
+    tcase_add_test(tcase, test_log_order);
+    tcase_add_test(tcase, test_log_full_buffer);
     suite_add_tcase(suite, tcase);
     return ms_test_run_suite(suite);
 }
