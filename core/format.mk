@@ -1,6 +1,7 @@
 # container: dtype conversions, safetensors reader, streamed atomic writer
 core_libmscore_a_SOURCES += \
 	core/dtype.c core/dtype.h \
+	core/mapped_read.c core/mapped_read.h \
 	core/safetensors.c core/safetensors.h \
 	core/safetensors_header.c core/safetensors_header.h \
 	core/writer.c core/writer_finish.c core/writer.h core/writer_internal.h \

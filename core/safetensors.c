@@ -12,7 +12,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mapped_read.h"
 #include "safetensors_header.h"
+
+/* The 8-byte length prefix (little-endian on every host). */
+static uint64_t little_endian_u64(const unsigned char *bytes)
+{
+    uint64_t value = 0;
+    for (int i = 7; i >= 0; i--)
+        value = (value << 8) | bytes[i];
+    return value;
+}
 
 static void reset(ms_safetensors *file)
 {
@@ -32,9 +42,7 @@ ms_status ms_safetensors_parse(const unsigned char *bytes, uint64_t size,
         ms_error_detail_add(err, "file_size", "%" PRIu64, size);
         return MS_ERR_FILE_TOO_SMALL;
     }
-    uint64_t header_length = 0;
-    for (int i = 7; i >= 0; i--)
-        header_length = (header_length << 8) | bytes[i];
+    uint64_t header_length = little_endian_u64(bytes);
     if (header_length > size - 8 || header_length > MS_MAX_HEADER_BYTES) {
         ms_error_set(err, MS_ERR_HEADER_TOO_LARGE, NULL,
                      "header length %" PRIu64 " exceeds the file (%" PRIu64
@@ -66,6 +74,14 @@ static ms_status open_error(ms_error *err, const char *path, int error_number)
     ms_error_set(err, code, NULL, "cannot open %s: %s", path, strerror(error_number));
     ms_error_detail_add(err, "path", "%s", path);
     return code;
+}
+
+static ms_status shrunk_error(ms_error *err, const char *path)
+{
+    ms_error_set(err, MS_ERR_IO, NULL, "%s became shorter while it was opened", path);
+    ms_error_detail_add(err, "path", "%s", path);
+    ms_error_detail_add(err, "reason", "file_shrank");
+    return MS_ERR_IO;
 }
 
 ms_status ms_safetensors_open(const char *path, ms_safetensors *file, ms_error *err)
@@ -104,7 +120,16 @@ ms_status ms_safetensors_open(const char *path, ms_safetensors *file, ms_error *
         ms_error_detail_add(err, "path", "%s", path);
         return code;
     }
-    ms_status status = ms_safetensors_parse(map, size, file, err);
+    /* the header is read below: fault it in under the guard first (a file
+     * cut short since fstat is refused, not a SIGBUS) */
+    uint64_t header_end = 8;
+    if (ms_mapped_touch(map, 8)) {
+        uint64_t header_length = little_endian_u64(map);
+        header_end = header_length <= size - 8 ? 8 + header_length : size;
+    }
+    ms_status status = ms_mapped_touch(map, (size_t)header_end)
+                           ? ms_safetensors_parse(map, size, file, err)
+                           : shrunk_error(err, path);
     if (status != MS_OK) {
         munmap(map, (size_t)size);
         close(fd);
@@ -146,6 +171,19 @@ const unsigned char *ms_safetensors_tensor_bytes(const ms_safetensors *file,
     return file->data + tensor->offset;
 }
 
+typedef struct conversion {
+    ms_dtype dtype;
+    const unsigned char *source;
+    double *values;
+    size_t count;
+} conversion;
+
+static void convert(void *context)
+{
+    const conversion *work = context;
+    ms_dtype_to_double(work->dtype, work->source, work->values, work->count);
+}
+
 ms_status ms_safetensors_read_doubles(const ms_safetensors *file,
                                       const ms_tensor_info *tensor,
                                       double *values, ms_error *err)
@@ -164,7 +202,14 @@ ms_status ms_safetensors_read_doubles(const ms_safetensors *file,
     for (uint64_t start = 0; start < tensor->element_count; start += chunk) {
         uint64_t left = tensor->element_count - start;
         size_t count = left < chunk ? (size_t)left : chunk;
-        ms_dtype_to_double(tensor->dtype, source + start * element_size, values + start, count);
+        conversion work = {tensor->dtype, source + start * element_size, values + start, count};
+        if (!ms_mapped_read(convert, &work)) {
+            ms_error_set(err, MS_ERR_IO, tensor->name,
+                         "the input file became shorter while tensor \"%s\" was read "
+                         "(was it replaced or truncated?)", tensor->name);
+            ms_error_detail_add(err, "reason", "file_shrank");
+            return MS_ERR_IO;
+        }
         size_t bad = ms_first_non_finite(values + start, count);
         if (bad < count) {
             uint64_t index = start + bad;

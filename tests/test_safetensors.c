@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/mapped_read.h"
 #include "core/safetensors.h"
 #include "tests/check_support.h"
 
@@ -380,6 +383,80 @@ START_TEST(test_files_on_disk)
 }
 END_TEST
 
+/* A file cut short while mapped (a model replaced under a running job): the
+ * read fails with io_error, reason file_shrank, instead of a SIGBUS that
+ * would kill the process; reads that stay inside the file still work. */
+START_TEST(test_file_shrinks_while_mapped)
+{
+    static const char header[] =
+        "{" T("a", "{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}") ","
+        T("b", "{\"dtype\":\"F32\",\"shape\":[65536],\"data_offsets\":[16,262160]}") "}";
+    size_t size;
+    unsigned char *image = make_image(header, 262160, &size);
+    unsigned char *data = image + 8 + strlen(header);
+    for (size_t i = 0; i < 262160 / 4; i++) {
+        float value = (float)(i % 100);
+        memcpy(data + 4 * i, &value, 4);
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/shrinking.safetensors", temp_dir);
+    write_file(path, image, size);
+    ms_safetensors file;
+    ms_error err;
+    ck_assert_int_eq(ms_safetensors_open(path, &file, &err), MS_OK);
+    ck_assert_int_eq(truncate(path, 8192), 0);   /* "a" stays inside, most of "b" does not */
+    double values[65536];
+    ck_assert_int_eq(ms_safetensors_read_doubles(&file, ms_safetensors_find(&file, "a"), values,
+                                                 &err), MS_OK);
+    ck_assert(values[1] == 1.0);
+    ck_assert_int_eq(ms_safetensors_read_doubles(&file, ms_safetensors_find(&file, "b"), values,
+                                                 &err), MS_ERR_IO);
+    ck_assert_str_eq(err.key, "b");
+    ck_assert_str_eq(detail(&err, "reason"), "file_shrank");
+    ck_assert(strstr(err.message, "shorter") != NULL);
+    /* the guard is left: the next read of a whole tensor still works */
+    ck_assert_int_eq(ms_safetensors_read_doubles(&file, ms_safetensors_find(&file, "a"), values,
+                                                 &err), MS_OK);
+    ms_safetensors_close(&file);
+    ck_assert_int_eq(unlink(path), 0);
+    free(image);
+}
+END_TEST
+
+/* Outside a guarded read a SIGBUS still ends the process (the handler passes
+ * it on to the disposition it replaced: the default, or a sanitizer's; under
+ * AddressSanitizer the child's "BUS" report in this test's log is expected). */
+START_TEST(test_unguarded_fault_still_fatal)
+{
+    unsigned char byte = 1;
+    ck_assert(ms_mapped_touch(&byte, 1));   /* the handler is installed now */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/unguarded.bin", temp_dir);
+    unsigned char page[8192];
+    memset(page, 7, sizeof page);
+    write_file(path, page, sizeof page);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    const volatile unsigned char *map = mmap(NULL, sizeof page, PROT_READ, MAP_PRIVATE, fd, 0);
+    ck_assert(map != MAP_FAILED);
+    ck_assert_int_eq(truncate(path, 0), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        unsigned char value = map[5000];   /* past the end now: SIGBUS */
+        (void)value;
+        _exit(0);                          /* must not get here */
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert_msg(!(WIFEXITED(status) && WEXITSTATUS(status) == 0),
+                  "the child read past the end of its file and went on");
+    munmap((void *)map, sizeof page);
+    close(fd);
+    ck_assert_int_eq(unlink(path), 0);
+}
+END_TEST
+
 static Suite *safetensors_suite(void)
 {
     Suite *suite = suite_create("safetensors");
@@ -392,6 +469,8 @@ static Suite *safetensors_suite(void)
     tcase_add_test(tcase, test_read_doubles_refuses_non_finite);
     tcase_add_unchecked_fixture(tcase, make_temp_dir, remove_temp_dir);
     tcase_add_test(tcase, test_files_on_disk);
+    tcase_add_test(tcase, test_file_shrinks_while_mapped);
+    tcase_add_test(tcase, test_unguarded_fault_still_fatal);
     suite_add_tcase(suite, tcase);
     return suite;
 }
