@@ -143,7 +143,11 @@ static ms_status copy_passthrough(const ms_safetensors *input, const ms_lora_mod
 {
     for (size_t i = 0; i < list->passthrough_count; i++) {
         const ms_tensor_info *tensor = list->passthrough[i];
-        ms_status status = ms_writer_add_bytes(writer, tensor->name, tensor->dtype,
+        /* copied as they are, still checked like every output tensor */
+        ms_status status = ms_safetensors_check_finite(input, tensor, err);
+        if (status != MS_OK)
+            return status;
+        status = ms_writer_add_bytes(writer, tensor->name, tensor->dtype,
                                                tensor->ndim, tensor->shape,
                                                ms_safetensors_tensor_bytes(input, tensor),
                                                tensor->byte_count, err);

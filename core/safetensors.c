@@ -184,6 +184,38 @@ static void convert(void *context)
     ms_dtype_to_double(work->dtype, work->source, work->values, work->count);
 }
 
+/* Converts elements [start, start + count) into values and refuses NaN/Inf
+ * (index in the tensor) and a file that shrank under the map. */
+static ms_status convert_chunk(const ms_safetensors *file, const ms_tensor_info *tensor,
+                               uint64_t start, size_t count, double *values, ms_error *err)
+{
+    const size_t element_size = ms_dtype_size(tensor->dtype);
+    conversion work = {tensor->dtype,
+                       ms_safetensors_tensor_bytes(file, tensor) + start * element_size, values,
+                       count};
+    if (!ms_mapped_read(convert, &work)) {
+        ms_error_set(err, MS_ERR_IO, tensor->name,
+                     "the input file became shorter while tensor \"%s\" was read "
+                     "(was it replaced or truncated?)", tensor->name);
+        ms_error_detail_add(err, "reason", "file_shrank");
+        return MS_ERR_IO;
+    }
+    size_t bad = ms_first_non_finite(values, count);
+    if (bad < count) {
+        uint64_t index = start + bad;
+        ms_error_set(err, MS_ERR_NAN_DETECTED, tensor->name,
+                     "tensor \"%s\" holds %g at element %" PRIu64, tensor->name, values[bad],
+                     index);
+        ms_error_detail_add(err, "index", "%" PRIu64, index);
+        ms_error_detail_add(err, "value", "%g", values[bad]);
+        return MS_ERR_NAN_DETECTED;
+    }
+    return MS_OK;
+}
+
+/* Cache-sized chunks, so the NaN scan reads warm data. */
+enum { CONVERSION_CHUNK = 16384 };
+
 ms_status ms_safetensors_read_doubles(const ms_safetensors *file,
                                       const ms_tensor_info *tensor,
                                       double *values, ms_error *err)
@@ -195,33 +227,33 @@ ms_status ms_safetensors_read_doubles(const ms_safetensors *file,
         ms_error_detail_add(err, "dtype", "%s", ms_dtype_name(tensor->dtype));
         return MS_ERR_UNSUPPORTED_DTYPE;
     }
-    /* Convert and check in cache-sized chunks, so the NaN scan reads warm data. */
-    const size_t chunk = 16384;
-    const size_t element_size = ms_dtype_size(tensor->dtype);
-    const unsigned char *source = ms_safetensors_tensor_bytes(file, tensor);
-    for (uint64_t start = 0; start < tensor->element_count; start += chunk) {
+    for (uint64_t start = 0; start < tensor->element_count; start += CONVERSION_CHUNK) {
         uint64_t left = tensor->element_count - start;
-        size_t count = left < chunk ? (size_t)left : chunk;
-        conversion work = {tensor->dtype, source + start * element_size, values + start, count};
-        if (!ms_mapped_read(convert, &work)) {
-            ms_error_set(err, MS_ERR_IO, tensor->name,
-                         "the input file became shorter while tensor \"%s\" was read "
-                         "(was it replaced or truncated?)", tensor->name);
-            ms_error_detail_add(err, "reason", "file_shrank");
-            return MS_ERR_IO;
-        }
-        size_t bad = ms_first_non_finite(values + start, count);
-        if (bad < count) {
-            uint64_t index = start + bad;
-            ms_error_set(err, MS_ERR_NAN_DETECTED, tensor->name,
-                         "tensor \"%s\" holds %g at element %" PRIu64, tensor->name,
-                         values[index], index);
-            ms_error_detail_add(err, "index", "%" PRIu64, index);
-            ms_error_detail_add(err, "value", "%g", values[index]);
-            return MS_ERR_NAN_DETECTED;
-        }
+        size_t count = left < CONVERSION_CHUNK ? (size_t)left : CONVERSION_CHUNK;
+        ms_status status = convert_chunk(file, tensor, start, count, values + start, err);
+        if (status != MS_OK)
+            return status;
     }
     return MS_OK;
+}
+
+ms_status ms_safetensors_check_finite(const ms_safetensors *file, const ms_tensor_info *tensor,
+                                      ms_error *err)
+{
+    if (!ms_dtype_is_float(tensor->dtype))
+        return MS_OK;
+    double *scratch = malloc(CONVERSION_CHUNK * sizeof *scratch);
+    if (scratch == NULL)
+        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, tensor->name, "out of memory");
+    ms_status status = MS_OK;
+    for (uint64_t start = 0; start < tensor->element_count && status == MS_OK;
+         start += CONVERSION_CHUNK) {
+        uint64_t left = tensor->element_count - start;
+        size_t count = left < CONVERSION_CHUNK ? (size_t)left : CONVERSION_CHUNK;
+        status = convert_chunk(file, tensor, start, count, scratch, err);
+    }
+    free(scratch);
+    return status;
 }
 
 static int compare_key_to_metadata(const void *key, const void *element)

@@ -72,6 +72,12 @@ ms_status ms_safetensors_read_doubles(const ms_safetensors *file,
                                       const ms_tensor_info *tensor,
                                       double *values, ms_error *err);
 
+/* NaN/Inf in a float tensor (nan_detected, as above) or a file that shrank
+ * (io_error); other dtypes pass.  Bounded memory: for tensors copied as they
+ * are, which must be checked like every output tensor. */
+ms_status ms_safetensors_check_finite(const ms_safetensors *file, const ms_tensor_info *tensor,
+                                      ms_error *err);
+
 /* Metadata value or NULL. */
 const char *ms_safetensors_metadata_get(const ms_safetensors *file, const char *name);
 

@@ -694,6 +694,26 @@ START_TEST(test_not_a_lora_and_nan)
                                     &err), MS_ERR_NAN_DETECTED);
     ck_assert_str_eq(err.key, "m.lora_up.weight");
     ck_assert_int_eq(other_entries(), 0);
+
+    /* a tensor copied as it is (no module) is checked too; integers pass */
+    uint16_t half_inf[3] = {0x3c00, 0x7c00, 0x3c00};
+    int64_t three[1] = {3};
+    unsigned char counts[3] = {1, 2, 3};
+    double up[6] = {1, 2, 3, 4, 5, 6};
+    ck_assert_int_eq(ms_writer_open(input_path, &writer, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "m.lora_down.weight", MS_DTYPE_F32, 2, shape,
+                                           values, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_add_doubles(writer, "m.lora_up.weight", MS_DTYPE_F32, 2, up_shape,
+                                           up, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "extra.counts", MS_DTYPE_U8, 1, three, counts,
+                                         sizeof counts, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "extra.scale", MS_DTYPE_F16, 1, three, half_inf,
+                                         sizeof half_inf, &err), MS_OK);
+    ck_assert_int_eq(ms_writer_finish(writer, NULL, &err), MS_OK);
+    ck_assert_int_eq(ms_resize_file(input_path, output_path, &params, NULL, NULL, NULL, NULL,
+                                    &err), MS_ERR_NAN_DETECTED);
+    ck_assert_str_eq(err.key, "extra.scale");
+    ck_assert_int_eq(other_entries(), 0);
 }
 END_TEST
 

@@ -302,6 +302,17 @@ START_TEST(test_read_doubles_refuses_non_finite)
                                                  &err), MS_ERR_NAN_DETECTED);
     ck_assert_str_eq(err.key, "f");
     ck_assert_str_eq(detail(&err, "index"), "17000");
+    /* the bounded-memory check finds the same elements */
+    ck_assert_int_eq(ms_safetensors_check_finite(&file, ms_safetensors_find(&file, "h"), &err),
+                     MS_ERR_NAN_DETECTED);
+    ck_assert_str_eq(detail(&err, "index"), "3");
+    ck_assert_int_eq(ms_safetensors_check_finite(&file, ms_safetensors_find(&file, "f"), &err),
+                     MS_ERR_NAN_DETECTED);
+    ck_assert_str_eq(detail(&err, "index"), "17000");
+    floats[17000] = 5.0f;
+    memcpy(data + 10, floats, 80000);
+    ck_assert_int_eq(ms_safetensors_check_finite(&file, ms_safetensors_find(&file, "f"), &err),
+                     MS_OK);
     ms_safetensors_close(&file);
     free(values);
     free(floats);
