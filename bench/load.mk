@@ -3,6 +3,8 @@
 # `make bench/bench_load bench/paced_get && bench/bench_load` from the build dir.
 noinst_PROGRAMS += bench/paced_get
 bench_paced_get_SOURCES = bench/paced_get.c
+# only server/thread_priority.o is taken from the archive
+bench_paced_get_LDADD = server/libmsserver.a
 noinst_SCRIPTS += bench/bench_load
 EXTRA_DIST += bench/bench_load.sh
 CLEANFILES += bench/bench_load

@@ -3,39 +3,33 @@
  *
  * wrk sends as fast as the server answers, so on a small machine it measures
  * CPU sharing, not the service.  Here every keep-alive connection has its own
- * schedule (rate / connections requests per second).  A request's latency
+ * schedule (rate / connections requests per second), and a request's latency
  * counts from its scheduled send time, not from when it was actually sent: a
  * slow answer that delays the next sends shows up in their latencies too (no
  * "coordinated omission").
  *
- * One thread drives all connections (non-blocking sockets, epoll): the load
- * generator shares the cores with the server and the job it measures, and a
- * thread per connection cost a thread wakeup (and its scheduler work) per
- * request on top of the socket calls.  The epoll wait sleeps until the next
- * due send, rounded up to a tick (--tick-us, default 1000; 0: wake for every
- * send): the sends due within a tick go out together.  On a 2-core machine
- * that halves the client's CPU per request (a wakeup costs more than the
- * socket calls); the wait for the tick counts in the latencies.
- * --threads T (default 1) splits the connections over T such loops.  Beside
- * CPU-bound work, one busy thread waits for the scheduler more often than many
- * light ones: p99 under a resize read about 7-8 ms with 1 thread where 16
- * threads read 2-3 ms (`--threads 16 --tick-us 0` is the old client's
- * pattern: thread per connection, a wakeup per send).
+ * Cheap on purpose: the load generator shares the cores with the server and
+ * with the job whose slowdown is measured.  A client that sleeps until each
+ * answer arrives costs about as much CPU as the server (some 35 us per request
+ * on the 2-core VMs here, most of it going to sleep and waking up).  So a
+ * sender thread wakes once per tick (--tick-us, default 1000): it reads the
+ * answers that have arrived, then sends every request due by then.  An
+ * answer's arrival time is the kernel's receive timestamp of its last bytes
+ * (SO_TIMESTAMPNS), not the time it was read, so reading at the tick adds
+ * nothing to latencies; a send waits for its tick, so up to one tick does.
+ * Sender threads ask for a short scheduler slice, as the server's HTTP
+ * threads do, so their ticks are not held up behind CPU-bound work.
  *
  * usage: paced_get --url http://127.0.0.1:PORT/PATH --rate R [--connections C]
  *                  [--duration SECONDS] [--tick-us T] [--threads T]
  * Stops after the duration or at SIGINT/SIGTERM, then prints one line:
  *   offered R/s achieved A/s requests N errors E p50 X ms p90 X ms p99 X ms
  *   p99.9 X ms max X ms client_cpu X us/request
- * (client_cpu: this program's user + system time per answered request; on a
- * machine shared with the server it slows the measured work as much as the
- * server's own time does.)
+ * (client_cpu: this program's user + system time per answered request.)
  * Loopback or any IPv4 host given as a dotted address; HTTP/1.1 only. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <math.h>   /* INFINITY */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -47,15 +41,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { PACED_MAX_CONNECTIONS = 256, PACED_BUFFER = 65536 };
+#include "server/thread_priority.h"
 
-/* --tick-us default: sends are grouped per millisecond (see wake_time). */
+enum { PACED_MAX_CONNECTIONS = 256, PACED_BUFFER = 65536 };
 enum { PACED_DEFAULT_TICK_US = 1000 };
 
 /* A stuck server must not hang the benchmark: a request unanswered this long
@@ -68,22 +62,14 @@ typedef struct paced_target {
     size_t request_length;
 } paced_target;
 
-typedef enum paced_state {
-    PACED_CLOSED,               /* no socket; opened at the next due send */
-    PACED_CONNECTING,           /* non-blocking connect, a request waiting */
-    PACED_IDLE,                 /* keep-alive, nothing in flight */
-    PACED_BUSY,                 /* a request sent (or being sent), answer pending */
-} paced_state;
-
 typedef struct paced_connection {
     const paced_target *target;
     double interval;            /* seconds between this connection's sends */
     double start;               /* first scheduled send, CLOCK_MONOTONIC seconds */
     double end;
     size_t next;                /* index of the next scheduled send */
-    paced_state state;
-    int socket;
-    bool watching_output;       /* EPOLLOUT registered (connect or partial send) */
+    int socket;                 /* -1: opened at the next send */
+    bool busy;                  /* a request sent (or being sent), answer pending */
     double scheduled;           /* the in-flight request's scheduled send time */
     double sent_at;             /* when it went out (for the timeout) */
     size_t request_sent;        /* bytes of the request sent */
@@ -98,6 +84,16 @@ typedef struct paced_connection {
     size_t errors;
 } paced_connection;
 
+/* One sender thread: connections first, first + stride, ... below count. */
+typedef struct paced_sender {
+    paced_connection *connections;
+    int first;
+    int stride;
+    int count;
+    double tick;
+    double realtime_offset;     /* CLOCK_REALTIME - CLOCK_MONOTONIC at start */
+} paced_sender;
+
 static atomic_int stop_requested;
 
 static void on_signal(int signal_number)
@@ -106,11 +102,16 @@ static void on_signal(int signal_number)
     atomic_store(&stop_requested, 1);
 }
 
-static double now_seconds(void)
+static double seconds_of(clockid_t clock)
 {
     struct timespec time;
-    clock_gettime(CLOCK_MONOTONIC, &time);
+    clock_gettime(clock, &time);
     return (double)time.tv_sec + (double)time.tv_nsec / 1e9;
+}
+
+static double now_seconds(void)
+{
+    return seconds_of(CLOCK_MONOTONIC);
 }
 
 /* "http://A.B.C.D:PORT/PATH" -> address and the request text. */
@@ -150,8 +151,7 @@ static double scheduled_at(const paced_connection *connection, size_t index)
 /* No more sends: the schedule has reached the end and nothing is in flight. */
 static bool finished(const paced_connection *connection)
 {
-    return (connection->state == PACED_IDLE || connection->state == PACED_CLOSED) &&
-           scheduled_at(connection, connection->next) >= connection->end;
+    return !connection->busy && scheduled_at(connection, connection->next) >= connection->end;
 }
 
 static bool record(paced_connection *connection, double latency)
@@ -168,60 +168,43 @@ static bool record(paced_connection *connection, double latency)
     return true;
 }
 
-static void watch(int epoll_fd, paced_connection *connection, bool output)
+static void close_connection(paced_connection *connection)
 {
-    struct epoll_event event = {.events = EPOLLIN | (output ? EPOLLOUT : 0u),
-                                .data.ptr = connection};
-    epoll_ctl(epoll_fd, EPOLL_CTL_MOD, connection->socket, &event);
-    connection->watching_output = output;
-}
-
-static void close_connection(int epoll_fd, paced_connection *connection)
-{
-    if (connection->socket >= 0) {
-        epoll_ctl(epoll_fd, EPOLL_CTL_DEL, connection->socket, NULL);
+    if (connection->socket >= 0)
         close(connection->socket);
-    }
     connection->socket = -1;
-    connection->state = PACED_CLOSED;
-    connection->watching_output = false;
+    connection->busy = false;
 }
 
 /* The request in flight failed (or the connection did): one error. */
-static void fail_request(int epoll_fd, paced_connection *connection)
+static void fail_request(paced_connection *connection)
 {
     connection->errors++;
-    close_connection(epoll_fd, connection);
+    close_connection(connection);
 }
 
-/* Non-blocking connect; the request goes out once it completes. */
-static bool open_connection(int epoll_fd, paced_connection *connection)
+/* Blocking connect: on loopback it returns at once, and connections are
+ * opened only at the start and after a failure. */
+static bool open_connection(paced_connection *connection)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     if (connect(fd, (const struct sockaddr *)&connection->target->address,
-                sizeof connection->target->address) != 0 &&
-        errno != EINPROGRESS) {
-        close(fd);
-        return false;
-    }
-    struct epoll_event event = {.events = EPOLLIN | EPOLLOUT, .data.ptr = connection};
-    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
+                sizeof connection->target->address) != 0) {
         close(fd);
         return false;
     }
     connection->socket = fd;
-    connection->watching_output = true;
-    connection->state = PACED_CONNECTING;
     return true;
 }
 
-/* Sends what is left of the request; waits for room only when the socket
- * buffer is full (practically never for a small GET). */
-static void send_request(int epoll_fd, paced_connection *connection)
+/* Sends what is left of the request; the rest (practically never, for a
+ * small GET) goes at the next tick. */
+static void send_request(paced_connection *connection)
 {
     const paced_target *target = connection->target;
     while (connection->request_sent < target->request_length) {
@@ -230,49 +213,30 @@ static void send_request(int epoll_fd, paced_connection *connection)
                             MSG_NOSIGNAL | MSG_DONTWAIT);
         if (sent < 0 && errno == EINTR)
             continue;
-        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!connection->watching_output)
-                watch(epoll_fd, connection, true);
+        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        }
         if (sent <= 0) {
-            fail_request(epoll_fd, connection);
+            fail_request(connection);
             return;
         }
         connection->request_sent += (size_t)sent;
     }
-    if (connection->watching_output)
-        watch(epoll_fd, connection, false);
 }
 
 /* The next scheduled request of this connection is due: send it. */
-static void start_request(int epoll_fd, paced_connection *connection, double now)
+static void start_request(paced_connection *connection, double now)
 {
     connection->scheduled = scheduled_at(connection, connection->next++);
     connection->sent_at = now;
     connection->request_sent = 0;
     connection->filled = 0;
     connection->have_headers = false;
-    if (connection->state == PACED_CLOSED) {
-        if (!open_connection(epoll_fd, connection))
-            connection->errors++;
-        return;   /* sent once connected */
-    }
-    connection->state = PACED_BUSY;
-    send_request(epoll_fd, connection);
-}
-
-static void on_connected(int epoll_fd, paced_connection *connection)
-{
-    int error = 0;
-    socklen_t length = sizeof error;
-    if (getsockopt(connection->socket, SOL_SOCKET, SO_ERROR, &error, &length) != 0 ||
-        error != 0) {
-        fail_request(epoll_fd, connection);
+    if (connection->socket < 0 && !open_connection(connection)) {
+        connection->errors++;
         return;
     }
-    connection->state = PACED_BUSY;
-    send_request(epoll_fd, connection);
+    connection->busy = true;
+    send_request(connection);
 }
 
 /* Status and Content-Length once the headers are in; false when they are not
@@ -296,163 +260,137 @@ static bool parse_headers(paced_connection *connection, const char *header_end)
     return true;
 }
 
-static void complete_request(int epoll_fd, paced_connection *connection, double now)
+static void complete_request(paced_connection *connection, double arrived)
 {
     if (connection->body_remaining != 0) {
-        fail_request(epoll_fd, connection);   /* more than announced */
+        fail_request(connection);   /* more than announced */
         return;
     }
-    connection->state = PACED_IDLE;
+    connection->busy = false;
     if (connection->status < 200 || connection->status >= 400)
         connection->errors++;
-    else if (!record(connection, now - connection->scheduled))
+    else if (!record(connection, arrived - connection->scheduled))
         atomic_store(&stop_requested, 1);   /* out of memory: report what we have */
 }
 
-/* Readable: part of the answer (or, when idle, the server closing). */
-static void on_readable(int epoll_fd, paced_connection *connection)
+/* One non-blocking read; its receive timestamp (monotonic seconds) goes to
+ * *arrived.  Returns what recvmsg returned. */
+static ssize_t receive(paced_connection *connection, char *into, size_t room,
+                       double realtime_offset, double *arrived)
 {
-    if (connection->state != PACED_BUSY) {
-        /* Nothing asked: the server closed an idle keep-alive connection (or
-         * sent junk).  Not a failed request; reopened at the next send. */
-        close_connection(epoll_fd, connection);
-        return;
-    }
-    ssize_t got;
-    if (!connection->have_headers) {
-        if (connection->filled + 1 >= PACED_BUFFER) {
-            fail_request(epoll_fd, connection);   /* headers this large are not an answer */
-            return;
-        }
-        got = recv(connection->socket, connection->buffer + connection->filled,
-                   PACED_BUFFER - 1 - connection->filled, MSG_DONTWAIT);
-    } else {
-        got = recv(connection->socket, connection->buffer, PACED_BUFFER, MSG_DONTWAIT);
-    }
-    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (got <= 0) {
-        fail_request(epoll_fd, connection);
-        return;
-    }
-    if (connection->have_headers) {
-        connection->body_remaining -= got;
-    } else {
-        connection->filled += (size_t)got;
-        connection->buffer[connection->filled] = '\0';
-        const char *header_end = strstr(connection->buffer, "\r\n\r\n");
-        if (header_end == NULL)
-            return;
-        if (!parse_headers(connection, header_end)) {
-            fail_request(epoll_fd, connection);
-            return;
+    struct iovec part = {.iov_base = into, .iov_len = room};
+    union {
+        char bytes[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr message = {.msg_iov = &part, .msg_iovlen = 1,
+                             .msg_control = control.bytes, .msg_controllen = sizeof control};
+    ssize_t got = recvmsg(connection->socket, &message, MSG_DONTWAIT);
+    *arrived = now_seconds();   /* without a timestamp: when it was read */
+    for (struct cmsghdr *item = CMSG_FIRSTHDR(&message); got > 0 && item != NULL;
+         item = CMSG_NXTHDR(&message, item)) {
+        if (item->cmsg_level == SOL_SOCKET && item->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec stamp;
+            memcpy(&stamp, CMSG_DATA(item), sizeof stamp);
+            *arrived = (double)stamp.tv_sec + (double)stamp.tv_nsec / 1e9 - realtime_offset;
         }
     }
-    if (connection->body_remaining <= 0)
-        complete_request(epoll_fd, connection, now_seconds());
+    return got;
 }
 
-static void on_event(int epoll_fd, paced_connection *connection, uint32_t events)
+/* Reads whatever of the answer has arrived. */
+static void read_answer(paced_connection *connection, double realtime_offset)
 {
-    if (connection->state == PACED_CONNECTING) {
-        if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-            on_connected(epoll_fd, connection);
-        return;
-    }
-    if ((events & EPOLLOUT) && connection->state == PACED_BUSY &&
-        connection->request_sent < connection->target->request_length)
-        send_request(epoll_fd, connection);
-    if (connection->socket >= 0 && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-        on_readable(epoll_fd, connection);
-}
-
-/* Sends every due request, fails the stuck ones; returns the time of the
- * next due send (INFINITY when none is waiting for its time), or -1 when
- * every connection is done. */
-static double service_schedules(int epoll_fd, paced_connection *connections, int count,
-                                int stride, double now)
-{
-    double next_due = INFINITY;
-    bool all_finished = true;
-    for (int i = 0; i < count; i += stride) {
-        paced_connection *connection = &connections[i];
-        if (finished(connection))
+    for (;;) {
+        double arrived;
+        ssize_t got;
+        if (!connection->have_headers) {
+            if (connection->filled + 1 >= PACED_BUFFER) {
+                fail_request(connection);   /* headers this large are not an answer */
+                return;
+            }
+            got = receive(connection, connection->buffer + connection->filled,
+                          PACED_BUFFER - 1 - connection->filled, realtime_offset, &arrived);
+        } else {
+            got = receive(connection, connection->buffer, PACED_BUFFER, realtime_offset,
+                          &arrived);
+        }
+        if (got < 0 && errno == EINTR)
             continue;
-        all_finished = false;
-        if (connection->state == PACED_BUSY || connection->state == PACED_CONNECTING) {
-            if (now - connection->sent_at > PACED_REQUEST_TIMEOUT)
-                fail_request(epoll_fd, connection);
-            else
-                continue;   /* the next send waits for the answer */
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (got <= 0) {
+            fail_request(connection);
+            return;
         }
-        double due = scheduled_at(connection, connection->next);
-        if (due >= connection->end)
-            continue;
-        if (due <= now)
-            start_request(epoll_fd, connection, now);
-        else if (due < next_due)
-            next_due = due;
+        if (connection->have_headers) {
+            connection->body_remaining -= got;
+        } else {
+            connection->filled += (size_t)got;
+            connection->buffer[connection->filled] = '\0';
+            const char *header_end = strstr(connection->buffer, "\r\n\r\n");
+            if (header_end == NULL)
+                continue;
+            if (!parse_headers(connection, header_end)) {
+                fail_request(connection);
+                return;
+            }
+        }
+        if (connection->body_remaining <= 0) {
+            complete_request(connection, arrived);
+            return;
+        }
     }
-    return all_finished ? -1.0 : next_due;
 }
 
-/* The next due send rounded up to the tick: the sends due within one tick go
- * out together, one wakeup (of this thread, and mostly of the server) for
- * several requests.  Their latencies still count from their own scheduled
- * times, so the wait for the tick is in the figures (at most one tick). */
-static double wake_time(double next_due, double tick)
+/* One tick of one connection: collect its answer, send what is due.
+ * Returns false once the connection is done. */
+static bool service_connection(paced_connection *connection, double now, double realtime_offset)
 {
-    if (tick <= 0 || next_due == INFINITY)
-        return next_due;
-    double ticks = next_due / tick;
-    double whole = (double)(long long)ticks;
-    return (whole < ticks ? whole + 1 : whole) * tick;
+    if (finished(connection))
+        return false;
+    if (connection->busy && connection->request_sent < connection->target->request_length)
+        send_request(connection);
+    if (connection->busy)
+        read_answer(connection, realtime_offset);
+    if (connection->busy && now - connection->sent_at > PACED_REQUEST_TIMEOUT)
+        fail_request(connection);
+    if (connection->busy)
+        return true;   /* the next send waits for the answer */
+    double due = scheduled_at(connection, connection->next);
+    if (due < connection->end && due <= now)
+        start_request(connection, now);
+    return !finished(connection);
 }
-
-/* One sender thread: connections first, first + stride, ... below count. */
-typedef struct paced_sender {
-    paced_connection *connections;
-    int first;
-    int stride;
-    int count;
-    double tick;
-    int epoll_fd;
-} paced_sender;
 
 static void *run(void *argument)
 {
     paced_sender *sender = argument;
-    int epoll_fd = sender->epoll_fd, count = sender->count;
-    double tick = sender->tick;
-    struct epoll_event events[PACED_MAX_CONNECTIONS];
+    ms_thread_request_short_slice();   /* as the server's HTTP threads */
+    struct timespec wake;
+    clock_gettime(CLOCK_MONOTONIC, &wake);
+    long tick_ns = (long)(sender->tick * 1e9);
     while (!atomic_load(&stop_requested)) {
         double now = now_seconds();
-        double next_due = service_schedules(epoll_fd, sender->connections + sender->first,
-                                            count - sender->first, sender->stride, now);
-        if (next_due < 0)
+        bool active = false;
+        for (int i = sender->first; i < sender->count; i += sender->stride)
+            active |= service_connection(&sender->connections[i], now, sender->realtime_offset);
+        if (!active)
             break;
-        /* Wake at the next due send, and at least every 100 ms to look for
-         * stuck requests. */
-        double wait = wake_time(next_due, tick) - now_seconds();
-        if (wait > 0.1)
-            wait = 0.1;
-        if (wait < 0)
-            wait = 0;
-        struct timespec timeout = {.tv_sec = 0, .tv_nsec = (long)(wait * 1e9)};
-        int ready = epoll_pwait2(epoll_fd, events, count, &timeout, NULL);
-        if (ready < 0 && errno == ENOSYS) {
-            /* Kernel before 5.11: millisecond timeouts, rounded up (sends
-             * bunch a little; latencies still count from the schedule). */
-            ready = epoll_wait(epoll_fd, events, count, (int)(wait * 1e3) + 1);
+        /* the next tick after now (ticks missed while busy are skipped) */
+        struct timespec current;
+        clock_gettime(CLOCK_MONOTONIC, &current);
+        do {
+            wake.tv_nsec += tick_ns;
+            while (wake.tv_nsec >= 1000000000L) {
+                wake.tv_nsec -= 1000000000L;
+                wake.tv_sec++;
+            }
+        } while (wake.tv_sec < current.tv_sec ||
+                 (wake.tv_sec == current.tv_sec && wake.tv_nsec <= current.tv_nsec));
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake, NULL) == EINTR &&
+               !atomic_load(&stop_requested)) {
         }
-        if (ready < 0) {
-            if (errno == EINTR)
-                continue;
-            perror("paced_get: epoll_wait");
-            break;
-        }
-        for (int i = 0; i < ready; i++)
-            on_event(epoll_fd, events[i].data.ptr, events[i].events);
     }
     return NULL;
 }
@@ -543,7 +481,7 @@ int main(int argc, char **argv)
     paced_target target;
     if (url == NULL || !parse_url(url, &target) || !(rate > 0 && rate <= 1e6) ||
         connection_count < 1 || connection_count > PACED_MAX_CONNECTIONS ||
-        !(duration > 0 && duration <= 86400) || !(tick_us >= 0 && tick_us <= 100000) ||
+        !(duration > 0 && duration <= 86400) || !(tick_us >= 10 && tick_us <= 100000) ||
         thread_count < 1 || thread_count > connection_count)
         return usage();
 
@@ -552,6 +490,8 @@ int main(int argc, char **argv)
     action.sa_handler = on_signal;
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
+    /* ticks on time: the default 50 us timer slack would blur them */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 
     int status = 1, started = 0;
     paced_connection *connections = calloc((size_t)connection_count, sizeof *connections);
@@ -561,10 +501,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "paced_get: out of memory\n");
         goto done;
     }
-    for (int t = 0; t < thread_count; t++)
-        senders[t].epoll_fd = -1;
     double interval = (double)connection_count / rate;
     double start = now_seconds() + 0.05;
+    double realtime_offset = seconds_of(CLOCK_REALTIME) - now_seconds();
     for (int i = 0; i < connection_count; i++) {
         paced_connection *connection = &connections[i];
         connection->target = &target;
@@ -573,7 +512,6 @@ int main(int argc, char **argv)
         connection->start = start + interval * (double)i / (double)connection_count;
         connection->end = start + duration;
         connection->socket = -1;
-        connection->state = PACED_CLOSED;
         connection->buffer = malloc(PACED_BUFFER);
         if (connection->buffer == NULL) {
             fprintf(stderr, "paced_get: out of memory\n");
@@ -582,17 +520,11 @@ int main(int argc, char **argv)
     }
     /* Sender t drives connections t, t + threads, ...: each thread's sends
      * stay spread over the interval. */
-    for (int t = 0; t < thread_count; t++) {
+    for (int t = 0; t < thread_count; t++)
         senders[t] = (paced_sender){.connections = connections, .first = t,
                                     .stride = thread_count, .count = connection_count,
-                                    .tick = tick_us / 1e6,
-                                    .epoll_fd = epoll_create1(EPOLL_CLOEXEC)};
-        if (senders[t].epoll_fd < 0) {
-            fprintf(stderr, "paced_get: epoll: %s\n", strerror(errno));
-            break;
-        }
-    }
-    for (; started < thread_count && senders[started].epoll_fd >= 0; started++) {
+                                    .tick = tick_us / 1e6, .realtime_offset = realtime_offset};
+    for (; started < thread_count; started++) {
         if (pthread_create(&threads[started], NULL, run, &senders[started]) != 0)
             break;
     }
@@ -610,10 +542,6 @@ done:
             close(connections[i].socket);
         free(connections[i].buffer);
         free(connections[i].latencies);
-    }
-    for (int t = 0; senders != NULL && t < thread_count; t++) {
-        if (senders[t].connections != NULL && senders[t].epoll_fd >= 0)
-            close(senders[t].epoll_fd);
     }
     free(connections);
     free(senders);

@@ -298,6 +298,7 @@ struct MHD_Daemon *ms_http_start(ms_service *service, int listen_socket, bool ip
     if (ipv6)
         flags |= MHD_USE_IPv6;
     const ms_serve_options *options = service->options;
+    int http_threads = ms_serve_http_threads(options);
     struct MHD_OptionItem items[] = {
         {MHD_OPTION_LISTEN_SOCKET, listen_socket, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT, NULL},
@@ -305,8 +306,8 @@ struct MHD_Daemon *ms_http_start(ms_service *service, int listen_socket, bool ip
         {MHD_OPTION_CONNECTION_LIMIT, options->connection_limit, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, service},
         /* last, so that one thread means no pool at all (MHD warns otherwise) */
-        {options->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-         options->http_threads, NULL},
+        {http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+         (intptr_t)http_threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     return MHD_start_daemon(flags, 0, NULL, NULL, on_request, service,

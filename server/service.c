@@ -298,8 +298,9 @@ int ms_service_run(const ms_serve_options *options)
         queue_ready = service.queue.service != NULL;
     }
     if (exit_status == 0) {
-        ms_log("serving: %d worker(s), %d thread(s) per job, queue %d, data %s",
-               options->workers, service.job_threads, options->queue_size, service.data_dir);
+        ms_log("serving: %d worker(s), %d thread(s) per job, %d HTTP thread(s), queue %d, "
+               "data %s", options->workers, service.job_threads, ms_serve_http_threads(options),
+               options->queue_size, service.data_dir);
         ms_job_queue_run(&service.queue);
     }
     if (service.daemon != NULL)

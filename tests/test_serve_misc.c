@@ -44,6 +44,13 @@ START_TEST(test_options_defaults)
     ck_assert_ptr_null(options.token_file);
     ck_assert_int_eq(options.job_nice, 0);
     ck_assert_int_eq(options.http_nice, 0);
+    /* HTTP threads: half the cores, at least one, unless given */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_int_eq(ms_serve_http_threads(&options), cores >= 4 ? (int)(cores / 2) : 1);
+    ms_serve_options_free(&options);
+    const char *given[] = {"--http-threads", "3", NULL};
+    ck_assert(parse(&options, given));
+    ck_assert_int_eq(ms_serve_http_threads(&options), 3);
     ms_serve_options_free(&options);
 }
 END_TEST
