@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "server/auth.h"
@@ -15,6 +18,7 @@
 #include "server/metrics.h"
 #include "server/serve_options.h"
 #include "server/text.h"
+#include "server/thread_priority.h"
 #include "tests/check_support.h"
 
 static bool parse(ms_serve_options *options, const char *const *args)
@@ -376,6 +380,33 @@ START_TEST(test_log_full_buffer)
 }
 END_TEST
 
+/* Nice values only go up; the short slice is taken where the kernel has
+ * custom slices (6.12 and later) and read back with sched_getattr. */
+START_TEST(test_thread_priority)
+{
+    pid_t thread = (pid_t)syscall(SYS_gettid);
+    int before = getpriority(PRIO_PROCESS, (id_t)thread);
+    ms_thread_set_nice(before + 3 > 19 ? 19 : before + 3);
+    int raised = getpriority(PRIO_PROCESS, (id_t)thread);
+    ck_assert_int_eq(raised, before + 3 > 19 ? 19 : before + 3);
+    ms_thread_set_nice(0);                       /* never lowered */
+    ck_assert_int_eq(getpriority(PRIO_PROCESS, (id_t)thread), raised);
+
+    ms_thread_request_short_slice();
+    ck_assert_int_eq(getpriority(PRIO_PROCESS, (id_t)thread), raised);   /* nice kept */
+    struct utsname system;
+    ck_assert_int_eq(uname(&system), 0);
+    int major = 0, minor = 0;
+    sscanf(system.release, "%d.%d", &major, &minor);
+    if (major > 6 || (major == 6 && minor >= 12)) {
+        uint64_t attributes[7];                  /* struct sched_attr, version 0 */
+        memset(attributes, 0, sizeof attributes);
+        ck_assert_int_eq(syscall(SYS_sched_getattr, thread, attributes, sizeof attributes, 0), 0);
+        ck_assert_uint_eq(attributes[3], MS_THREAD_SHORT_SLICE_NS);   /* sched_runtime */
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("serve_misc");
@@ -395,6 +426,7 @@ int main(void)
     tcase_add_test(tcase, test_clock_format);
     tcase_add_test(tcase, test_log_order);
     tcase_add_test(tcase, test_log_full_buffer);
+    tcase_add_test(tcase, test_thread_priority);
     suite_add_tcase(suite, tcase);
     return ms_test_run_suite(suite);
 }
