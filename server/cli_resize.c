@@ -69,7 +69,7 @@ static void install_cancel_handlers(void)
 static void on_progress(void *user_data, size_t done, size_t total, const char *current_key)
 {
     ms_progress_display_update(user_data, done, total, current_key);
-    ms_failpoint_progress_pause();
+    ms_failpoint_pause(MS_FAILPOINT_PROGRESS_SLEEP);
 }
 
 static int parse_arguments(int argc, char **argv, resize_arguments *args)

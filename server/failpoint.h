@@ -1,14 +1,22 @@
-/* Test hook, the same for `mergesvd serve` and the command line:
- * MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS=N makes every progress report sleep
- * N ms, so tests can cancel, interrupt or kill a job mid-run.  Unset or 0 in
- * production: then it costs one load per report. */
+/* Test hooks, the same for `mergesvd serve` and the command line; unset or
+ * 0 in production, where each costs one load per call.
+ * - MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS=N: every progress report sleeps N ms,
+ *   so tests can cancel, interrupt or kill a job mid-run;
+ * - MERGESVD_FAILPOINT_SUBMIT_SLEEP_MS=N: every submit sleeps N ms on the HTTP
+ *   worker, so tests can see polls answered meanwhile. */
 #ifndef MS_FAILPOINT_H
 #define MS_FAILPOINT_H
 
-/* The configured pause (read from the environment once). */
-int ms_failpoint_progress_sleep_ms(void);
+typedef enum ms_failpoint {
+    MS_FAILPOINT_PROGRESS_SLEEP,
+    MS_FAILPOINT_SUBMIT_SLEEP,
+    MS_FAILPOINT_COUNT
+} ms_failpoint;
+
+/* The configured pause in ms (read from the environment once). */
+int ms_failpoint_sleep_ms(ms_failpoint failpoint);
 
 /* Sleeps the configured pause, if any. */
-void ms_failpoint_progress_pause(void);
+void ms_failpoint_pause(ms_failpoint failpoint);
 
 #endif

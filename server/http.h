@@ -29,6 +29,14 @@ typedef struct ms_http_request {
     unsigned status;
     uint64_t file_bytes;          /* bytes of a file response, for bytes_served */
     char job_id[MS_JOB_ID_LENGTH + 1];   /* for the log line, when one is involved */
+    /* deferred to the worker (http_worker.h) */
+    enum MHD_Result (*deferred_handler)(struct ms_http_request *request);
+    struct ms_http_request *next_deferred;
+    bool deferred;                       /* counted in the worker's unanswered */
+    bool in_worker;                      /* responses are kept, not queued */
+    enum MHD_Result worker_result;
+    struct MHD_Response *ready_response; /* queued at the next callback */
+    unsigned ready_status;
 } ms_http_request;
 
 /* Starts libmicrohttpd on an already listening socket. */

@@ -41,6 +41,12 @@ enum MHD_Result ms_http_send(ms_http_request *request, unsigned status,
         return MHD_NO;   /* out of memory: drop the connection */
     request->status = status;
     request->responded = true;
+    if (request->in_worker) {
+        /* only an HTTP thread may queue it: the next callback does */
+        request->ready_response = response;
+        request->ready_status = status;
+        return MHD_YES;
+    }
     enum MHD_Result result = MHD_queue_response(request->connection, status, response);
     MHD_destroy_response(response);
     return result;
@@ -147,6 +153,21 @@ static void set_http_thread_priority(int nice)
     ms_thread_request_short_slice();
 }
 
+static enum MHD_Result queue_ready_response(ms_http_request *request)
+{
+    struct MHD_Response *response = request->ready_response;
+    request->ready_response = NULL;
+    if (response == NULL || request->worker_result != MHD_YES) {
+        if (response != NULL)
+            MHD_destroy_response(response);
+        return MHD_NO;   /* the handler gave up (out of memory): drop the connection */
+    }
+    enum MHD_Result result = MHD_queue_response(request->connection, request->ready_status,
+                                                response);
+    MHD_destroy_response(response);
+    return result;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -170,6 +191,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (method_has_body(method) && declared_too_large(request))
             return refuse_too_large(request);
         return MHD_YES;
+    }
+    if (request->deferred_handler != NULL) {
+        /* resumed after the worker ran the handler */
+        request->deferred_handler = NULL;
+        return queue_ready_response(request);
     }
     if (request->responded) {
         *upload_data_size = 0;   /* answered already (413): the rest is dropped */
@@ -272,6 +298,10 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
     }
     if (service->options->access_log)
         log_request(request, code);
+    if (request->ready_response != NULL)
+        MHD_destroy_response(request->ready_response);
+    if (request->deferred)
+        ms_http_worker_answered(&service->http_worker);
     free(request->path);
     free(request->body);
     free(request);
@@ -290,7 +320,8 @@ static void on_mhd_log(void *cls, const char *format, va_list args)
 
 struct MHD_Daemon *ms_http_start(ms_service *service, int listen_socket, bool ipv6)
 {
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                         MHD_ALLOW_SUSPEND_RESUME;
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
         flags |= MHD_USE_EPOLL;
     else

@@ -36,7 +36,7 @@ static void on_progress(void *user_data, size_t done, size_t total, const char *
     job->current_key_text = key_text;
     ms_job_table_unlock(&context->service->table);
     free(old_key);
-    ms_failpoint_progress_pause();
+    ms_failpoint_pause(MS_FAILPOINT_PROGRESS_SLEEP);
 }
 
 static ms_status parse_request(const ms_job *job, ms_api_resize_request *request, ms_error *err)

@@ -269,6 +269,11 @@ static int start(ms_service *service)
         return 1;
     }
     recover_jobs(service);
+    if (ms_http_worker_start(&service->http_worker) != 0) {
+        fprintf(stderr, "mergesvd serve: cannot start the HTTP worker thread\n");
+        close(listen_fd);
+        return 1;
+    }
     service->daemon = ms_http_start(service, listen_fd, ipv6);
     if (service->daemon == NULL) {
         fprintf(stderr, "mergesvd serve: cannot start the HTTP server\n");
@@ -303,6 +308,7 @@ int ms_service_run(const ms_serve_options *options)
                options->queue_size, service.data_dir);
         ms_job_queue_run(&service.queue);
     }
+    ms_http_worker_stop(&service.http_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
     if (service.daemon != NULL)
         MHD_stop_daemon(service.daemon);
     if (queue_ready)

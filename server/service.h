@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "http_worker.h"
 #include "job_queue.h"
 #include "job_store.h"
 #include "job_table.h"
@@ -19,6 +20,10 @@
 #include "serve_options.h"
 
 struct MHD_Daemon;
+
+/* At shutdown, how long the answers of submits held by the HTTP worker may
+ * take to go out before the HTTP server stops. */
+enum { MS_SHUTDOWN_ANSWER_WAIT_MS = 2000 };
 
 typedef struct ms_service {
     const ms_serve_options *options;
@@ -32,6 +37,7 @@ typedef struct ms_service {
     ms_job_queue queue;
     struct MHD_Daemon *daemon;
     pthread_mutex_t submit_mutex;   /* one POST at a time between check and insert */
+    ms_http_worker http_worker;     /* runs submits off the HTTP threads */
     atomic_bool shutting_down;
     int job_threads;                /* ms_resize_params.threads for each job */
     char listen_url[128];

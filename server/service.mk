@@ -8,6 +8,7 @@ server_libmsserver_a_SOURCES = \
 	server/serve_options.c server/serve_options.h \
 	server/clock.c server/clock.h \
 	server/log.c server/log.h \
+	server/http_worker.c server/http_worker.h \
 	server/failpoint.c server/failpoint.h \
 	server/thread_priority.c server/thread_priority.h \
 	server/text.c server/text.h \

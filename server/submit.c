@@ -12,6 +12,8 @@
 #include "clock.h"
 #include "core/lora.h"
 #include "core/safetensors.h"
+#include "failpoint.h"
+#include "http_worker.h"
 #include "log.h"
 #include "paths.h"
 #include "routes.h"
@@ -279,8 +281,10 @@ static enum MHD_Result enqueue(ms_http_request *request, submission *work)
     return send_accepted(request, id, text, false);
 }
 
-enum MHD_Result ms_submit_resize(ms_http_request *request)
+/* On the HTTP worker: it reads the model's header and commits to SQLite. */
+static enum MHD_Result submit_resize(ms_http_request *request)
 {
+    ms_failpoint_pause(MS_FAILPOINT_SUBMIT_SLEEP);
     ms_service *service = request->service;
     if (atomic_load(&service->shutting_down))
         return send_error_code(request, MS_ERR_SHUTTING_DOWN,
@@ -315,6 +319,11 @@ done:
     free(work.params_text);
     free(work.request_text);
     return result;
+}
+
+enum MHD_Result ms_submit_resize(ms_http_request *request)
+{
+    return ms_http_defer(request, submit_resize);
 }
 
 enum MHD_Result ms_submit_merge(ms_http_request *request)

@@ -632,6 +632,37 @@ if MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS=$SLOW_MS start_server slow "$work/data-s
     check "SIGTERM: slow server exits 0" test "$server_status" = 0
 fi
 
+# ================================================================ slow submit on one HTTP thread
+# Submits run on the HTTP worker with their connection suspended: with one
+# HTTP thread and a submit held for 3 s, polls are still answered meanwhile.
+echo "# slow submit (at ${SECONDS} s)"
+if MERGESVD_FAILPOINT_SUBMIT_SLEEP_MS=3000 start_server slow-submit "$work/data-slow-submit" \
+    --http-threads 1; then
+    curl -s --max-time $((30 * SCALE)) -o "$work/slow-submit.json" -w '%{http_code}' \
+        -H 'Content-Type: application/json' --data-binary '{"model": "lora_a.safetensors"}' \
+        "$base/v1/resize-lora" >"$work/slow-submit.status" 2>/dev/null &
+    submit_pid=$!
+    sleep 0.5
+    request GET /healthz
+    expect_status "healthz answered while a submit is held" 200
+    request GET /v1/jobs
+    expect_status "job list answered while a submit is held" 200
+    check "the submit was still held meanwhile" kill -0 "$submit_pid"
+    wait "$submit_pid"
+    check "the held submit then answers 202" test "$(cat "$work/slow-submit.status")" = 202
+    check "with its job" jq -e '.kind == "resize" and (.id|test("^[0-9a-f]{32}$"))' "$work/slow-submit.json"
+    # shutdown while a submit is held: it is answered, the server exits 0
+    curl -s --max-time $((30 * SCALE)) -o /dev/null -w '%{http_code}' \
+        -H 'Content-Type: application/json' --data-binary '{"model": "lora_a.safetensors"}' \
+        "$base/v1/resize-lora" >"$work/slow-submit.status" 2>/dev/null &
+    submit_pid=$!
+    sleep 0.5
+    stop_server TERM
+    check "SIGTERM with a held submit: exits 0" test "$server_status" = 0
+    wait "$submit_pid"
+    check "the held submit got an answer" grep -Eq '^(202|503)$' "$work/slow-submit.status"
+fi
+
 # ================================================================ restart in the middle of a queue
 echo "# restart (at ${SECONDS} s)"
 restart_data=$work/data-restart
