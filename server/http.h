@@ -32,7 +32,7 @@ typedef struct ms_http_request {
     /* deferred to the worker (http_worker.h) */
     enum MHD_Result (*deferred_handler)(struct ms_http_request *request);
     struct ms_http_request *next_deferred;
-    bool deferred;                       /* counted in the worker's unanswered */
+    struct ms_http_worker *worker;       /* deferred there: counted in its unanswered */
     bool in_worker;                      /* responses are kept, not queued */
     enum MHD_Result worker_result;
     struct MHD_Response *ready_response; /* queued at the next callback */

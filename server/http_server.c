@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "clock.h"
+#include "http_worker.h"
 #include "log.h"
 #include "routes.h"
 #include "service.h"
@@ -300,8 +301,8 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
         log_request(request, code);
     if (request->ready_response != NULL)
         MHD_destroy_response(request->ready_response);
-    if (request->deferred)
-        ms_http_worker_answered(&service->http_worker);
+    if (request->worker != NULL)
+        ms_http_worker_answered(request->worker);
     free(request->path);
     free(request->body);
     free(request);

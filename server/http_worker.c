@@ -3,7 +3,6 @@
 #include <time.h>
 
 #include "http.h"
-#include "service.h"
 
 static ms_http_request *pop(ms_http_worker *worker)
 {
@@ -89,9 +88,9 @@ void ms_http_worker_answered(ms_http_worker *worker)
     atomic_fetch_sub(&worker->unanswered, 1);
 }
 
-enum MHD_Result ms_http_defer(ms_http_request *request, ms_http_handler *handler)
+enum MHD_Result ms_http_defer(ms_http_request *request, ms_http_worker *worker,
+                              ms_http_handler *handler)
 {
-    ms_http_worker *worker = &request->service->http_worker;
     if (!worker->started)
         return handler(request);
     pthread_mutex_lock(&worker->mutex);
@@ -101,7 +100,7 @@ enum MHD_Result ms_http_defer(ms_http_request *request, ms_http_handler *handler
         return handler(request);
     }
     request->deferred_handler = handler;
-    request->deferred = true;
+    request->worker = worker;
     atomic_fetch_add(&worker->unanswered, 1);
     MHD_suspend_connection(request->connection);
     if (worker->last != NULL)

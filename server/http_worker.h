@@ -1,12 +1,15 @@
 /* Slow request handlers off the HTTP threads.
  *
  * A submit reads the model's header and commits the job to SQLite with an
- * fsync: some 6 ms, up to 27 measured.  On the HTTP thread that stalled every
+ * fsync: some 7 ms, up to 27 measured.  On the HTTP thread that stalled every
  * poll behind it (p99 of 5000 polls/s went from 1.7 to 6.3 ms with 10
- * submits/s).  ms_http_defer suspends the connection and hands the handler to
- * this worker thread; the handler's response is kept in the request, the
+ * submits/s).  Reading finished jobs' reports back from SQLite is the other
+ * slow kind.  ms_http_defer suspends the connection and hands the handler to
+ * a worker thread; the handler's response is kept in the request, the
  * connection resumed, and libmicrohttpd's next call for it queues the
- * response on the HTTP thread (only there may responses be queued). */
+ * response on the HTTP thread (only there may responses be queued).  The
+ * service runs one worker for submits and one for reads, so a list does not
+ * wait behind a submit's fsync. */
 #ifndef MS_HTTP_WORKER_H
 #define MS_HTTP_WORKER_H
 
@@ -42,8 +45,9 @@ void ms_http_worker_stop(ms_http_worker *worker, int wait_ms);
 void ms_http_worker_answered(ms_http_worker *worker);
 
 /* From a request handler on an HTTP thread: suspends the connection and
- * queues handler(request) for the worker.  Returns what the access handler
- * returns now (MHD_YES). */
-enum MHD_Result ms_http_defer(struct ms_http_request *request, ms_http_handler *handler);
+ * queues handler(request) for the worker (or, once the worker is stopping,
+ * runs it here).  Returns what the access handler returns now. */
+enum MHD_Result ms_http_defer(struct ms_http_request *request, ms_http_worker *worker,
+                              ms_http_handler *handler);
 
 #endif

@@ -126,7 +126,7 @@ static void finish_shutdown(ms_job_queue *queue)
     ms_service *service = queue->service;
     /* what the worker holds is answered first (the listening socket is
      * closed already; connections still open are served) */
-    ms_http_worker_stop(&service->http_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
+    ms_service_stop_http_workers(service);
     if (service->daemon != NULL) {
         MHD_stop_daemon(service->daemon);   /* joins the HTTP threads */
         service->daemon = NULL;

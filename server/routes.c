@@ -11,11 +11,15 @@
 #include "auth.h"
 #include "clock.h"
 #include "config.h"
+#include "http_worker.h"
 #include "job_runner.h"
 #include "log.h"
 #include "paths.h"
 #include "service.h"
 
+
+/* GET/DELETE /v1/jobs/{id}, GET /v1/jobs/{id}/result */
+#define JOBS_PREFIX "/v1/jobs/"
 static bool is_method(const ms_http_request *request, const char *name)
 {
     return strcmp(request->method, name) == 0;
@@ -119,6 +123,8 @@ static enum MHD_Result job_not_found(ms_http_request *request, const char *id)
     return ms_http_send_error(request, &err, NULL);
 }
 
+static enum MHD_Result handle_job_get_stored(ms_http_request *request);
+
 static enum MHD_Result handle_job_get(ms_http_request *request, const char *id)
 {
     ms_service *service = request->service;
@@ -132,11 +138,22 @@ static enum MHD_Result handle_job_get(ms_http_request *request, const char *id)
         return job_not_found(request, id);
     if (copy == NULL)
         return MHD_NO;
+    if (copy->report_in_store && copy->report == NULL && !request->in_worker) {
+        ms_job_free(copy);
+        return ms_http_defer(request, &service->read_worker, handle_job_get_stored);
+    }
     ms_http_set_job_id(request, id);
     ms_service_attach_report(service, copy);
     char *text = ms_job_to_json_text(copy, ms_clock_now_ms());
     ms_job_free(copy);
     return ms_http_send_json(request, 200, text, NULL);
+}
+
+/* A finished job's report is read back from SQLite (a few ms for a large
+ * one): on the HTTP worker, so polls of running jobs never wait behind it. */
+static enum MHD_Result handle_job_get_stored(ms_http_request *request)
+{
+    return handle_job_get(request, request->path + strlen(JOBS_PREFIX));
 }
 
 static void remove_finished(ms_service *service, const char *id)
@@ -240,7 +257,9 @@ static enum MHD_Result invalid_query(ms_http_request *request, const char *field
     return ms_http_send_error(request, &err, NULL);
 }
 
-static enum MHD_Result handle_job_list(ms_http_request *request)
+/* Reads every listed finished job's report from SQLite: on the HTTP worker
+ * (see handle_job_list). */
+static enum MHD_Result list_jobs(ms_http_request *request)
 {
     long long limit = 50, cursor = 0;
     const char *limit_text = ms_http_query(request, "limit");
@@ -264,6 +283,11 @@ static enum MHD_Result handle_job_list(ms_http_request *request)
     char *text = ms_job_page_json(jobs, count, next_cursor, ms_clock_now_ms());
     ms_job_page_free(jobs, count);
     return ms_http_send_json(request, 200, text, NULL);
+}
+
+static enum MHD_Result handle_job_list(ms_http_request *request)
+{
+    return ms_http_defer(request, &request->service->read_worker, list_jobs);
 }
 
 /* /v1/jobs/{id} and /v1/jobs/{id}/result */
@@ -337,7 +361,7 @@ enum MHD_Result ms_routes_handle(ms_http_request *request)
             return method_not_allowed(request, route->post ? "POST" : "GET, HEAD");
         return route->handler(request);
     }
-    if (strncmp(request->path, "/v1/jobs/", 9) == 0)
-        return route_job(request, request->path + 9);
+    if (strncmp(request->path, JOBS_PREFIX, strlen(JOBS_PREFIX)) == 0)
+        return route_job(request, request->path + strlen(JOBS_PREFIX));
     return send_code(request, MS_ERR_ROUTE_NOT_FOUND, "no such route");
 }

@@ -48,6 +48,12 @@ void ms_service_save_job(ms_service *service, ms_job *snapshot)
     ms_job_free(snapshot);
 }
 
+void ms_service_stop_http_workers(ms_service *service)
+{
+    ms_http_worker_stop(&service->submit_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
+    ms_http_worker_stop(&service->read_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
+}
+
 void ms_service_attach_report(ms_service *service, ms_job *copy)
 {
     if (copy->report != NULL || !copy->report_in_store)
@@ -269,7 +275,8 @@ static int start(ms_service *service)
         return 1;
     }
     recover_jobs(service);
-    if (ms_http_worker_start(&service->http_worker) != 0) {
+    if (ms_http_worker_start(&service->submit_worker) != 0 ||
+        ms_http_worker_start(&service->read_worker) != 0) {
         fprintf(stderr, "mergesvd serve: cannot start the HTTP worker thread\n");
         close(listen_fd);
         return 1;
@@ -308,7 +315,7 @@ int ms_service_run(const ms_serve_options *options)
                options->queue_size, service.data_dir);
         ms_job_queue_run(&service.queue);
     }
-    ms_http_worker_stop(&service.http_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
+    ms_service_stop_http_workers(&service);
     if (service.daemon != NULL)
         MHD_stop_daemon(service.daemon);
     if (queue_ready)

@@ -37,7 +37,8 @@ typedef struct ms_service {
     ms_job_queue queue;
     struct MHD_Daemon *daemon;
     pthread_mutex_t submit_mutex;   /* one POST at a time between check and insert */
-    ms_http_worker http_worker;     /* runs submits off the HTTP threads */
+    ms_http_worker submit_worker;   /* submits, off the HTTP threads */
+    ms_http_worker read_worker;     /* reports read back from the store */
     atomic_bool shutting_down;
     int job_threads;                /* ms_resize_params.threads for each job */
     char listen_url[128];
@@ -54,6 +55,9 @@ void ms_service_save_job(ms_service *service, ms_job *snapshot);
 /* For a copy about to be rendered: reads back a report kept only in the
  * store (a failed read leaves it null and is logged). */
 void ms_service_attach_report(ms_service *service, ms_job *copy);
+
+/* Stops both HTTP workers, letting what they hold be answered first. */
+void ms_service_stop_http_workers(ms_service *service);
 
 /* DATA/results/<id> (malloced). */
 char *ms_service_result_dir(const ms_service *service, const char *job_id);

@@ -651,12 +651,19 @@ if MERGESVD_FAILPOINT_SUBMIT_SLEEP_MS=3000 start_server slow-submit "$work/data-
     wait "$submit_pid"
     check "the held submit then answers 202" test "$(cat "$work/slow-submit.status")" = 202
     check "with its job" jq -e '.kind == "resize" and (.id|test("^[0-9a-f]{32}$"))' "$work/slow-submit.json"
-    # shutdown while a submit is held: it is answered, the server exits 0
+    held_job=$(jq -r .id "$work/slow-submit.json")
+    wait_job "$held_job" "succeeded failed cancelled" 60 >/dev/null
+    # a finished job's report is read back on the other worker: not behind a held submit
     curl -s --max-time $((30 * SCALE)) -o /dev/null -w '%{http_code}' \
         -H 'Content-Type: application/json' --data-binary '{"model": "lora_a.safetensors"}' \
         "$base/v1/resize-lora" >"$work/slow-submit.status" 2>/dev/null &
     submit_pid=$!
     sleep 0.5
+    request GET "/v1/jobs/$held_job"
+    check "finished job (report from the store) answered while a submit is held" jq -e \
+        '.state == "succeeded" and (.report.modules|length) > 0' "$body_file"
+    check "that submit was still held meanwhile" kill -0 "$submit_pid"
+    # shutdown while a submit is held: it is answered, the server exits 0
     stop_server TERM
     check "SIGTERM with a held submit: exits 0" test "$server_status" = 0
     wait "$submit_pid"
