@@ -183,7 +183,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             return MHD_NO;
         request->service = cls;
         request->connection = connection;
-        snprintf(request->method, sizeof request->method, "%s", method);
+        size_t method_length = strnlen(method, sizeof request->method - 1);
+        memcpy(request->method, method, method_length);   /* calloc'ed: terminated */
         request->path = strdup(url);
         request->started_ms = ms_clock_monotonic_ms();
         *request_slot = request;
