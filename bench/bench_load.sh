@@ -18,6 +18,8 @@
 # "wrk paced"), BENCH_SERVE_ARGS (more `mergesvd serve` options, e.g.
 # "--job-nice 5"), BENCH_PACED_ARGS (more paced_get options, e.g. "--threads 2").
 #
+# Each paced run also says how often the machine itself stalled (paced_get's
+# probe): on a shared VM such stalls, not the service, make the worst p99s.
 # Beside latency and slowdown it prints the CPU time each paced request cost:
 # the server's HTTP threads (from /proc) and the client (paced_get's own
 # figure).  Both come out of the job's cores, so their sum at the paced rate
@@ -154,7 +156,7 @@ ticks_per_second=$(getconf CLK_TCK)
 #        latency counted from each request's scheduled send time.
 bytes=
 run_job() { # NAME RUN [wrk|paced]
-    local name=$1 run=$2 load=${3:-} id duration load_pid load_started seconds rps p99 errors
+    local name=$1 run=$2 load=${3:-} id duration load_pid load_started seconds rps p99 errors stalls=
     id=$(submit)
     [ -n "$id" ] || die "submit failed: $(tail -n 3 "$work/server.log")"
     load_started=$SECONDS
@@ -186,14 +188,16 @@ run_job() { # NAME RUN [wrk|paced]
         p99=$(awk '{ for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1) }' "$work/load.out")
         errors=$(awk '{ for (i = 1; i < NF; i++) if ($i == "errors" && $(i + 1) > 0) print "errors " $(i + 1) }' "$work/load.out")
         awk '{ for (i = 1; i < NF; i++) if ($i == "client_cpu") print $(i + 1) }' "$work/load.out" >>"$work/$name.client_us"
+        stalls=$(awk '{ for (i = 1; i < NF; i++) if ($i == "machine_stalls") print $(i + 1) " (max " $(i + 3) " ms)" }' "$work/load.out")
         awk -v t="$(( $(http_ticks) - ticks_before ))" -v hz="$ticks_per_second" \
             '{ for (i = 1; i < NF; i++) if ($i == "requests" && $(i + 1) > 0) printf "%.1f\n", t / hz * 1e6 / $(i + 1) }' \
             "$work/load.out" >>"$work/$name.server_us"
     fi
     echo "$rps" >>"$work/$name.rps"
     echo "$p99" >>"$work/$name.p99"
-    printf '%-7s run %d: job %.3f s, %s req/s, p99 %s ms over %d s%s\n' "$name" "$run" \
-        "$duration" "$rps" "$p99" "$seconds" "${errors:+ ($errors)}"
+    printf '%-7s run %d: job %.3f s, %s req/s, p99 %s ms over %d s%s%s\n' "$name" "$run" \
+        "$duration" "$rps" "$p99" "$seconds" "${errors:+ ($errors)}" \
+        "${stalls:+, machine stalls > 3 ms: $stalls}"
     remove_job "$id"
 }
 

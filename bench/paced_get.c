@@ -24,8 +24,12 @@
  *                  [--duration SECONDS] [--tick-us T] [--threads T]
  * Stops after the duration or at SIGINT/SIGTERM, then prints one line:
  *   offered R/s achieved A/s requests N errors E p50 X ms p90 X ms p99 X ms
- *   p99.9 X ms max X ms client_cpu X us/request
- * (client_cpu: this program's user + system time per answered request.)
+ *   p99.9 X ms max X ms client_cpu X us/request machine_stalls N max X ms
+ * (client_cpu: this program's user + system time per answered request.
+ * machine_stalls: a probe thread that only sleeps 5 ms at a time (cheap: 200
+ * wakeups a second) counts the sleeps that overran by more than 3 ms.  On a shared VM the whole machine
+ * stops now and then; a burst of slow answers at such a moment is the
+ * machine's, not the server's, and a handful of them decide a p99.) 
  * Loopback or any IPv4 host given as a dotted address; HTTP/1.1 only. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -112,6 +116,27 @@ static double seconds_of(clockid_t clock)
 static double now_seconds(void)
 {
     return seconds_of(CLOCK_MONOTONIC);
+}
+
+/* The probe: sleeps that overran by more than PROBE_STALL seconds. */
+static const double PROBE_STALL = 0.003;
+static size_t probe_stalls;
+static double probe_worst;
+
+static void *probe_machine(void *argument)
+{
+    (void)argument;
+    const struct timespec pause = {0, 5 * 1000 * 1000};
+    while (!atomic_load(&stop_requested)) {
+        double before = now_seconds();
+        nanosleep(&pause, NULL);
+        double overrun = now_seconds() - before - 5e-3;
+        if (overrun > PROBE_STALL)
+            probe_stalls++;
+        if (overrun > probe_worst)
+            probe_worst = overrun;
+    }
+    return NULL;
 }
 
 /* "http://A.B.C.D:PORT/PATH" -> address and the request text. */
@@ -442,11 +467,13 @@ static void report(paced_connection *connections, int count, double rate, double
         cpu_seconds = (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 +
                       (double)usage.ru_stime.tv_sec + (double)usage.ru_stime.tv_usec / 1e6;
     printf("offered %.0f/s achieved %.0f/s requests %zu errors %zu p50 %.3f ms p90 %.3f ms "
-           "p99 %.3f ms p99.9 %.3f ms max %.3f ms client_cpu %.1f us/request\n",
+           "p99 %.3f ms p99.9 %.3f ms max %.3f ms client_cpu %.1f us/request "
+           "machine_stalls %zu max %.1f ms\n",
            rate, elapsed > 0 ? (double)total / elapsed : 0.0, total, errors,
            1e3 * percentile(all, total, 0.50), 1e3 * percentile(all, total, 0.90),
            1e3 * percentile(all, total, 0.99), 1e3 * percentile(all, total, 0.999),
-           1e3 * (total ? all[total - 1] : 0.0), total ? 1e6 * cpu_seconds / (double)total : 0.0);
+           1e3 * (total ? all[total - 1] : 0.0), total ? 1e6 * cpu_seconds / (double)total : 0.0,
+           probe_stalls, 1e3 * probe_worst);
     free(all);
 }
 
@@ -524,6 +551,8 @@ int main(int argc, char **argv)
         senders[t] = (paced_sender){.connections = connections, .first = t,
                                     .stride = thread_count, .count = connection_count,
                                     .tick = tick_us / 1e6, .realtime_offset = realtime_offset};
+    pthread_t probe;
+    bool probing = pthread_create(&probe, NULL, probe_machine, NULL) == 0;
     for (; started < thread_count; started++) {
         if (pthread_create(&threads[started], NULL, run, &senders[started]) != 0)
             break;
@@ -532,6 +561,9 @@ int main(int argc, char **argv)
         atomic_store(&stop_requested, 1);
     for (int t = 0; t < started; t++)
         pthread_join(threads[t], NULL);
+    atomic_store(&stop_requested, 1);   /* the senders are done: so is the probe */
+    if (probing)
+        pthread_join(probe, NULL);
     if (started == thread_count) {
         report(connections, connection_count, rate, now_seconds() - start);
         status = 0;

@@ -3,12 +3,14 @@
  *
  * Two kinds of lines.  ms_log writes at once: job transitions, startup and
  * shutdown are rare and must not wait.  ms_log_buffered (the access log)
- * only appends to a buffer that ms_log_flush writes out: the serve loop flushes it
- * every MS_LOG_FLUSH_INTERVAL_MS, and a full buffer is written by the thread
- * that fills it.  A write per request cost the HTTP thread a system call and,
- * with stderr on a pipe (journald), a wakeup of the reader: a fifth of its
- * time under a polling load.  Order is kept: ms_log writes the buffered lines
- * before its own, and every write is of whole lines. */
+ * only appends to a buffer that ms_log_flush writes out; the serve loop
+ * flushes it every MS_LOG_FLUSH_INTERVAL_MS.  A write per request cost the
+ * HTTP thread a system call and, with stderr on a pipe (journald), a wakeup
+ * of the reader: a fifth of its time under a polling load.  Request threads
+ * never write: a line that finds the buffer full (stderr not keeping up) is
+ * dropped, and the next flush says how many were.  Order is kept: ms_log
+ * writes the buffered lines before its own, and every write is of whole
+ * lines. */
 #ifndef MS_LOG_H
 #define MS_LOG_H
 
