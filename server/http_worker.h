@@ -8,8 +8,8 @@
  * a worker thread; the handler's response is kept in the request, the
  * connection resumed, and libmicrohttpd's next call for it queues the
  * response on the HTTP thread (only there may responses be queued).  The
- * service runs one worker for submits and one for reads, so a list does not
- * wait behind a submit's fsync. */
+ * service runs one worker for writes (submits, DELETEs) and one for reads of
+ * stored reports, so a list does not wait behind a submit's fsync. */
 #ifndef MS_HTTP_WORKER_H
 #define MS_HTTP_WORKER_H
 

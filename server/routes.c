@@ -235,6 +235,13 @@ static enum MHD_Result handle_job_delete(ms_http_request *request, const char *i
     return cancel_job(request, job, cancelled_error);
 }
 
+/* A DELETE commits to SQLite and may remove a large file: on the write
+ * worker, like submits, so polls do not wait behind it. */
+static enum MHD_Result delete_job_deferred(ms_http_request *request)
+{
+    return handle_job_delete(request, request->path + strlen(JOBS_PREFIX));
+}
+
 static bool parse_positive(const char *text, long long max, long long *value)
 {
     if (text == NULL || *text == '\0' || *text == '-' || *text == '+')
@@ -305,7 +312,7 @@ static enum MHD_Result route_job(ms_http_request *request, const char *rest)
         if (is_method(request, "GET") || is_method(request, "HEAD"))
             return handle_job_get(request, id);
         if (is_method(request, "DELETE"))
-            return handle_job_delete(request, id);
+            return ms_http_defer(request, &request->service->write_worker, delete_job_deferred);
         return method_not_allowed(request, "GET, HEAD, DELETE");
     }
     if (strcmp(slash, "/result") == 0) {

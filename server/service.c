@@ -50,7 +50,7 @@ void ms_service_save_job(ms_service *service, ms_job *snapshot)
 
 void ms_service_stop_http_workers(ms_service *service)
 {
-    ms_http_worker_stop(&service->submit_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
+    ms_http_worker_stop(&service->write_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
     ms_http_worker_stop(&service->read_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
 }
 
@@ -275,7 +275,7 @@ static int start(ms_service *service)
         return 1;
     }
     recover_jobs(service);
-    if (ms_http_worker_start(&service->submit_worker) != 0 ||
+    if (ms_http_worker_start(&service->write_worker) != 0 ||
         ms_http_worker_start(&service->read_worker) != 0) {
         fprintf(stderr, "mergesvd serve: cannot start the HTTP worker thread\n");
         close(listen_fd);

@@ -37,7 +37,7 @@ typedef struct ms_service {
     ms_job_queue queue;
     struct MHD_Daemon *daemon;
     pthread_mutex_t submit_mutex;   /* one POST at a time between check and insert */
-    ms_http_worker submit_worker;   /* submits, off the HTTP threads */
+    ms_http_worker write_worker;    /* submits and DELETEs (SQLite commits), off the HTTP threads */
     ms_http_worker read_worker;     /* reports read back from the store */
     atomic_bool shutting_down;
     int job_threads;                /* ms_resize_params.threads for each job */

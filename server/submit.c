@@ -323,7 +323,7 @@ done:
 
 enum MHD_Result ms_submit_resize(ms_http_request *request)
 {
-    return ms_http_defer(request, &request->service->submit_worker, submit_resize);
+    return ms_http_defer(request, &request->service->write_worker, submit_resize);
 }
 
 enum MHD_Result ms_submit_merge(ms_http_request *request)
