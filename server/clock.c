@@ -1,7 +1,10 @@
 #include "clock.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
+
+#include "text.h"
 
 int64_t ms_clock_now_ms(void)
 {
@@ -40,12 +43,10 @@ void ms_clock_format(int64_t epoch_ms, char text[MS_CLOCK_TEXT_SIZE])
     const char separators[] = "--T::.Z";
     size_t length = 0;
     for (size_t field = 0; field < sizeof widths / sizeof widths[0]; field++) {
-        int value = fields[field];
-        for (int digit = widths[field] - 1; digit >= 0; digit--) {
-            text[length + (size_t)digit] = (char)('0' + value % 10);
-            value /= 10;
-        }
-        length += (size_t)widths[field];
+        char digits[MS_UINT_DIGITS_MAX];   /* every field fits its width here */
+        size_t count = ms_format_uint(digits, (unsigned long long)fields[field], widths[field]);
+        memcpy(text + length, digits, count);
+        length += count;
         text[length++] = separators[field];
     }
     text[length] = '\0';

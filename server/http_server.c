@@ -11,6 +11,7 @@
 #include "log.h"
 #include "routes.h"
 #include "service.h"
+#include "text.h"
 #include "thread_priority.h"
 
 /* Per connection: request line, headers and upload buffer (bodies stream
@@ -238,13 +239,8 @@ static void line_puts(line_builder *line, const char *text)
 
 static void line_put_uint(line_builder *line, unsigned long value, int min_digits)
 {
-    char digits[24];
-    int count = 0;
-    do {
-        digits[sizeof digits - 1 - (size_t)count++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value > 0 || count < min_digits);
-    line_append(line, digits + sizeof digits - (size_t)count, (size_t)count);
+    char digits[MS_UINT_DIGITS_MAX];
+    line_append(line, digits, ms_format_uint(digits, value, min_digits));
 }
 
 static void line_put_printable(line_builder *line, const char *path)

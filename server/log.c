@@ -91,26 +91,19 @@ void ms_log(const char *format, ...)
  * slow journald, a file system committing its journal), and an HTTP thread
  * that wrote too would stall every request behind it -- 100 ms was seen,
  * behind a job's fsync.  The line is dropped and counted instead. */
-static void append_line(const char *line, size_t length)
+void ms_log_buffered(const char *text, size_t length)
 {
+    if (length > LOG_LINE_MAX - 2)
+        length = LOG_LINE_MAX - 2;
     pthread_mutex_lock(&buffer_mutex);
-    if (buffer_used + length <= sizeof buffer) {
-        memcpy(buffer + buffer_used, line, length);
+    if (buffer_used + length + 1 <= sizeof buffer) {
+        memcpy(buffer + buffer_used, text, length);
         buffer_used += length;
+        buffer[buffer_used++] = '\n';
     } else {
         dropped_lines++;
     }
     pthread_mutex_unlock(&buffer_mutex);
-}
-
-void ms_log_buffered(const char *text, size_t length)
-{
-    char line[LOG_LINE_MAX];
-    if (length > LOG_LINE_MAX - 2)
-        length = LOG_LINE_MAX - 2;
-    memcpy(line, text, length);
-    line[length++] = '\n';
-    append_line(line, length);
 }
 
 void ms_log_flush(void)

@@ -69,14 +69,14 @@ void ms_text_printf(ms_text *text, const char *format, ...)
     text->length += (size_t)needed;
 }
 
-static size_t format_uint(char digits[32], unsigned long long value)
+size_t ms_format_uint(char digits[MS_UINT_DIGITS_MAX], unsigned long long value, int min_digits)
 {
-    char reversed[32];
+    char reversed[MS_UINT_DIGITS_MAX];
     size_t count = 0;
     do {
         reversed[count++] = (char)('0' + value % 10);
         value /= 10;
-    } while (value > 0);
+    } while ((value > 0 || (int)count < min_digits) && count < MS_UINT_DIGITS_MAX);
     for (size_t i = 0; i < count; i++)
         digits[i] = reversed[count - 1 - i];
     return count;
@@ -84,8 +84,8 @@ static size_t format_uint(char digits[32], unsigned long long value)
 
 void ms_text_put_uint(ms_text *text, unsigned long long value)
 {
-    char digits[32];
-    ms_text_append(text, digits, format_uint(digits, value));
+    char digits[MS_UINT_DIGITS_MAX];
+    ms_text_append(text, digits, ms_format_uint(digits, value, 1));
 }
 
 void ms_text_put_fixed(ms_text *text, double value, int decimals)
@@ -105,7 +105,7 @@ void ms_text_put_fixed(ms_text *text, double value, int decimals)
     unsigned long long scaled = (unsigned long long)floor(value * (double)scale + 0.5);
     unsigned long long whole = scaled / scale, part = scaled % scale;
     char digits[48];
-    size_t length = format_uint(digits, whole);
+    size_t length = ms_format_uint(digits, whole, 1);
     int kept = decimals;
     while (kept > 0 && part % 10 == 0) {
         part /= 10;

@@ -23,6 +23,11 @@ void ms_text_printf(ms_text *text, const char *format, ...) __attribute__((forma
  * second and glibc's printf cost more than the rest of the answer. */
 void ms_text_put_uint(ms_text *text, unsigned long long value);
 
+/* The decimal digits of value, zero-padded to at least min_digits (at most
+ * MS_UINT_DIGITS_MAX); returns their count.  No terminating NUL. */
+enum { MS_UINT_DIGITS_MAX = 24 };
+size_t ms_format_uint(char digits[MS_UINT_DIGITS_MAX], unsigned long long value, int min_digits);
+
 /* value with `decimals` digits after the point (0 to 9), rounded half up,
  * trailing zeros after the point dropped: 0.25 -> "0.25", 2 -> "2".  Values
  * that are negative, not finite or 1e15 and above fall back to "%.17g". */
