@@ -4,7 +4,7 @@
 noinst_PROGRAMS += bench/paced_get
 bench_paced_get_SOURCES = bench/paced_get.c
 # only server/thread_priority.o is taken from the archive
-bench_paced_get_LDADD = server/libmsserver.a
+bench_paced_get_LDADD = server/libmsserver.a -lm
 noinst_SCRIPTS += bench/bench_load
 EXTRA_DIST += bench/bench_load.sh
 CLEANFILES += bench/bench_load

@@ -16,13 +16,22 @@
  * answers that have arrived, then sends every request due by then.  An
  * answer's arrival time is the kernel's receive timestamp of its last bytes
  * (SO_TIMESTAMPNS), not the time it was read, so reading at the tick adds
- * nothing to latencies; a send waits for its tick, so up to one tick does.
+ * nothing to latencies.  Scheduled send times lie on the sender's tick grid
+ * (each connection's n-th send at the first tick at or after start + n x
+ * interval), so waiting for the tick adds nothing either, while a late
+ * wake-up of the sender still counts: with times between ticks every latency
+ * carried up to a tick of the client's own making (p50 0.6 ms at 1 ms ticks).
+ * The price is burstier arrivals: rate x tick / threads requests at once.
  * Sender threads ask for a short scheduler slice, as the server's HTTP
  * threads do, so their ticks are not held up behind CPU-bound work.
  *
  * usage: paced_get --url http://127.0.0.1:PORT/PATH --rate R [--connections C]
- *                  [--duration SECONDS] [--tick-us T] [--threads T]
- * Stops after the duration or at SIGINT/SIGTERM, then prints one line:
+ *                  [--duration SECONDS] [--tick-us T] [--threads T] [--latencies FILE]
+ *                  [--until-job-over]
+ * Stops after the duration, at SIGINT/SIGTERM or, with --until-job-over, at
+ * the first answer saying that the polled job has ended (that answer and any
+ * later are not counted: they are not polls of a running job, and a finished
+ * job's answer holds its whole report), then prints one line:
  *   offered R/s achieved A/s requests N errors E p50 X ms p90 X ms p99 X ms
  *   p99.9 X ms max X ms client_cpu X us/request machine_stalls N max X ms
  * (client_cpu: this program's user + system time per answered request.
@@ -34,6 +43,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -70,6 +80,8 @@ typedef struct paced_connection {
     const paced_target *target;
     double interval;            /* seconds between this connection's sends */
     double start;               /* first scheduled send, CLOCK_MONOTONIC seconds */
+    double grid;                /* a tick of its sender, CLOCK_MONOTONIC seconds */
+    double tick;                /* its sender's tick, seconds */
     double end;
     size_t next;                /* index of the next scheduled send */
     int socket;                 /* -1: opened at the next send */
@@ -81,10 +93,12 @@ typedef struct paced_connection {
     size_t filled;
     bool have_headers;
     int status;
+    bool job_over;              /* the answer says the job has ended */
     long long body_remaining;
     size_t count;               /* latencies recorded */
     size_t capacity;
     double *latencies;          /* seconds */
+    double *scheduled_times;    /* of the same requests, CLOCK_MONOTONIC seconds */
     size_t errors;
 } paced_connection;
 
@@ -95,6 +109,7 @@ typedef struct paced_sender {
     int stride;
     int count;
     double tick;
+    double grid;                /* its ticks are grid + k x tick */
     double realtime_offset;     /* CLOCK_REALTIME - CLOCK_MONOTONIC at start */
 } paced_sender;
 
@@ -168,9 +183,13 @@ static bool parse_url(const char *url, paced_target *target)
     return true;
 }
 
+/* The first tick of the connection's sender at or after its n-th nominal
+ * send time (the interval is longer than a tick, so no two sends share one). */
 static double scheduled_at(const paced_connection *connection, size_t index)
 {
-    return connection->start + (double)index * connection->interval;
+    double nominal = connection->start + (double)index * connection->interval;
+    double ticks = ceil((nominal - connection->grid) / connection->tick - 1e-9);
+    return connection->grid + ticks * connection->tick;
 }
 
 /* No more sends: the schedule has reached the end and nothing is in flight. */
@@ -183,12 +202,17 @@ static bool record(paced_connection *connection, double latency)
 {
     if (connection->count == connection->capacity) {
         size_t capacity = connection->capacity ? connection->capacity * 2 : 4096;
-        double *grown = realloc(connection->latencies, capacity * sizeof *grown);
-        if (grown == NULL)
+        double *latencies = realloc(connection->latencies, capacity * sizeof *latencies);
+        if (latencies != NULL)
+            connection->latencies = latencies;
+        double *times = realloc(connection->scheduled_times, capacity * sizeof *times);
+        if (times != NULL)
+            connection->scheduled_times = times;
+        if (latencies == NULL || times == NULL)
             return false;
-        connection->latencies = grown;
         connection->capacity = capacity;
     }
+    connection->scheduled_times[connection->count] = connection->scheduled;
     connection->latencies[connection->count++] = latency;
     return true;
 }
@@ -264,6 +288,25 @@ static void start_request(paced_connection *connection, double now)
     send_request(connection);
 }
 
+/* --until-job-over: whether the start of a job's JSON says it is no longer
+ * queued or running.  The service writes the state near the top of a job
+ * object, so it comes with the headers in the first segment. */
+static bool until_job_over;
+
+static bool job_over(const char *body)
+{
+    static const char *const final_states[] = {"\"state\":\"succeeded\"",
+                                               "\"state\":\"failed\"",
+                                               "\"state\":\"cancelled\""};
+    if (!until_job_over)
+        return false;
+    for (size_t i = 0; i < sizeof final_states / sizeof final_states[0]; i++) {
+        if (strstr(body, final_states[i]) != NULL)
+            return true;
+    }
+    return false;
+}
+
 /* Status and Content-Length once the headers are in; false when they are not
  * a usable answer. */
 static bool parse_headers(paced_connection *connection, const char *header_end)
@@ -282,6 +325,7 @@ static bool parse_headers(paced_connection *connection, const char *header_end)
     size_t body_here = connection->filled - (size_t)(header_end + 4 - buffer);
     connection->body_remaining = content_length - (long long)body_here;
     connection->have_headers = true;
+    connection->job_over = job_over(header_end + 4);
     return true;
 }
 
@@ -292,6 +336,11 @@ static void complete_request(paced_connection *connection, double arrived)
         return;
     }
     connection->busy = false;
+    if (connection->job_over) {
+        /* not an answer about a running job: not counted, and the run is over */
+        atomic_store(&stop_requested, 1);
+        return;
+    }
     if (connection->status < 200 || connection->status >= 400)
         connection->errors++;
     else if (!record(connection, arrived - connection->scheduled))
@@ -392,8 +441,11 @@ static void *run(void *argument)
 {
     paced_sender *sender = argument;
     ms_thread_request_short_slice();   /* as the server's HTTP threads */
-    struct timespec wake;
-    clock_gettime(CLOCK_MONOTONIC, &wake);
+    /* on the grid that scheduled_at aligns sends to: one tick before its
+     * origin, as the loop steps at least one tick ahead */
+    double origin = sender->grid - sender->tick;
+    struct timespec wake = {.tv_sec = (time_t)origin,
+                            .tv_nsec = (long)((origin - floor(origin)) * 1e9)};
     long tick_ns = (long)(sender->tick * 1e9);
     while (!atomic_load(&stop_requested)) {
         double now = now_seconds();
@@ -437,8 +489,26 @@ static double percentile(const double *sorted, size_t count, double fraction)
 static int usage(void)
 {
     fprintf(stderr, "usage: paced_get --url http://A.B.C.D:PORT/PATH --rate R "
-                    "[--connections C] [--duration SECONDS] [--tick-us T] [--threads T]\n");
+                    "[--connections C] [--duration SECONDS] [--tick-us T] [--threads T] "
+                    "[--latencies FILE] [--until-job-over]\n");
     return 2;
+}
+
+/* --latencies: one line per answered request, "SCHEDULED LATENCY" (wall-clock
+ * seconds since the epoch, milliseconds), to line slow answers up with the
+ * server's log and the job's timestamps. */
+static bool write_latencies(const char *path, const paced_connection *connections, int count,
+                            double realtime_offset)
+{
+    FILE *file = fopen(path, "w");
+    if (file == NULL)
+        return false;
+    for (int i = 0; i < count; i++) {
+        for (size_t k = 0; k < connections[i].count; k++)
+            fprintf(file, "%.6f %.3f\n", connections[i].scheduled_times[k] + realtime_offset,
+                    connections[i].latencies[k] * 1e3);
+    }
+    return fclose(file) == 0;
 }
 
 static void report(paced_connection *connections, int count, double rate, double elapsed)
@@ -484,9 +554,11 @@ int main(int argc, char **argv)
         {"connections", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'd'}, {"tick-us", required_argument, NULL, 't'},
         {"threads", required_argument, NULL, 'T'},
+        {"latencies", required_argument, NULL, 'L'},
+        {"until-job-over", no_argument, NULL, 'J'},
         {NULL, 0, NULL, 0},
     };
-    const char *url = NULL;
+    const char *url = NULL, *latencies_path = NULL;
     double rate = 0, duration = 3600, tick_us = PACED_DEFAULT_TICK_US;
     int connection_count = 16, thread_count = 1, option;
     while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -502,6 +574,10 @@ int main(int argc, char **argv)
             tick_us = strtod(optarg, NULL);
         else if (option == 'T')
             thread_count = atoi(optarg);
+        else if (option == 'L')
+            latencies_path = optarg;
+        else if (option == 'J')
+            until_job_over = true;
         else
             return usage();
     }
@@ -529,6 +605,12 @@ int main(int argc, char **argv)
         goto done;
     }
     double interval = (double)connection_count / rate;
+    double tick = tick_us / 1e6;
+    if (interval <= tick) {
+        fprintf(stderr, "paced_get: a connection's interval (%g us) must be longer than a tick"
+                        " (more connections or a shorter --tick-us)\n", interval * 1e6);
+        return 2;
+    }
     double start = now_seconds() + 0.05;
     double realtime_offset = seconds_of(CLOCK_REALTIME) - now_seconds();
     for (int i = 0; i < connection_count; i++) {
@@ -537,6 +619,9 @@ int main(int argc, char **argv)
         connection->interval = interval;
         /* Spread the connections' schedules evenly over one interval. */
         connection->start = start + interval * (double)i / (double)connection_count;
+        /* sender t ticks a t / threads part of a tick after the others */
+        connection->tick = tick;
+        connection->grid = start + tick * (double)(i % thread_count) / (double)thread_count;
         connection->end = start + duration;
         connection->socket = -1;
         connection->buffer = malloc(PACED_BUFFER);
@@ -544,13 +629,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "paced_get: out of memory\n");
             goto done;
         }
+        /* before the first tick, so that no latency holds a connect; one that
+         * fails here is tried again at its first send */
+        open_connection(connection);
     }
     /* Sender t drives connections t, t + threads, ...: each thread's sends
      * stay spread over the interval. */
     for (int t = 0; t < thread_count; t++)
         senders[t] = (paced_sender){.connections = connections, .first = t,
                                     .stride = thread_count, .count = connection_count,
-                                    .tick = tick_us / 1e6, .realtime_offset = realtime_offset};
+                                    .tick = tick, .grid = start + tick * (double)t / (double)thread_count,
+                                    .realtime_offset = realtime_offset};
     pthread_t probe;
     bool probing = pthread_create(&probe, NULL, probe_machine, NULL) == 0;
     for (; started < thread_count; started++) {
@@ -567,6 +656,11 @@ int main(int argc, char **argv)
     if (started == thread_count) {
         report(connections, connection_count, rate, now_seconds() - start);
         status = 0;
+        if (latencies_path != NULL &&
+            !write_latencies(latencies_path, connections, connection_count, realtime_offset)) {
+            fprintf(stderr, "paced_get: cannot write %s\n", latencies_path);
+            status = 1;
+        }
     }
 done:
     for (int i = 0; connections != NULL && i < connection_count; i++) {
@@ -574,6 +668,7 @@ done:
             close(connections[i].socket);
         free(connections[i].buffer);
         free(connections[i].latencies);
+        free(connections[i].scheduled_times);
     }
     free(connections);
     free(senders);
