@@ -14,7 +14,7 @@
 # >= 5000 req/s, p99 < 5 ms, job slowed < 20 %.
 #
 # Environment: BENCH_DIR (inputs, kept between runs; default /tmp/mergesvd-bench),
-# BENCH_RUNS (default 5: single runs swing on a shared machine), BENCH_ARCH (sdxl
+# BENCH_RUNS (default 7: single runs swing on a shared machine), BENCH_ARCH (sdxl
 # or sd15), BENCH_RANK (128),
 # BENCH_BODY (the resize request, default sv_fro 0.9 capped at 64),
 # BENCH_PACED_RATE (5000), BENCH_LOADS (which loads run beside the job alone:
@@ -33,7 +33,7 @@ set -u
 MERGESVD=${MERGESVD:-__ABS_TOP_BUILDDIR__/mergesvd}
 GEN_LORA=${GEN_LORA:-__ABS_TOP_BUILDDIR__/tests/gen_lora}
 BENCH_DIR=${BENCH_DIR:-/tmp/mergesvd-bench}
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-7}
 # SDXL: a job of a few seconds, long enough for steady load figures.
 ARCH=${BENCH_ARCH:-sdxl}
 RANK=${BENCH_RANK:-128}
