@@ -301,7 +301,11 @@ printf -- '-- no job running, GET of a finished job (%s-byte body; reference): %
     report paced "paced_get at a fixed $PACED_RATE requests/s, 16 connections (latency from the scheduled send)" \
     "$(awk -v r="$PACED_RATE" 'BEGIN { print r * 0.99 }')"
 printf 'floor (dd of the %s-byte output with fsync): %.3f s\n' "${bytes:-?}" "$floor"
-printf 'server peak RSS: %s MB\n' "$(awk -v k="${rss_kb:-0}" 'BEGIN { printf "%.1f", k / 1024 }')"
+# VmHWM counts the pages of the mmapped input too (file pages, shared with the
+# page cache, dropped under pressure): the input's size is printed beside it.
+printf 'server peak RSS: %s MB (of which up to %s MB are the mmapped input)\n' \
+    "$(awk -v k="${rss_kb:-0}" 'BEGIN { printf "%.1f", k / 1024 }')" \
+    "$(awk -v b="$(stat -c %s "$models/$MODEL")" 'BEGIN { printf "%.1f", b / 1048576 }')"
 
 kill -TERM "$server_pid" 2>/dev/null
 for _ in $(seq 1 200); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05; done
