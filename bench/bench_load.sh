@@ -265,6 +265,11 @@ fi
 rss_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status" 2>/dev/null)
 
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v < t; print ok ? "met" : "NOT met" }'; }
+# wrk runs as fast as it can: only its throughput answers a target; its
+# latency and the slowdown it causes are those of a load far above 5000/s.
+judged() { # VALUE TARGET UNIT NAME (targets here are upper bounds)
+    if [ "$4" = wrk ]; then echo "reference only"; else echo "target < $2 $3: $(verdict "$1" "$2" '<')"; fi
+}
 report() { # NAME LABEL RATE-TARGET
     local rps p99 slowdown
     rps=$(median <"$work/$1.rps")
@@ -274,11 +279,11 @@ report() { # NAME LABEL RATE-TARGET
     echo "-- $2"
     printf '  GET /v1/jobs/{id} under a running job: %s req/s (%s)   target >= %s: %s\n' \
         "$rps" "$(range <"$work/$1.rps")" "$3" "$(verdict "$rps" "$3" '>=')"
-    printf '  p99 latency: %s ms (%s)   target < 5 ms: %s\n' "$p99" "$(range <"$work/$1.p99")" \
-        "$(verdict "$p99" 5 '<')"
-    printf '  job: %.3f s (%s), slowdown %s %% (%s; each run against the runs alone beside it)   target < 20 %%: %s\n' \
+    printf '  p99 latency: %s ms (%s)   %s\n' "$p99" "$(range <"$work/$1.p99")" \
+        "$(judged "$p99" 5 ms "$1")"
+    printf '  job: %.3f s (%s), slowdown %s %% (%s; each run against the runs alone beside it)   %s\n' \
         "$(median <"$work/$1.job")" "$(range <"$work/$1.job")" "$slowdown" \
-        "$(range <"$work/$1.slowdown")" "$(verdict "$slowdown" 20 '<')"
+        "$(range <"$work/$1.slowdown")" "$(judged "$slowdown" 20 % "$1")"
     printf '  (median job under load against median job alone: %s %%)\n' \
         "$(awk -v a="$alone" -v l="$(median <"$work/$1.job")" 'BEGIN { printf "%.1f", (l / a - 1) * 100 }')"
     if [ -s "$work/$1.server_us" ]; then
