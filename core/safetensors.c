@@ -121,11 +121,14 @@ ms_status ms_safetensors_open(const char *path, ms_safetensors *file, ms_error *
         return code;
     }
     /* the header is read below: fault it in under the guard first (a file
-     * cut short since fstat is refused, not a SIGBUS) */
+     * cut short since fstat is refused, not a SIGBUS).  A length past the
+     * file or the limit is refused by the parse without reading the header,
+     * so only that much is touched: a claimed 8 GB header must not cost 8 GB. */
     uint64_t header_end = 8;
     if (ms_mapped_touch(map, 8)) {
         uint64_t header_length = little_endian_u64(map);
-        header_end = header_length <= size - 8 ? 8 + header_length : size;
+        if (header_length <= size - 8 && header_length <= MS_MAX_HEADER_BYTES)
+            header_end = 8 + header_length;
     }
     ms_status status = ms_mapped_touch(map, (size_t)header_end)
                            ? ms_safetensors_parse(map, size, file, err)
