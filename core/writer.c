@@ -378,32 +378,62 @@ ms_status ms_writer_add_doubles(ms_writer *writer, const char *name, ms_dtype dt
     return status;
 }
 
-/* Replaces the value of an existing name or appends a new pair. */
+/* Where name is in the sorted metadata, or where it would go. */
+static size_t metadata_position(const ms_writer *writer, const char *name, bool *found)
+{
+    size_t low = 0, high = writer->metadata_count;
+    *found = false;
+    if (high > 0 && strcmp(writer->metadata[high - 1].name, name) < 0)
+        return high;   /* the common case: names arrive in order */
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        int order = strcmp(writer->metadata[middle].name, name);
+        if (order == 0) {
+            *found = true;
+            return middle;
+        }
+        if (order < 0)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
+}
+
+static bool reserve_metadata(ms_writer *writer)
+{
+    if (writer->metadata_count < writer->metadata_capacity)
+        return true;
+    size_t capacity = writer->metadata_capacity ? 2 * writer->metadata_capacity : 16;
+    ms_metadata_entry *grown = realloc(writer->metadata, capacity * sizeof *grown);
+    if (grown == NULL)
+        return false;
+    writer->metadata = grown;
+    writer->metadata_capacity = capacity;
+    return true;
+}
+
+/* Replaces the value of an existing name or inserts a new pair in order. */
 static ms_status put_metadata(ms_writer *writer, const char *name, const char *value,
                               ms_error *err)
 {
+    bool found;
+    size_t position = metadata_position(writer, name, &found);
     char *value_copy = strdup(value);
-    if (value_copy == NULL)
-        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-    for (size_t i = 0; i < writer->metadata_count; i++) {
-        if (strcmp(writer->metadata[i].name, name) == 0) {
-            free(writer->metadata[i].value);
-            writer->metadata[i].value = value_copy;
-            return MS_OK;
-        }
-    }
-    ms_metadata_entry *grown = realloc(writer->metadata,
-                                       (writer->metadata_count + 1) * sizeof *grown);
-    char *name_copy = strdup(name);
-    if (grown != NULL)
-        writer->metadata = grown;
-    if (grown == NULL || name_copy == NULL) {
+    char *name_copy = found ? NULL : strdup(name);
+    if (value_copy == NULL || (!found && (name_copy == NULL || !reserve_metadata(writer)))) {
         free(value_copy);
         free(name_copy);
         return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
     }
-    writer->metadata[writer->metadata_count].name = name_copy;
-    writer->metadata[writer->metadata_count].value = value_copy;
+    if (found) {
+        free(writer->metadata[position].value);
+        writer->metadata[position].value = value_copy;
+        return MS_OK;
+    }
+    memmove(&writer->metadata[position + 1], &writer->metadata[position],
+            (writer->metadata_count - position) * sizeof *writer->metadata);
+    writer->metadata[position] = (ms_metadata_entry){.name = name_copy, .value = value_copy};
     writer->metadata_count++;
     return MS_OK;
 }

@@ -38,7 +38,10 @@ struct ms_writer {
     size_t entry_capacity;
     ms_writer_names names;    /* name -> entry index, for duplicate checks */
     size_t metadata_count;
-    ms_metadata_entry *metadata;
+    size_t metadata_capacity;
+    ms_metadata_entry *metadata;  /* sorted by name: copied input metadata
+                                     (sorted already) appends, and a lookup is
+                                     a binary search, so 10^6 keys stay cheap */
     char *data_hash_name;     /* NULL unless set_data_hash_metadata was called */
 };
 
