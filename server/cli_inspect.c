@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "core/inspect.h"
 #include "core/safetensors.h"
+#include "printable.h"
 
 static const char inspect_usage[] =
     "usage: mergesvd inspect FILE [--json]\n"
@@ -20,6 +21,8 @@ static const char inspect_usage[] =
 
 /* Long metadata values (ss_tag_frequency, ...) are cut in text output. */
 enum { METADATA_TEXT_LIMIT = 160 };
+/* Names longer than this are cut in text output (whole in --json). */
+enum { NAME_TEXT_LIMIT = 512 };
 
 static void format_shape(const ms_tensor_info *tensor, char *text, size_t size)
 {
@@ -49,9 +52,11 @@ static void print_text(const char *path, const ms_safetensors *file)
     printf("metadata: %zu entries\n", file->metadata_count);
     for (size_t i = 0; i < file->metadata_count; i++) {
         const char *value = file->metadata[i].value;
-        int length = (int)strlen(value);
-        printf("  %s: %.*s%s\n", file->metadata[i].name,
-               length > METADATA_TEXT_LIMIT ? METADATA_TEXT_LIMIT : length, value,
+        size_t length = strlen(value);
+        char name[MS_PRINTABLE_SIZE(NAME_TEXT_LIMIT)];
+        char shown[MS_PRINTABLE_SIZE(METADATA_TEXT_LIMIT)];
+        ms_printable_copy(value, METADATA_TEXT_LIMIT, shown, sizeof shown);
+        printf("  %s: %s%s\n", ms_printable(file->metadata[i].name, name, sizeof name), shown,
                length > METADATA_TEXT_LIMIT ? "..." : "");
     }
     printf("tensors: %zu\n", file->tensor_count);
@@ -59,8 +64,9 @@ static void print_text(const char *path, const ms_safetensors *file)
         const ms_tensor_info *tensor = &file->tensors[i];
         char shape[160];
         format_shape(tensor, shape, sizeof shape);
-        printf("  %-90s %-5s %-22s %" PRIu64 "\n", tensor->name, ms_dtype_name(tensor->dtype),
-               shape, tensor->byte_count);
+        char name[MS_PRINTABLE_SIZE(NAME_TEXT_LIMIT)];
+        printf("  %-90s %-5s %-22s %" PRIu64 "\n", ms_printable(tensor->name, name, sizeof name),
+               ms_dtype_name(tensor->dtype), shape, tensor->byte_count);
     }
 }
 

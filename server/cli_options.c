@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "printable.h"
 
 int ms_cli_usage_error(const char *command, const char *format, ...)
 {
@@ -123,10 +124,16 @@ int ms_cli_parse_double(const char *command, const char *name, const char *text,
     return 0;
 }
 
+/* Messages and details quote names from files: shown with their control
+ * characters escaped (printable.h), as --json shows them exactly. */
+enum { SHOWN_TEXT_LIMIT = 4096 };
+
 static void print_detail(const char *name, const json_t *value)
 {
+    char shown[MS_PRINTABLE_SIZE(SHOWN_TEXT_LIMIT)];
     if (json_is_string(value)) {
-        fprintf(stderr, "  %s: %s\n", name, json_string_value(value));
+        ms_printable_copy(json_string_value(value), SHOWN_TEXT_LIMIT, shown, sizeof shown);
+        fprintf(stderr, "  %s: %s\n", name, shown);
         return;
     }
     char *text = json_dumps(value, JSON_ENCODE_ANY);
@@ -146,10 +153,15 @@ int ms_cli_report_error(const ms_error *err, bool json)
     }
     json_t *object = json_object_get(body, "error");
     const char *key = json_string_value(json_object_get(object, "key"));
+    char shown[MS_PRINTABLE_SIZE(SHOWN_TEXT_LIMIT)];
+    ms_printable_copy(json_string_value(json_object_get(object, "message")), SHOWN_TEXT_LIMIT,
+                      shown, sizeof shown);
     fprintf(stderr, "mergesvd: error: %s: %s", json_string_value(json_object_get(object, "code")),
-            json_string_value(json_object_get(object, "message")));
-    if (key != NULL)
-        fprintf(stderr, " (key: %s)", key);
+            shown);
+    if (key != NULL) {
+        ms_printable_copy(key, SHOWN_TEXT_LIMIT, shown, sizeof shown);
+        fprintf(stderr, " (key: %s)", shown);
+    }
     fputc('\n', stderr);
     const char *name;
     json_t *value;

@@ -10,6 +10,7 @@
 #include "cli_options.h"
 #include "commands.h"
 #include "failpoint.h"
+#include "printable.h"
 #include "progress_display.h"
 
 static const char resize_usage[] =
@@ -147,10 +148,12 @@ static void print_verbose(FILE *stream, const ms_resize_report *report)
 {
     for (size_t i = 0; i < report->module_count; i++) {
         const ms_resize_module_report *module = &report->modules[i];
+        char name[MS_PRINTABLE_SIZE(512)];
         fprintf(stream,
                 "%-75s | rank %d -> %d, alpha %g -> %g | sum(S) retained: %.1f%%, "
                 "fro retained: %.1f%%, max(S) ratio: %.1f\n",
-                module->name, module->old_rank, module->new_rank, module->old_alpha,
+                ms_printable(module->name, name, sizeof name), module->old_rank,
+                module->new_rank, module->old_alpha,
                 module->new_alpha, 100 * module->sum_retained, 100 * module->fro_retained,
                 module->max_ratio);
     }

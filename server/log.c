@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "printable.h"
+
 /* 256 KiB: the lines of 100 ms at 30000 requests a second. */
 enum { LOG_LINE_MAX = 2048, LOG_BUFFER_SIZE = 256 * 1024 };
 
@@ -64,12 +66,16 @@ static void write_buffered_locked(void)
     }
 }
 
+/* Messages quote tensor names and paths from files and requests: their
+ * control characters are escaped, so one line stays one line. */
 static size_t format_line(char line[LOG_LINE_MAX], const char *format, va_list args)
 {
-    int length = vsnprintf(line, LOG_LINE_MAX - 1, format, args);
+    char raw[LOG_LINE_MAX];
+    int length = vsnprintf(raw, sizeof raw, format, args);
     size_t size = length < 0 ? 0 : (size_t)length;
-    if (size > LOG_LINE_MAX - 2)
-        size = LOG_LINE_MAX - 2;   /* truncated by vsnprintf */
+    if (size > sizeof raw - 1)
+        size = sizeof raw - 1;   /* truncated by vsnprintf */
+    size = ms_printable_copy(raw, size, line, LOG_LINE_MAX - 1);
     line[size++] = '\n';
     return size;
 }

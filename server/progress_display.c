@@ -5,6 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "printable.h"
+
 /* Redraw at most this often: a terminal is slower than the work. */
 static const double redraw_interval_seconds = 0.1;
 
@@ -54,7 +56,8 @@ static void draw(ms_progress_display *display, size_t done, size_t total, const 
                                done, total, eta);
     /* the key gets what is left of the line; keep its tail, the informative end */
     int room = terminal_width(display->stream) - head_length - 1;
-    const char *shown = key != NULL ? key : "";
+    char printable[MS_PRINTABLE_SIZE(512)];
+    const char *shown = ms_printable(key, printable, sizeof printable);
     int key_length = (int)strlen(shown);
     if (room < 0)
         room = 0;

@@ -12,6 +12,7 @@ server_libmsserver_a_SOURCES = \
 	server/failpoint.c server/failpoint.h \
 	server/thread_priority.c server/thread_priority.h \
 	server/text.c server/text.h \
+	server/printable.c server/printable.h \
 	server/paths.c server/paths.h \
 	server/range.c server/range.h \
 	server/auth.c server/auth.h \

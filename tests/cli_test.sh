@@ -274,6 +274,41 @@ expect_exit 1 "inspect rank mismatch" "$MERGESVD" inspect "$work/bad/rank_mismat
         fail "inspect rank mismatch: no listing"; }
 resize_fails "rank mismatch" "$work/bad/rank_mismatch.safetensors" rank_mismatch
 
+# names with control characters (a newline, a terminal escape): text output
+# shows them escaped, one line each; --json keeps them exact
+python3 - "$work/bad/control_names.safetensors" <<'PYEOF'
+import json, struct, sys
+name = "lora_unet_x\nforged line\x1b[2J"
+header = json.dumps({
+    "__metadata__": {"note\x1b[31m": "two\nlines"},
+    name + ".lora_down.weight": {"dtype": "F32", "shape": [1, 2], "data_offsets": [0, 8]},
+    name + ".lora_up.weight": {"dtype": "F32", "shape": [2, 1], "data_offsets": [8, 16]},
+}).encode()
+header += b" " * (-len(header) % 8)
+inf = struct.pack("<f", float("inf"))
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<Q", len(header)) + header + struct.pack("<3f", 1, 2, 3) + inf)
+PYEOF
+expect_exit 0 "inspect control names" "$MERGESVD" inspect "$work/bad/control_names.safetensors" && {
+    checks=$((checks + 3))
+    grep -q $'\x1b' "$work/out" && fail "inspect control names: an escape byte reached the output"
+    grep -qF 'lora_unet_x\nforged line\x1b[2J.lora_up.weight' "$work/out" ||
+        fail "inspect control names: name not shown escaped: $(head -c 400 "$work/out")"
+    grep -qF 'note\x1b[31m: two\nlines' "$work/out" ||
+        fail "inspect control names: metadata not shown escaped"
+}
+expect_exit 0 "inspect control names json" "$MERGESVD" inspect --json \
+    "$work/bad/control_names.safetensors" &&
+    py_check "inspect control names json" "$work/out" '
+assert "lora_unet_x\nforged line\x1b[2J.lora_up.weight" in [t["name"] for t in doc["tensors"]]'
+expect_exit 1 "resize control names" "$MERGESVD" resize --model "$work/bad/control_names.safetensors" \
+    --save_to "$work/control_out.safetensors" --new_rank 1 && {
+    checks=$((checks + 2))
+    grep -q $'\x1b' "$work/err" && fail "resize control names: an escape byte reached stderr"
+    grep -qF 'lora_unet_x\nforged line\x1b[2J.lora_up.weight' "$work/err" ||
+        fail "resize control names: key not shown escaped: $(head -c 400 "$work/err")"
+}
+
 # ---- interrupted: SIGINT (Ctrl-C) and SIGTERM stop between modules, exit
 # 128 + the signal, print the cancelled error and leave no file behind ----
 for signal_name in INT TERM; do

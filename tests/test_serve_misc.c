@@ -16,6 +16,7 @@
 #include "server/clock.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/printable.h"
 #include "server/serve_options.h"
 #include "server/text.h"
 #include "server/thread_priority.h"
@@ -385,6 +386,47 @@ START_TEST(test_log_full_buffer)
 }
 END_TEST
 
+/* Control characters become escapes; an escape is never cut in two, and the
+ * result always ends in a NUL. */
+START_TEST(test_printable)
+{
+    char out[64];
+    ck_assert_str_eq(ms_printable("plain \xc3\xa9 utf-8", out, sizeof out), "plain \xc3\xa9 utf-8");
+    ck_assert_str_eq(ms_printable("a\nb\rc\td\x1b[2J\x7f\x01", out, sizeof out),
+                     "a\\nb\\rc\\td\\x1b[2J\\x7f\\x01");
+    ck_assert_str_eq(ms_printable(NULL, out, sizeof out), "");
+    ck_assert_uint_eq(ms_printable_copy("abcdef", 3, out, sizeof out), 3);   /* length bound */
+    ck_assert_str_eq(out, "abc");
+    ck_assert_uint_eq(ms_printable_copy("ab\ncd", 10, out, 4), 2);           /* "\n" does not fit */
+    ck_assert_str_eq(out, "ab");
+    ck_assert_uint_eq(ms_printable_copy("ab\ncd", 10, out, 5), 4);
+    ck_assert_str_eq(out, "ab\\n");
+    ck_assert_uint_eq(ms_printable_copy("\x02", 1, out, 4), 0);              /* \x02 needs 5 */
+    ck_assert_str_eq(out, "");
+    ck_assert_uint_eq(ms_printable_copy("xyz", 3, out, 1), 0);
+    char wide[MS_PRINTABLE_SIZE(3)];
+    ck_assert_uint_eq(ms_printable_copy("\x01\x02\x03", 3, wide, sizeof wide), 12);
+    ck_assert_str_eq(wide, "\\x01\\x02\\x03");
+}
+END_TEST
+
+/* A message that quotes a name from a file cannot forge a second log line. */
+START_TEST(test_log_escapes_controls)
+{
+    int pipe_fds[2];
+    ck_assert_int_eq(pipe2(pipe_fds, O_NONBLOCK), 0);
+    ms_log_set_fd(pipe_fds[1]);
+    ms_log("job %s failed: tensor \"%s\"", "abc",
+           "x\njob 00000000 resize succeeded\n\x1b[2J.lora_up.weight");
+    ck_assert_str_eq(drain(pipe_fds[0]),
+                     "job abc failed: tensor \"x\\njob 00000000 resize succeeded\\n\\x1b[2J"
+                     ".lora_up.weight\"\n");
+    ms_log_set_fd(STDERR_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+}
+END_TEST
+
 /* Nice values only go up; the short slice is taken where the kernel has
  * custom slices (6.12 and later) and read back with sched_getattr. */
 START_TEST(test_thread_priority)
@@ -431,6 +473,8 @@ int main(void)
     tcase_add_test(tcase, test_clock_format);
     tcase_add_test(tcase, test_log_order);
     tcase_add_test(tcase, test_log_full_buffer);
+    tcase_add_test(tcase, test_log_escapes_controls);
+    tcase_add_test(tcase, test_printable);
     tcase_add_test(tcase, test_thread_priority);
     suite_add_tcase(suite, tcase);
     return ms_test_run_suite(suite);
