@@ -100,9 +100,10 @@ static bool looks_decimal(const char *text)
     return has_digit;
 }
 
-static json_t *detail_value(const char *text)
+static json_t *detail_value(const ms_error_detail *detail)
 {
-    if (looks_decimal(text)) {
+    const char *text = detail->value;
+    if (detail->is_number && looks_decimal(text)) {
         char *end = NULL;
         errno = 0;
         long long integer = strtoll(text, &end, 10);
@@ -134,7 +135,7 @@ json_t *ms_api_error_object(const ms_error *err)
     json_t *details = json_object();
     for (int i = 0; err != NULL && i < err->detail_count && i < MS_ERROR_MAX_DETAILS; i++)
         json_object_set_new(details, err->details[i].name,
-                            detail_value(err->details[i].value));
+                            detail_value(&err->details[i]));
     /* last, so a core detail of the same name cannot hide the reason */
     if (container)
         json_object_set_new(details, "reason", json_string(ms_status_name(code)));

@@ -79,12 +79,23 @@ ms_status ms_error_set(ms_error *err, ms_status code, const char *key,
     return code;
 }
 
+/* "%", then flags, width, precision and length, then one numeric
+ * conversion, and nothing else. */
+static int is_numeric_format(const char *format)
+{
+    if (*format++ != '%')
+        return 0;
+    format += strspn(format, "-+ #0123456789.hljztL");
+    return *format != '\0' && strchr("diouxXeEfgGaA", *format) != NULL && format[1] == '\0';
+}
+
 void ms_error_detail_add(ms_error *err, const char *name, const char *format, ...)
 {
     if (err == NULL || err->detail_count >= MS_ERROR_MAX_DETAILS)
         return;
     ms_error_detail *detail = &err->details[err->detail_count++];
     snprintf(detail->name, sizeof detail->name, "%s", name);
+    detail->is_number = is_numeric_format(format);
     va_list args;
     va_start(args, format);
     vsnprintf(detail->value, sizeof detail->value, format, args);

@@ -4,7 +4,7 @@
  * fails, fills the caller's ms_error.  The code is a stable machine word (see
  * ms_status_name); message is for people; key names the tensor at fault, when
  * there is one; details carry a few name/value pairs (numbers are written as
- * decimal text, the api layer turns them into JSON). */
+ * decimal text and marked as numbers, the api layer turns them into JSON). */
 #ifndef MS_ERROR_H
 #define MS_ERROR_H
 
@@ -66,6 +66,7 @@ enum { MS_ERROR_MAX_DETAILS = 6 };
 typedef struct ms_error_detail {
     char name[32];
     char value[160];
+    int is_number;          /* value was formatted from a number (not from %s) */
 } ms_error_detail;
 
 typedef struct ms_error {
@@ -88,7 +89,10 @@ ms_status ms_error_set(ms_error *err, ms_status code, const char *key,
                        const char *format, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Appends a detail; silently drops it when the table is full. */
+/* Appends a detail; silently drops it when the table is full.  A format that
+ * is one numeric conversion ("%d", "%" PRIu64, "%.17g") makes a number;
+ * anything else a string, whatever the text looks like (a field named "123"
+ * stays a string). */
 void ms_error_detail_add(ms_error *err, const char *name, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 

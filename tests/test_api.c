@@ -1,6 +1,7 @@
 /* api layer: status table, error objects, strict resize request parsing,
  * report and model summary JSON. */
 #include <check.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,11 +139,11 @@ START_TEST(test_error_object_key_and_details)
     ms_error err;
     ms_error_set(&err, MS_ERR_NAN_DETECTED, "lora_te_x.lora_up.weight", "NaN");
     ms_error_detail_add(&err, "index", "%d", 42);
-    ms_error_detail_add(&err, "negative", "-7");
+    ms_error_detail_add(&err, "negative", "%" PRId64, (int64_t)-7);
     ms_error_detail_add(&err, "ratio", "%g", 0.25);
-    ms_error_detail_add(&err, "exponent", "1e-6");
-    ms_error_detail_add(&err, "word", "inf");
-    ms_error_detail_add(&err, "hex", "0x10");
+    ms_error_detail_add(&err, "exponent", "%.17g", 1e-6);
+    ms_error_detail_add(&err, "word", "%g", INFINITY);   /* a number, but not JSON's */
+    ms_error_detail_add(&err, "hex", "%#x", 16u);
     json_t *body = ms_api_error_body(&err);
     ck_assert_int_eq(json_object_size(body), 1);
     json_t *object = json_object_get(body, "error");
@@ -159,6 +160,21 @@ START_TEST(test_error_object_key_and_details)
     ck_assert_str_eq(json_string_value(json_object_get(details, "word")), "inf");
     ck_assert_str_eq(json_string_value(json_object_get(details, "hex")), "0x10");
     json_decref(body);
+
+    /* text stays text, however numeric it looks: a field named "123", a
+     * dtype "12", a literal */
+    ms_error_set(&err, MS_ERR_INVALID_PARAMETER, NULL, "unknown field");
+    ms_error_detail_add(&err, "field", "%s", "123");
+    ms_error_detail_add(&err, "dtype", "%s", "1e5");
+    ms_error_detail_add(&err, "literal", "12");
+    ms_error_detail_add(&err, "mixed", "%d of %d", 1, 2);
+    json_t *text_object = ms_api_error_object(&err);
+    details = json_object_get(text_object, "details");
+    ck_assert_str_eq(json_string_value(json_object_get(details, "field")), "123");
+    ck_assert_str_eq(json_string_value(json_object_get(details, "dtype")), "1e5");
+    ck_assert_str_eq(json_string_value(json_object_get(details, "literal")), "12");
+    ck_assert_str_eq(json_string_value(json_object_get(details, "mixed")), "1 of 2");
+    json_decref(text_object);
 }
 END_TEST
 
