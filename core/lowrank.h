@@ -91,8 +91,16 @@ void ms_lowrank_factor_free(ms_lowrank_factor *factor);
 /* MS_OK, or the error for a LAPACK info code. */
 ms_status ms_lowrank_lapack_status(int info, const char *routine, ms_error *err);
 
+/* Finite factors can still overflow in their product (entries near 1e300):
+ * the SVD would then return NaN, and the NaN would be blamed on an output
+ * tensor.  nan_detected, reason "overflow", when the m x n core holds a
+ * non-finite value.  Only the Householder path needs it: the Cholesky path
+ * takes columns whose squared norms stay below DBL_MAX x DBL_EPSILON, so
+ * its core's entries stay below r times that. */
+ms_status ms_lowrank_check_core_finite(int m, int n, const double *core, ms_error *err);
+
 /* Full SVD of the m x n column-major core (overwritten): s (min(m, n)),
- * u (m x m), vt (n x n); no NaN scan, no transposes. */
+ * u (m x m), vt (n x n), after ms_lowrank_check_core_finite; no transposes. */
 ms_status ms_lowrank_core_svd(int m, int n, double *core, double *s, double *u, double *vt,
                               ms_error *err);
 

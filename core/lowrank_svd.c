@@ -16,6 +16,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,9 +80,25 @@ static ms_status ormqr(int m, int n, int k, const double *a, const double *tau, 
     return ms_lowrank_lapack_status(info, "dormqr", err);
 }
 
+ms_status ms_lowrank_check_core_finite(int m, int n, const double *core, ms_error *err)
+{
+    for (size_t i = 0; i < (size_t)m * (size_t)n; i++) {
+        if (!isfinite(core[i])) {
+            ms_error_set(err, MS_ERR_NAN_DETECTED, NULL,
+                         "the module's weights are too large: up @ down overflows double "
+                         "precision");
+            ms_error_detail_add(err, "reason", "overflow");
+            return MS_ERR_NAN_DETECTED;
+        }
+    }
+    return MS_OK;
+}
+
 ms_status ms_lowrank_core_svd(int m, int n, double *core, double *s, double *u, double *vt,
                               ms_error *err)
 {
+    if (ms_lowrank_check_core_finite(m, n, core, err) != MS_OK)
+        return MS_ERR_NAN_DETECTED;
     int smaller = m < n ? m : n;
     lapack_int *iwork = malloc((size_t)8 * (size_t)smaller * sizeof(lapack_int));
     if (iwork == NULL)

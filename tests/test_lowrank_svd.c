@@ -156,6 +156,35 @@ START_TEST(test_bad_arguments)
 }
 END_TEST
 
+/* Finite factors whose product overflows (entries near 1e300): refused as
+ * an overflow before the SVD, not left to come out as NaN. */
+START_TEST(test_product_overflow)
+{
+    enum { OUT = 20, IN = 30, RANK = 4 };
+    test_rng rng;
+    test_rng_seed(&rng, 11);
+    double up[OUT * RANK], down[RANK * IN], s[RANK];
+    double new_up[OUT * 2], new_down[2 * IN];
+    test_random_matrix(&rng, OUT, RANK, up);
+    test_random_matrix(&rng, RANK, IN, down);
+    for (size_t i = 0; i < OUT * RANK; i++)
+        up[i] *= 1e300;
+    for (size_t i = 0; i < RANK * IN; i++)
+        down[i] *= 1e10;
+    ms_error err;
+    ck_assert_int_eq(ms_lowrank_svd(up, down, OUT, IN, RANK, s, 2, new_up, new_down, &err),
+                     MS_ERR_NAN_DETECTED);
+    ck_assert(strstr(err.message, "overflows") != NULL);
+    ck_assert_str_eq(err.details[0].name, "reason");
+    ck_assert_str_eq(err.details[0].value, "overflow");
+    for (size_t i = 0; i < RANK * IN; i++)
+        down[i] *= 1e-20;   /* 1e290 x 1e-10: large but finite */
+    ck_assert_int_eq(ms_lowrank_svd(up, down, OUT, IN, RANK, s, 2, new_up, new_down, &err),
+                     MS_OK);
+    ck_assert(isfinite(s[0]) && s[0] > 1e285);
+}
+END_TEST
+
 /* Which path ran, and does it still match dgesdd of the formed W. */
 typedef enum up_kind {
     UP_RANDOM,        /* Gaussian: well conditioned */
@@ -307,6 +336,7 @@ static Suite *lowrank_suite(void)
                         (int)(sizeof shape_cases / sizeof shape_cases[0]));
     tcase_add_test(cases, test_known_spectrum);
     tcase_add_test(cases, test_bad_arguments);
+    tcase_add_test(cases, test_product_overflow);
     tcase_add_loop_test(cases, test_paths, 0, (int)(sizeof path_cases / sizeof path_cases[0]));
     tcase_add_test(cases, test_cholesky_rank_limit);
     suite_add_tcase(suite, cases);
