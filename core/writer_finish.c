@@ -157,9 +157,13 @@ static ms_status build_header(finish_state *state, const char *data_hash_hex, ms
     size_t length = strlen(text);
     size_t padded = (length + 7) & ~(size_t)7;
     if (padded > MS_MAX_HEADER_BYTES) {
+        /* the output's, not an input's: mostly metadata carried over */
         status = ms_error_set(err, MS_ERR_HEADER_TOO_LARGE, NULL,
-                              "the header would be %zu bytes, over the %u-byte limit", padded,
-                              MS_MAX_HEADER_BYTES);
+                              "the output's header would be %zu bytes, over the %u-byte limit "
+                              "(its metadata: %zu entries)", padded, MS_MAX_HEADER_BYTES,
+                              writer->metadata_count);
+        ms_error_detail_add(err, "output_header_bytes", "%zu", padded);
+        ms_error_detail_add(err, "limit", "%u", MS_MAX_HEADER_BYTES);
         goto done;
     }
     free(state->header);

@@ -420,6 +420,29 @@ START_TEST(test_refused_tensor_not_written)
 }
 END_TEST
 
+/* Metadata carried over can make the output's header exceed the format's
+ * limit: refused as the output's, with its size, and nothing is left. */
+START_TEST(test_output_header_too_large)
+{
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    size_t length = MS_MAX_HEADER_BYTES;
+    char *comment = malloc(length + 1);
+    ck_assert_ptr_nonnull(comment);
+    memset(comment, 'c', length);
+    comment[length] = '\0';
+    ck_assert_int_eq(ms_writer_set_metadata(writer, "ss_training_comment", comment, &err), MS_OK);
+    free(comment);
+    ck_assert_int_eq(ms_writer_finish(writer, NULL, &err), MS_ERR_HEADER_TOO_LARGE);
+    ck_assert(strstr(err.message, "output's header") != NULL);
+    ck_assert_str_eq(err.details[0].name, "output_header_bytes");
+    ck_assert(err.details[0].is_number);
+    ck_assert_uint_gt(strtoull(err.details[0].value, NULL, 10), MS_MAX_HEADER_BYTES);
+    ck_assert_int_eq(directory_entry_count(), 0);
+}
+END_TEST
+
 START_TEST(test_abort_leaves_nothing)
 {
     ms_writer *writer;
@@ -683,6 +706,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tcase, test_nan_refused_leaves_nothing);
     tcase_add_test(tcase, test_refused_tensor_not_written);
     tcase_add_test(tcase, test_abort_leaves_nothing);
+    tcase_add_test(tcase, test_output_header_too_large);
     tcase_add_test(tcase, test_failed_finish_leaves_no_temp);
     tcase_add_test(tcase, test_argument_checks);
     tcase_add_test(tcase, test_write_errors);
