@@ -125,8 +125,11 @@ ms_status ms_paths_resolve_model(char *const *roots, size_t root_count, const ch
             continue;
         long holder = root_holding(roots, root_count, real);
         if (holder < 0) {
+            /* "." or a root's own path: inside, but a folder, not a model */
+            bool is_root = root_is(roots, root_count, real);
             free(real);
-            return outside(err, model);
+            return is_root ? not_found(err, model, "is a models root, not a file")
+                           : outside(err, model);
         }
         *resolved = real;
         *root_index = (size_t)holder;

@@ -143,6 +143,10 @@ START_TEST(test_resolve_missing)
     ck_assert_int_eq(resolve("nope.safetensors", &resolved, &root), MS_ERR_NOT_FOUND);
     ck_assert_int_eq(resolve("sub", &resolved, &root), MS_ERR_NOT_FOUND);   /* a directory */
     ck_assert_int_eq(resolve("", &resolved, &root), MS_ERR_NOT_FOUND);
+    /* a root itself is inside the roots, and not a file */
+    ck_assert_int_eq(resolve(".", &resolved, &root), MS_ERR_NOT_FOUND);
+    ck_assert_int_eq(resolve(root_b, &resolved, &root), MS_ERR_NOT_FOUND);
+    ck_assert_ptr_null(resolved);
     char absolute[PATH_MAX * 2];
     snprintf(absolute, sizeof absolute, "%s/missing.safetensors", root_a);
     ck_assert_int_eq(resolve(absolute, &resolved, &root), MS_ERR_NOT_FOUND);
