@@ -67,6 +67,11 @@ typedef struct ms_lowrank_factor {
     double *singular_values;  /* p, descending */
 } ms_lowrank_factor;
 
+/* MS_OK when an out x rank x in problem fits LAPACK's int indexes and
+ * memory's size_t; callers check before reading factors that size. */
+ms_status ms_lowrank_check_shape(int64_t out_features, int64_t in_features, int rank,
+                                 ms_error *err);
+
 /* Thin QR of both factors and the SVD of the core.  up is out x r and down
  * is r x in, row-major; max_new_rank is the largest k that truncate will be
  * asked for (k > r forces the Householder path).  On the Cholesky path the

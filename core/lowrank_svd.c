@@ -137,7 +137,8 @@ static int min_int64(int64_t a, int64_t b)
     return (int)(a < b ? a : b);
 }
 
-static ms_status check_shape(int64_t out_features, int64_t in_features, int rank, ms_error *err)
+ms_status ms_lowrank_check_shape(int64_t out_features, int64_t in_features, int rank,
+                                 ms_error *err)
 {
     if (out_features < 1 || in_features < 1 || rank < 1)
         return ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL,
@@ -218,7 +219,7 @@ ms_status ms_lowrank_factor_init(ms_lowrank_factor *factor, const double *up,
                                  ms_error *err)
 {
     memset(factor, 0, sizeof *factor);
-    ms_status status = check_shape(out_features, in_features, rank, err);
+    ms_status status = ms_lowrank_check_shape(out_features, in_features, rank, err);
     if (status != MS_OK)
         return status;
     factor->out_features = out_features;

@@ -57,12 +57,18 @@ static double *alloc_doubles(uint64_t count)
 static ms_status read_factors(const ms_safetensors *input, const ms_lora_module *module,
                               module_buffers *buffers, ms_error *err)
 {
+    /* before reading: a header may claim a [2^31, 1] tensor that LAPACK would
+     * refuse only after 16 GB had been allocated and filled */
+    ms_status status = ms_lowrank_check_shape(module->out_features, module->in_features,
+                                              module->rank, err);
+    if (status != MS_OK)
+        return with_key(status, module, err);
     buffers->up = alloc_doubles(module->up->element_count);
     buffers->down = alloc_doubles(module->down->element_count);
     if (buffers->up == NULL || buffers->down == NULL)
         return with_key(ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL,
                                      "out of memory reading %s", module->name), module, err);
-    ms_status status = ms_safetensors_read_doubles(input, module->up, buffers->up, err);
+    status = ms_safetensors_read_doubles(input, module->up, buffers->up, err);
     if (status == MS_OK)
         status = ms_safetensors_read_doubles(input, module->down, buffers->down, err);
     return status;

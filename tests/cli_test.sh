@@ -274,6 +274,27 @@ expect_exit 1 "inspect rank mismatch" "$MERGESVD" inspect "$work/bad/rank_mismat
         fail "inspect rank mismatch: no listing"; }
 resize_fails "rank mismatch" "$work/bad/rank_mismatch.safetensors" rank_mismatch
 
+# a module LAPACK cannot index (up claims 2^40 rows, in a sparse 4 TiB file):
+# refused before 8 TB of doubles are asked for
+python3 - "$work/bad/huge_module.safetensors" <<'PYEOF'
+import json, struct, sys
+rows = 2 ** 40
+header = json.dumps({
+    "lora_unet_x.lora_down.weight": {"dtype": "F32", "shape": [1, 4], "data_offsets": [0, 16]},
+    "lora_unet_x.lora_up.weight": {"dtype": "F32", "shape": [rows, 1],
+                                   "data_offsets": [16, 16 + 4 * rows]},
+}).encode()
+header += b" " * (-len(header) % 8)
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<Q", len(header)) + header + struct.pack("<4f", 1, 2, 3, 4))
+    f.truncate(8 + len(header) + 16 + 4 * rows)
+PYEOF
+resize_fails "module too large for LAPACK" "$work/bad/huge_module.safetensors" bad_safetensors
+py_check "module too large for LAPACK: reason" "$work/out" '
+assert doc["error"]["details"]["reason"] == "integer_overflow", doc
+assert "too large for LAPACK" in doc["error"]["message"], doc'
+rm -f "$work/bad/huge_module.safetensors"
+
 # names with control characters (a newline, a terminal escape): text output
 # shows them escaped, one line each; --json keeps them exact
 python3 - "$work/bad/control_names.safetensors" <<'PYEOF'
