@@ -3,6 +3,7 @@
  * context width and the text encoder say which Stable Diffusion. */
 #include "inspect.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,9 @@ static int text_encoder_layer(const char *name)
     const char *marker = strstr(name, "encoder_layers_");
     if (marker == NULL)
         return -1;
-    return atoi(marker + strlen("encoder_layers_"));
+    /* strtol, not atoi: a name with 99999999999 must not overflow an int */
+    long layer = strtol(marker + strlen("encoder_layers_"), NULL, 10);
+    return layer >= 0 && layer <= INT_MAX ? (int)layer : -1;
 }
 
 /* Evidence gathered over the modules, strongest first when deciding. */

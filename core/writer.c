@@ -30,6 +30,18 @@ ms_status ms_writer_io_error(ms_error *err, int error_number, const char *action
     return code;
 }
 
+/* The bytes written come straight from a mapped input file when a tensor is
+ * copied as it is: the kernel says EFAULT where the file has been cut short
+ * since it was mapped (where a read of our own would get SIGBUS). */
+static ms_status source_shrank(const char *what, ms_error *err)
+{
+    ms_error_set(err, MS_ERR_IO, NULL,
+                 "cannot write %s: its source, a mapped input file, is shorter than when it "
+                 "was opened (replaced or cut while in use?)", what);
+    ms_error_detail_add(err, "reason", "file_shrank");
+    return MS_ERR_IO;
+}
+
 ms_status ms_writer_pwrite_all(int fd, const void *bytes, uint64_t length, uint64_t offset,
                                const char *what, ms_error *err)
 {
@@ -39,6 +51,8 @@ ms_status ms_writer_pwrite_all(int fd, const void *bytes, uint64_t length, uint6
         ssize_t written = pwrite(fd, cursor, request, (off_t)offset);
         if (written < 0 && errno == EINTR)
             continue;
+        if (written < 0 && errno == EFAULT)
+            return source_shrank(what, err);
         if (written <= 0)
             return ms_writer_io_error(err, written < 0 ? errno : EIO, "write", what);
         cursor += written;

@@ -105,6 +105,7 @@ static ms_status parse_body(ms_http_request *request, submission *work, ms_error
         return MS_ERR_INVALID_JSON;
     }
     ms_status status = ms_api_resize_request_from_json(body, &work->request, err);
+    work->have_request = status == MS_OK;   /* freed by the caller from here on */
     /* compact: a body padded with a megabyte of blanks is not kept (or copied on every GET) */
     if (status == MS_OK)
         work->request_text = json_dumps(body, JSON_COMPACT);
@@ -113,7 +114,6 @@ static ms_status parse_body(ms_http_request *request, submission *work, ms_error
         return status;
     if (work->request_text == NULL)
         return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-    work->have_request = true;
     if (work->request.output_name != NULL) {
         if (!ms_paths_output_name_valid(work->request.output_name)) {
             ms_error_set(err, MS_ERR_INVALID_OUTPUT_NAME, NULL,

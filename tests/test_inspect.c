@@ -210,6 +210,14 @@ START_TEST(test_lora_widths)
     };
     ck_assert_int_eq(inspect_path(write_tensors("deep.safetensors", deep_text, 2), &summary, &err), MS_OK);
     ck_assert_int_eq(summary.architecture, MS_ARCH_SD2);
+    /* an index past int is no evidence (atoi would have made it one) */
+    static const tensor_spec absurd_text[] = {
+        {"lora_te_text_model_encoder_layers_99999999999_mlp_fc1.lora_down.weight", 2, {1, 16}},
+        {"lora_te_text_model_encoder_layers_99999999999_mlp_fc1.lora_up.weight", 2, {64, 1}},
+    };
+    ck_assert_int_eq(inspect_path(write_tensors("absurd.safetensors", absurd_text, 2), &summary,
+                                  &err), MS_OK);
+    ck_assert_int_eq(summary.architecture, MS_ARCH_UNKNOWN);
 
     /* SDXL UNet LDM names alone */
     static const tensor_spec sdxl_unet[] = {

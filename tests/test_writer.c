@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -420,6 +421,35 @@ START_TEST(test_refused_tensor_not_written)
 }
 END_TEST
 
+/* Bytes copied as they are come from a mapped input: cut short meanwhile,
+ * the copy fails as file_shrank (the kernel's EFAULT), not as "Bad address". */
+START_TEST(test_source_shrank)
+{
+    char source_path[4200];
+    snprintf(source_path, sizeof source_path, "%s/source.bin", base_dir);
+    int fd = open(source_path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, 65536), 0);
+    void *map = mmap(NULL, 65536, PROT_READ, MAP_SHARED, fd, 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    ck_assert_int_eq(ftruncate(fd, 4096), 0);
+    ms_writer *writer;
+    ms_error err;
+    ck_assert_int_eq(ms_writer_open(final_path, &writer, &err), MS_OK);
+    const int64_t shape[] = {65536};
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "copied", MS_DTYPE_U8, 1, shape, map, 65536,
+                                         &err), MS_ERR_IO);
+    ck_assert_str_eq(err.details[0].name, "reason");
+    ck_assert_str_eq(err.details[0].value, "file_shrank");
+    ck_assert(strstr(err.message, "shorter") != NULL);
+    ms_writer_abort(writer);
+    ck_assert_int_eq(directory_entry_count(), 0);
+    munmap(map, 65536);
+    close(fd);
+    ck_assert_int_eq(unlink(source_path), 0);
+}
+END_TEST
+
 /* Metadata carried over can make the output's header exceed the format's
  * limit: refused as the output's, with its size, and nothing is left. */
 START_TEST(test_output_header_too_large)
@@ -707,6 +737,7 @@ static Suite *writer_suite(void)
     tcase_add_test(tcase, test_refused_tensor_not_written);
     tcase_add_test(tcase, test_abort_leaves_nothing);
     tcase_add_test(tcase, test_output_header_too_large);
+    tcase_add_test(tcase, test_source_shrank);
     tcase_add_test(tcase, test_failed_finish_leaves_no_temp);
     tcase_add_test(tcase, test_argument_checks);
     tcase_add_test(tcase, test_write_errors);
