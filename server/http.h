@@ -34,6 +34,7 @@ typedef struct ms_http_request {
     struct ms_http_request *next_deferred;
     struct ms_http_worker *worker;       /* deferred there: counted in its unanswered */
     bool in_worker;                      /* responses are kept, not queued */
+    bool deferred;                       /* runs as a deferred handler (ms_http_defer) */
     enum MHD_Result worker_result;
     struct MHD_Response *ready_response; /* queued at the next callback */
     unsigned ready_status;

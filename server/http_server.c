@@ -191,6 +191,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         *request_slot = request;
         if (request->path == NULL)
             return MHD_NO;
+        if (!ms_routes_authorized(request))
+            return ms_routes_refuse_unauthorized(request, method_has_body(method));
         if (method_has_body(method) && declared_too_large(request))
             return refuse_too_large(request);
         return MHD_YES;

@@ -27,8 +27,10 @@ typedef struct ms_http_worker {
     pthread_mutex_t mutex;
     pthread_cond_t wakeup;
     struct ms_http_request *first, *last;   /* FIFO through request->next_deferred */
-    bool stopping;
-    bool started;
+    bool stopping;           /* under mutex */
+    bool started;            /* set before the HTTP threads exist, cleared
+                                after they are gone: they only read it */
+    bool joined;             /* stop has run (shutdown's thread only) */
     pthread_t thread;
     atomic_int unanswered;   /* deferred requests whose answer has not gone out */
 } ms_http_worker;
@@ -41,12 +43,18 @@ int ms_http_worker_start(ms_http_worker *worker);
  * client whose submit was recorded should hear so. */
 void ms_http_worker_stop(ms_http_worker *worker, int wait_ms);
 
+/* After MHD_stop_daemon: HTTP threads may take the worker's mutex (to find
+ * it stopping) until the daemon is gone.  Stops the worker first if need be. */
+void ms_http_worker_destroy(ms_http_worker *worker);
+
 /* From the request-completed callback of a deferred request. */
 void ms_http_worker_answered(ms_http_worker *worker);
 
 /* From a request handler on an HTTP thread: suspends the connection and
  * queues handler(request) for the worker (or, once the worker is stopping,
- * runs it here).  Returns what the access handler returns now. */
+ * runs it here).  Either way request->deferred is true while the handler
+ * runs: a handler that defers on some condition must not defer again.
+ * Returns what the access handler returns now. */
 enum MHD_Result ms_http_defer(struct ms_http_request *request, ms_http_worker *worker,
                               ms_http_handler *handler);
 

@@ -93,13 +93,17 @@ static void dispatch(ms_job_queue *queue)
     char id[MS_JOB_ID_LENGTH + 1];
     while (!queue->stopping && queue->running < service->options->workers &&
            pop_pending(queue, id)) {
-        ms_job *job = NULL;
-        if (!ms_job_runner_start(service, id, &job))
-            continue;   /* cancelled or deleted while queued */
+        /* allocated before the job is marked running, so that running means
+         * running */
         job_work *work = calloc(1, sizeof *work);
         if (work == NULL) {
             ms_log("job %s: out of memory starting it; left queued until restart", id);
             break;
+        }
+        ms_job *job = NULL;
+        if (!ms_job_runner_start(service, id, &job)) {
+            free(work);
+            continue;   /* cancelled or deleted while queued */
         }
         work->service = service;
         work->job = job;

@@ -138,7 +138,7 @@ static enum MHD_Result handle_job_get(ms_http_request *request, const char *id)
         return job_not_found(request, id);
     if (copy == NULL)
         return MHD_NO;
-    if (copy->report_in_store && copy->report == NULL && !request->in_worker) {
+    if (copy->report_in_store && copy->report == NULL && !request->deferred) {
         ms_job_free(copy);
         return ms_http_defer(request, &service->read_worker, handle_job_get_stored);
     }
@@ -342,22 +342,28 @@ static const static_route static_routes[] = {
     {"/bbwm/merge-models", true, ms_submit_merge},
 };
 
-static bool authorized(ms_http_request *request)
+bool ms_routes_authorized(ms_http_request *request)
 {
     const char *token = request->service->token;
     return token == NULL || strcmp(request->path, "/healthz") == 0 ||
            ms_auth_check(token, ms_http_header(request, MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
+enum MHD_Result ms_routes_refuse_unauthorized(ms_http_request *request, bool close_connection)
+{
+    static const char *const headers[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
+    static const char *const closing_headers[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
+                                                  MHD_HTTP_HEADER_CONNECTION, "close", NULL};
+    ms_error err;
+    ms_error_set(&err, MS_ERR_UNAUTHORIZED, NULL,
+                 "missing or wrong bearer token (Authorization: Bearer TOKEN)");
+    return ms_http_send_error(request, &err, close_connection ? closing_headers : headers);
+}
+
 enum MHD_Result ms_routes_handle(ms_http_request *request)
 {
-    if (!authorized(request)) {
-        static const char *const headers[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
-        ms_error err;
-        ms_error_set(&err, MS_ERR_UNAUTHORIZED, NULL,
-                     "missing or wrong bearer token (Authorization: Bearer TOKEN)");
-        return ms_http_send_error(request, &err, headers);
-    }
+    if (!ms_routes_authorized(request))
+        return ms_routes_refuse_unauthorized(request, false);
     for (size_t i = 0; i < sizeof static_routes / sizeof static_routes[0]; i++) {
         const static_route *route = &static_routes[i];
         if (strcmp(request->path, route->path) != 0)

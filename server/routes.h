@@ -8,6 +8,14 @@
 
 enum MHD_Result ms_routes_handle(ms_http_request *request);
 
+/* With --token-file, a request without the right bearer token (/healthz
+ * excepted) is answered 401 here.  The HTTP layer asks before reading a
+ * body, so that strangers cannot make it buffer a megabyte each;
+ * close_connection then ends the connection with the answer (the unread
+ * body must not be taken for the next request). */
+bool ms_routes_authorized(ms_http_request *request);
+enum MHD_Result ms_routes_refuse_unauthorized(ms_http_request *request, bool close_connection);
+
 enum MHD_Result ms_submit_resize(ms_http_request *request);
 enum MHD_Result ms_submit_merge(ms_http_request *request);
 enum MHD_Result ms_download_result(ms_http_request *request, const char *job_id);

@@ -54,6 +54,13 @@ void ms_service_stop_http_workers(ms_service *service)
     ms_http_worker_stop(&service->read_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
 }
 
+/* HTTP threads may look at the workers until MHD_stop_daemon has joined them. */
+static void destroy_http_workers(ms_service *service)
+{
+    ms_http_worker_destroy(&service->write_worker);
+    ms_http_worker_destroy(&service->read_worker);
+}
+
 void ms_service_attach_report(ms_service *service, ms_job *copy)
 {
     if (copy->report != NULL || !copy->report_in_store)
@@ -318,6 +325,7 @@ int ms_service_run(const ms_serve_options *options)
     ms_service_stop_http_workers(&service);
     if (service.daemon != NULL)
         MHD_stop_daemon(service.daemon);
+    destroy_http_workers(&service);
     if (queue_ready)
         ms_job_queue_destroy(&service.queue);
     ms_log_flush();   /* lines of connections closed by the stop above */

@@ -771,6 +771,16 @@ if start_server auth "$work/data-auth" --token-file "$work/token"; then
     expect_error "basic auth -> 401" 401 unauthorized
     post_json /v1/resize-lora '{"model": "lora_a.safetensors"}'
     expect_error "submit without token -> 401" 401 unauthorized
+    # refused before its body is read: strangers cannot make the server
+    # buffer a megabyte per connection (a body over the limit is 401, not 413)
+    { printf '{"model": "lora_a.safetensors", "pad": "'; head -c $((512 * 1024)) /dev/zero | tr '\0' a; printf '"}'; } >"$work/half_mib.json"
+    request POST /v1/resize-lora -H 'Content-Type: application/json' -H 'Expect: 100-continue' \
+        --data-binary @"$work/half_mib.json"
+    expect_error "512 KiB submit without token -> 401 before the body" 401 unauthorized
+    check "the 401 before the body closes the connection" grep -qi '^connection: close' "$headers_file"
+    request POST /v1/resize-lora -H 'Content-Type: application/json' -H 'Expect: 100-continue' \
+        --data-binary @"$work/huge.json"
+    expect_error "2 MiB submit without token -> 401" 401 unauthorized
     request GET /metrics
     expect_error "metrics without token -> 401" 401 unauthorized
     request GET /healthz

@@ -14,6 +14,8 @@
 
 #include "server/auth.h"
 #include "server/clock.h"
+#include "server/http.h"
+#include "server/http_worker.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/printable.h"
@@ -427,6 +429,46 @@ START_TEST(test_log_escapes_controls)
 }
 END_TEST
 
+/* A handler that defers on a condition (a finished job's GET: "read the
+ * report on the worker") must see, when ms_http_defer runs it on the HTTP
+ * thread because the worker is stopping, that it already runs deferred:
+ * otherwise it defers again, forever (a shutdown once hung so). */
+static int handler_calls;
+
+static enum MHD_Result defer_unless_deferred(ms_http_request *request)
+{
+    handler_calls++;
+    if (!request->deferred && handler_calls < 3)
+        return ms_http_defer(request, request->worker, defer_unless_deferred);
+    return MHD_YES;
+}
+
+START_TEST(test_defer_while_stopping)
+{
+    ms_http_worker worker;
+    memset(&worker, 0, sizeof worker);
+    ms_http_request request;
+    memset(&request, 0, sizeof request);
+    request.worker = &worker;   /* where the handler defers to */
+
+    handler_calls = 0;           /* never started: runs here, deferred */
+    ck_assert_int_eq(ms_http_defer(&request, &worker, defer_unless_deferred), MHD_YES);
+    ck_assert_int_eq(handler_calls, 1);
+    ck_assert(!request.deferred);
+
+    ck_assert_int_eq(ms_http_worker_start(&worker), 0);
+    ms_http_worker_stop(&worker, 0);
+    handler_calls = 0;           /* stopping: runs here, deferred */
+    ck_assert_int_eq(ms_http_defer(&request, &worker, defer_unless_deferred), MHD_YES);
+    ck_assert_int_eq(handler_calls, 1);
+    ck_assert(!request.deferred);
+    ck_assert(request.deferred_handler == NULL);          /* not queued */
+    ms_http_worker_stop(&worker, 0);                     /* again: nothing */
+    ms_http_worker_destroy(&worker);
+    ms_http_worker_destroy(&worker);                     /* again: nothing */
+}
+END_TEST
+
 /* Nice values only go up; the short slice is taken where the kernel has
  * custom slices (6.12 and later) and read back with sched_getattr. */
 START_TEST(test_thread_priority)
@@ -475,6 +517,7 @@ int main(void)
     tcase_add_test(tcase, test_log_full_buffer);
     tcase_add_test(tcase, test_log_escapes_controls);
     tcase_add_test(tcase, test_printable);
+    tcase_add_test(tcase, test_defer_while_stopping);
     tcase_add_test(tcase, test_thread_priority);
     suite_add_tcase(suite, tcase);
     return ms_test_run_suite(suite);
