@@ -30,10 +30,14 @@ static const char schema_sql[] =
     " result_sha256 TEXT,"
     " report TEXT);";
 
-static ms_status db_error(ms_error *err, sqlite3 *db, const char *what)
+/* From the result code, not sqlite3_errmsg: the connection is shared by
+ * the loop and the HTTP workers, and its last message may already be
+ * another thread's.  ENOSPC and friends are what the code says anyway. */
+static ms_status db_error(ms_error *err, int result, const char *what)
 {
-    return ms_error_set(err, MS_ERR_IO, NULL, "job store: %s: %s", what,
-                        db != NULL ? sqlite3_errmsg(db) : "cannot allocate");
+    ms_error_set(err, MS_ERR_IO, NULL, "job store: %s: %s", what, sqlite3_errstr(result));
+    ms_error_detail_add(err, "sqlite_code", "%d", result);
+    return MS_ERR_IO;
 }
 
 static ms_status exec(sqlite3 *db, const char *sql, ms_error *err)
@@ -52,10 +56,13 @@ ms_status ms_job_store_open(const char *path, ms_job_store **store, ms_error *er
     *store = NULL;
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-        ms_status status = db_error(err, db, path);
+    int opened = sqlite3_open_v2(path, &db, flags, NULL);
+    if (opened != SQLITE_OK) {
+        /* the connection is not shared yet: its message is ours */
+        ms_error_set(err, MS_ERR_IO, NULL, "job store: %s: %s", path,
+                     db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(opened));
         sqlite3_close(db);
-        return status;
+        return MS_ERR_IO;
     }
     sqlite3_busy_timeout(db, 5000);
     ms_status status = exec(db, "PRAGMA journal_mode=WAL;", err);
@@ -123,12 +130,14 @@ static ms_status run_job_statement(ms_job_store *store, const char *sql, const m
                                    const char *what, ms_error *err)
 {
     sqlite3_stmt *statement = NULL;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL) != SQLITE_OK)
-        return db_error(err, store->db, what);
+    int result = sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL);
+    if (result != SQLITE_OK)
+        return db_error(err, result, what);
     bind_job(statement, job);
     ms_status status = MS_OK;
-    if (sqlite3_step(statement) != SQLITE_DONE)
-        status = db_error(err, store->db, what);
+    result = sqlite3_step(statement);
+    if (result != SQLITE_DONE)
+        status = db_error(err, result, what);
     sqlite3_finalize(statement);
     return status;
 }
@@ -158,13 +167,15 @@ ms_status ms_job_store_update(ms_job_store *store, const ms_job *job, ms_error *
 ms_status ms_job_store_delete(ms_job_store *store, const char *id, ms_error *err)
 {
     sqlite3_stmt *statement = NULL;
-    if (sqlite3_prepare_v2(store->db, "DELETE FROM jobs WHERE id = ?1", -1, &statement, NULL) !=
-        SQLITE_OK)
-        return db_error(err, store->db, "prepare delete");
+    int result = sqlite3_prepare_v2(store->db, "DELETE FROM jobs WHERE id = ?1", -1, &statement,
+                                    NULL);
+    if (result != SQLITE_OK)
+        return db_error(err, result, "prepare delete");
     bind_text(statement, 1, id);
     ms_status status = MS_OK;
-    if (sqlite3_step(statement) != SQLITE_DONE)
-        status = db_error(err, store->db, "delete");
+    result = sqlite3_step(statement);
+    if (result != SQLITE_DONE)
+        status = db_error(err, result, "delete");
     sqlite3_finalize(statement);
     return status;
 }
@@ -240,8 +251,9 @@ ms_status ms_job_store_load(ms_job_store *store, ms_job_table *table, size_t *sk
         " error, result_bytes, result_sha256, report IS NOT NULL FROM jobs ORDER BY sequence";
     *skipped = 0;
     sqlite3_stmt *statement = NULL;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL) != SQLITE_OK)
-        return db_error(err, store->db, "prepare load");
+    int result = sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL);
+    if (result != SQLITE_OK)
+        return db_error(err, result, "prepare load");
     ms_status status = MS_OK;
     int step;
     while ((step = sqlite3_step(statement)) == SQLITE_ROW) {
@@ -257,7 +269,7 @@ ms_status ms_job_store_load(ms_job_store *store, ms_job_table *table, size_t *sk
         }
     }
     if (status == MS_OK && step != SQLITE_DONE)
-        status = db_error(err, store->db, "load");
+        status = db_error(err, step, "load");
     sqlite3_finalize(statement);
     return status;
 }
@@ -267,9 +279,10 @@ ms_status ms_job_store_read_report(ms_job_store *store, const char *id, ms_share
 {
     *report = NULL;
     sqlite3_stmt *statement = NULL;
-    if (sqlite3_prepare_v2(store->db, "SELECT report FROM jobs WHERE id = ?1", -1, &statement,
-                           NULL) != SQLITE_OK)
-        return db_error(err, store->db, "prepare report");
+    int result = sqlite3_prepare_v2(store->db, "SELECT report FROM jobs WHERE id = ?1", -1,
+                                    &statement, NULL);
+    if (result != SQLITE_OK)
+        return db_error(err, result, "prepare report");
     sqlite3_bind_text(statement, 1, id, -1, SQLITE_TRANSIENT);
     ms_status status = MS_OK;
     int step = sqlite3_step(statement);
@@ -279,7 +292,7 @@ ms_status ms_job_store_read_report(ms_job_store *store, const char *id, ms_share
         if (text != NULL && *report == NULL)
             status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory reading a report");
     } else if (step != SQLITE_DONE) {
-        status = db_error(err, store->db, "report");
+        status = db_error(err, step, "report");
     }
     sqlite3_finalize(statement);
     return status;

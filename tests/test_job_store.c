@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "server/job.h"
 #include "server/job_store.h"
 #include "server/job_table.h"
@@ -207,7 +209,12 @@ START_TEST(test_store_round_trip)
     ck_assert_int_eq(ms_job_store_insert(store, done, &err), MS_OK);
     ck_assert_int_eq(ms_job_store_insert(store, failed, &err), MS_OK);
     ck_assert_int_eq(ms_job_store_insert(store, gone, &err), MS_OK);
-    ck_assert_int_ne(ms_job_store_insert(store, gone, &err), MS_OK);   /* ids are unique */
+    ck_assert_int_eq(ms_job_store_insert(store, gone, &err), MS_ERR_IO);   /* ids are unique */
+    /* said from the result code (the shared connection's last message may be
+     * another thread's) */
+    ck_assert(strstr(err.message, "job store: insert: constraint failed") != NULL);
+    ck_assert_str_eq(err.details[0].name, "sqlite_code");
+    ck_assert_int_eq(atoi(err.details[0].value) & 0xff, SQLITE_CONSTRAINT);
     failed->finished_ms = 77;   /* an update rewrites the record */
     ck_assert_int_eq(ms_job_store_update(store, failed, &err), MS_OK);
     /* an update without the report (memory let go of it) keeps the stored one */
