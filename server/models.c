@@ -13,13 +13,35 @@
 #include "routes.h"
 #include "service.h"
 
-enum { MAX_DEPTH = 8, MAX_MODELS = 10000 };
+enum { MAX_DEPTH = 8, MAX_MODELS = 10000, MAX_DIRECTORIES = 10000 };
+
+/* A folder entered once per listing: a symlink back up (s/l -> .) would
+ * otherwise be walked again at every level, minutes of it. */
+typedef struct directory_id {
+    dev_t device;
+    ino_t inode;
+} directory_id;
 
 typedef struct listing {
     json_t *models;
     size_t root_index;
     const char *root_real;
+    directory_id *visited;
+    size_t visited_count;
 } listing;
+
+/* False when the folder was entered already (or too many were). */
+static bool enter_directory(listing *state, const struct stat *info)
+{
+    for (size_t i = 0; i < state->visited_count; i++) {
+        if (state->visited[i].device == info->st_dev && state->visited[i].inode == info->st_ino)
+            return false;
+    }
+    if (state->visited_count == MAX_DIRECTORIES)
+        return false;
+    state->visited[state->visited_count++] = (directory_id){info->st_dev, info->st_ino};
+    return true;
+}
 
 static bool has_safetensors_suffix(const char *name)
 {
@@ -58,7 +80,8 @@ static json_t *describe(const char *path, const char *relative, size_t root_inde
 
 static void walk(listing *state, const char *dir_path, const char *relative, int depth)
 {
-    if (depth > MAX_DEPTH)
+    struct stat own;
+    if (depth > MAX_DEPTH || stat(dir_path, &own) != 0 || !enter_directory(state, &own))
         return;
     DIR *dir = opendir(dir_path);
     if (dir == NULL)
@@ -70,6 +93,15 @@ static void walk(listing *state, const char *dir_path, const char *relative, int
         char *path = ms_paths_join(dir_path, entry->d_name);
         char *child = relative[0] != '\0' ? ms_paths_join(relative, entry->d_name)
                                           : strdup(entry->d_name);
+        /* a name that is not UTF-8 cannot be asked for in a JSON request:
+         * not listed (shown with '?' it would name nothing) */
+        json_t *name_probe = child != NULL ? json_string(child) : NULL;
+        if (name_probe == NULL) {
+            free(path);
+            free(child);
+            continue;
+        }
+        json_decref(name_probe);
         char *real = path != NULL ? realpath(path, NULL) : NULL;
         struct stat info;
         /* symlinks count only when they stay inside the root */
@@ -118,10 +150,16 @@ static json_t *sorted(json_t *models)
     return result;
 }
 
-enum MHD_Result ms_models_list(ms_http_request *request)
+/* Opens every model's header: on the read worker, so that polls never
+ * wait behind a large models folder. */
+static enum MHD_Result list_models(ms_http_request *request)
 {
     const ms_serve_options *options = request->service->options;
-    listing state = {json_array(), 0, NULL};
+    listing state = {json_array(), 0, NULL, malloc(MAX_DIRECTORIES * sizeof(directory_id)), 0};
+    if (state.visited == NULL) {
+        json_decref(state.models);
+        return MHD_NO;
+    }
     for (size_t i = 0; i < options->model_root_count; i++) {
         char *root_real = realpath(options->model_roots[i], NULL);
         if (root_real == NULL)
@@ -131,9 +169,15 @@ enum MHD_Result ms_models_list(ms_http_request *request)
         walk(&state, root_real, "", 0);
         free(root_real);
     }
+    free(state.visited);
     json_t *body = json_object();
     json_object_set_new(body, "models", sorted(state.models));
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     return ms_http_send_json(request, 200, text, NULL);
+}
+
+enum MHD_Result ms_models_list(ms_http_request *request)
+{
+    return ms_http_defer(request, &request->service->read_worker, list_models);
 }

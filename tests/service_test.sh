@@ -223,6 +223,13 @@ make_safetensors "$models/odd_dtype.safetensors" \
 make_safetensors "$models/no_modules.safetensors" \
     '{"foo":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' 4
 printf 'not a model' >"$models/readme.txt"
+# symlinks back up the tree (walked once, not at every level: six of them
+# made a listing take 45 s) and a name that is not UTF-8 (not listable)
+mkdir -p "$models/loop"
+for i in 1 2 3 4 5 6; do ln -s . "$models/loop/l$i"; done
+ln -s .. "$models/loop/up"
+cp "$models/nested/lora_b.safetensors" "$models/loop/in_loop.safetensors"
+cp "$models/lora_a.safetensors" "$models/$(printf 'bad\xff\xfename.safetensors')"
 
 # ================================================================ main server
 echo "# main server (at ${SECONDS} s)"
@@ -244,6 +251,9 @@ check "models reports a malformed file with an error object" jq -e \
     '.models | map(select(.path == "tiny.safetensors")) | length == 1 and .[0].kind == "unknown" and (.[0].error.code | type == "string")' "$body_file"
 check "models skips hidden files" jq -e '.models | all(.path != ".hidden.safetensors")' "$body_file"
 check "models lists the second root's file with root 1" jq -e '.models | any(.path == "lora_c.safetensors" and .root == 1 and .kind == "lora")' "$body_file"
+check "models walks a symlink loop once" jq -e '[.models[] | select(.path | endswith("in_loop.safetensors"))] | length == 1' "$body_file"
+check "models lists every file once" jq -e '[.models[] | select(.root == 0 and (.path | endswith("lora_b.safetensors")))] | length == 1' "$body_file"
+check "models leaves out names that are not UTF-8" jq -e '.models | all(.path | contains("name.safetensors") | not)' "$body_file"
 modules_total=$(json '.models[] | select(.path == "lora_a.safetensors") | .lora.modules')
 
 # --- a resize, end to end
