@@ -16,7 +16,7 @@
 typedef struct result_file {
     char name[256];
     char etag[70];
-    uint64_t expected_bytes;
+    uint64_t expected_bytes;   /* as the job wrote it: a file of another size is refused */
 } result_file;
 
 static enum MHD_Result send_code(ms_http_request *request, ms_status code, const char *message,
@@ -93,6 +93,21 @@ static enum MHD_Result send_unsatisfiable(ms_http_request *request, uint64_t siz
     return ms_http_send_error(request, &err, headers);
 }
 
+/* libmicrohttpd's timeout counts time without progress.  A download fills
+ * the socket buffers (megabytes on loopback) and then moves only as fast as
+ * the client reads: one reading 100 kB/s showed no progress for 30 s and
+ * was cut.  Its connection gets MS_DOWNLOAD_TIMEOUT_SECONDS instead, if
+ * longer; a client that reads nothing at all is still dropped then. */
+enum { MS_DOWNLOAD_TIMEOUT_SECONDS = 600 };
+
+static void allow_slow_reader(ms_http_request *request)
+{
+    unsigned configured = (unsigned)request->service->options->connection_timeout;
+    if (configured < MS_DOWNLOAD_TIMEOUT_SECONDS)
+        MHD_set_connection_option(request->connection, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned)MS_DOWNLOAD_TIMEOUT_SECONDS);
+}
+
 static enum MHD_Result send_file(ms_http_request *request, const result_file *file, int fd,
                                  uint64_t size)
 {
@@ -123,8 +138,10 @@ static enum MHD_Result send_file(ms_http_request *request, const result_file *fi
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
         status = 206;
     }
-    if (strcmp(request->method, "HEAD") != 0)
+    if (strcmp(request->method, "HEAD") != 0) {
         request->file_bytes = length;
+        allow_slow_reader(request);
+    }
     return ms_http_send(request, status, response);
 }
 
@@ -149,7 +166,21 @@ enum MHD_Result ms_download_result(ms_http_request *request, const char *job_id)
     if (fd < 0 || fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
         if (fd >= 0)
             close(fd);
+        /* a DELETE between the lookup and the open: the job is gone */
+        if (find_result(service, job_id, &file) == MS_ERR_JOB_NOT_FOUND)
+            return send_code(request, MS_ERR_JOB_NOT_FOUND, "no such job", NULL);
         return send_code(request, MS_ERR_IO, "the result file is missing on the server", NULL);
+    }
+    if ((uint64_t)info.st_size != file.expected_bytes) {
+        /* changed behind the service's back: its sha256 (the ETag) would lie,
+         * and a client resuming with If-Range would splice two files */
+        close(fd);
+        ms_error err;
+        ms_error_set(&err, MS_ERR_IO, NULL,
+                     "the result file on the server has %llu bytes, the job wrote %llu",
+                     (unsigned long long)info.st_size, (unsigned long long)file.expected_bytes);
+        ms_error_detail_add(&err, "reason", "result_changed");
+        return ms_http_send_error(request, &err, NULL);
     }
     return send_file(request, &file, fd, (uint64_t)info.st_size);
 }

@@ -336,6 +336,17 @@ dynamic_id=$job_id
 if [ -n "$dynamic_id" ] && wait_job "$dynamic_id" "succeeded failed cancelled" 60; then
     check "dynamic resize succeeded with output_name" jq -e '.state == "succeeded" and .result.file == "b-small.v1.safetensors" and all(.report.modules[]; .new_rank <= 8)' "$body_file"
     check "output_name file under data/results/{id}/" test -f "$work/data-main/results/$dynamic_id/b-small.v1.safetensors"
+    # changed behind the service's back: refused, not served under the old ETag
+    dynamic_file=$work/data-main/results/$dynamic_id/b-small.v1.safetensors
+    cp "$dynamic_file" "$work/b-small.saved"
+    truncate -s 1000 "$dynamic_file"
+    OUT=/dev/null request GET "/v1/jobs/$dynamic_id/result"
+    check "a result file of another size -> 500 io_error" test "$status" = 500
+    request GET "/v1/jobs/$dynamic_id/result"
+    expect_error "a result file of another size says so" 500 io_error '.error.details.reason == "result_changed"'
+    cp "$work/b-small.saved" "$dynamic_file"
+    OUT=/dev/null request GET "/v1/jobs/$dynamic_id/result"
+    expect_status "restored result file downloads again" 200
 else
     fail "dynamic resize finishes" "$(last_response)"
 fi
