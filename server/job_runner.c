@@ -132,21 +132,108 @@ void ms_job_runner_run(ms_service *service, ms_job *job, ms_job_outcome *outcome
     }
 }
 
-/* Shutdown stopped the job: it runs again after the restart. */
-static void back_to_queued(ms_service *service, ms_job *job)
+/* A finished job's new fields.  They go to a copy first, the copy to the
+ * store, and only then to the job in the table: a state a client has seen
+ * is one a restart finds (a succeeded job shown before its commit, then
+ * killed, came back failed, its downloaded file deleted). */
+typedef struct finished_fields {
+    ms_job_state state;
+    bool back_to_queued;         /* shutdown stopped it: it runs after the restart */
+    bool has_result;
+    uint64_t result_bytes;
+    char result_sha256[65];
+    char *error_text;            /* JSON error object, or NULL */
+    ms_shared_text *report;      /* JSON report, or NULL */
+    int64_t finished_ms;
+} finished_fields;
+
+/* table: the job's table, or NULL when job is a copy outside it. */
+static void apply_fields(ms_job_table *table, ms_job *job, const finished_fields *fields)
 {
-    ms_job_table_set_state(&service->table, job, MS_JOB_QUEUED);
-    job->started_ms = 0;
-    job->progress_done = 0;
-    job->progress_total = 0;
-    free(job->current_key_text);
-    job->current_key_text = NULL;
+    if (table != NULL)
+        ms_job_table_set_state(table, job, fields->state);
+    else
+        job->state = fields->state;
+    if (fields->back_to_queued) {
+        job->started_ms = 0;
+        job->progress_done = 0;
+        job->progress_total = 0;
+        free(job->current_key_text);
+        job->current_key_text = NULL;
+        return;
+    }
+    job->finished_ms = fields->finished_ms;
+    job->has_result = fields->has_result;
+    if (fields->has_result) {
+        job->result_bytes = fields->result_bytes;
+        memcpy(job->result_sha256, fields->result_sha256, sizeof job->result_sha256);
+        job->progress_done = job->progress_total;
+    }
+    if (fields->error_text != NULL) {
+        free(job->error_text);
+        job->error_text = strdup(fields->error_text);
+    }
+    ms_shared_text_release(job->report);
+    job->report = ms_shared_text_retain(fields->report);
 }
 
-static void set_text(char **slot, char *text)
+/* Called with the table locked: what the outcome makes of the job. */
+static void decide_fields(const ms_job *job, ms_job_outcome *outcome, char **report_text,
+                          char **error_text, int64_t now, finished_fields *fields)
 {
-    free(*slot);
-    *slot = text;
+    memset(fields, 0, sizeof *fields);
+    fields->finished_ms = now;
+    if (outcome->status == MS_OK) {
+        fields->state = MS_JOB_SUCCEEDED;
+        fields->has_result = true;
+        fields->result_bytes = outcome->report.output_bytes;
+        memcpy(fields->result_sha256, outcome->report.output_sha256, 64);
+        fields->result_sha256[64] = '\0';
+        fields->report = ms_shared_text_new(*report_text);
+    } else if (outcome->status == MS_ERR_CANCELLED && job->shutdown_cancel &&
+               !job->cancel_requested) {
+        fields->state = MS_JOB_QUEUED;
+        fields->back_to_queued = true;
+    } else {
+        fields->state = outcome->status == MS_ERR_CANCELLED ? MS_JOB_CANCELLED : MS_JOB_FAILED;
+        fields->error_text = *error_text;
+        *error_text = NULL;
+    }
+}
+
+/* The store did not take a final state (disk full): the job fails with
+ * io_error instead, so that memory, store (running: "interrupted" after a
+ * restart) and the result folder do not disagree.  Best effort: the store
+ * may refuse this too. */
+static void record_failed(ms_service *service, ms_job *snapshot, finished_fields *fields,
+                          const ms_error *store_error)
+{
+    ms_log("job %s: recording its outcome failed (%s): failed instead", snapshot->id,
+           store_error->message);
+    ms_error err;
+    ms_error_set(&err, MS_ERR_IO, NULL, "the job's outcome could not be recorded: %s",
+                 store_error->message);
+    free(fields->error_text);
+    fields->error_text = ms_job_json_text(ms_api_error_object(&err));
+    ms_shared_text_release(fields->report);
+    fields->report = NULL;
+    fields->has_result = false;
+    fields->state = MS_JOB_FAILED;
+    apply_fields(NULL, snapshot, fields);
+    ms_error ignored;
+    ms_job_store_update(service->store, snapshot, &ignored);
+}
+
+static void log_finished(const ms_job *snapshot, const ms_job_outcome *outcome)
+{
+    ms_job_state state = snapshot->state;
+    if ((outcome->status == MS_OK && state == MS_JOB_SUCCEEDED) || state == MS_JOB_QUEUED)
+        ms_log("job %s %s %s", snapshot->id, ms_job_kind_name(snapshot->kind),
+               ms_job_state_name(state));
+    else if (outcome->status != MS_OK)
+        ms_log("job %s %s %s code=%s %s", snapshot->id, ms_job_kind_name(snapshot->kind),
+               ms_job_state_name(state), ms_status_name(outcome->status),
+               outcome->error.message);
 }
 
 ms_job_state ms_job_runner_finish(ms_service *service, ms_job *job, ms_job_outcome *outcome)
@@ -162,34 +249,40 @@ ms_job_state ms_job_runner_finish(ms_service *service, ms_job *job, ms_job_outco
         error_text = ms_job_json_text(ms_api_error_object(&outcome->error));
     int64_t now = ms_clock_now_ms();
 
+    finished_fields fields;
     ms_job_table_lock(&service->table);
     int64_t started = job->started_ms;
-    if (outcome->status == MS_OK) {
-        ms_job_table_set_state(&service->table, job, MS_JOB_SUCCEEDED);
-        job->has_result = true;
-        job->result_bytes = outcome->report.output_bytes;
-        memcpy(job->result_sha256, outcome->report.output_sha256, sizeof job->result_sha256);
-        job->result_sha256[64] = '\0';
-        job->progress_done = job->progress_total;
-        ms_shared_text_release(job->report);
-        job->report = ms_shared_text_new(report_text);
-    } else if (outcome->status == MS_ERR_CANCELLED && job->shutdown_cancel &&
-               !job->cancel_requested) {
-        back_to_queued(service, job);
-    } else {
-        ms_job_table_set_state(&service->table, job, outcome->status == MS_ERR_CANCELLED
-                                                         ? MS_JOB_CANCELLED : MS_JOB_FAILED);
-        set_text(&job->error_text, error_text);
-        error_text = NULL;
-    }
-    if (job->state != MS_JOB_QUEUED)
-        job->finished_ms = now;
-    ms_job_state state = job->state;
-    /* Once final, a DELETE may free the job: only the snapshot is used below. */
+    decide_fields(job, outcome, &report_text, &error_text, now, &fields);
     ms_job *snapshot = ms_job_copy(job);
     ms_job_table_unlock(&service->table);
-    if (snapshot == NULL)
+    ms_job_state state = fields.state;
+    if (snapshot == NULL) {
+        /* out of memory: shown, not recorded ("interrupted" after a restart) */
+        ms_job_table_lock(&service->table);
+        apply_fields(&service->table, job, &fields);
+        ms_job_table_unlock(&service->table);
         goto done;
+    }
+
+    apply_fields(NULL, snapshot, &fields);
+    ms_error err;
+    bool committed = ms_job_store_update(service->store, snapshot, &err) == MS_OK;
+    if (!committed && ms_job_state_is_final(fields.state))
+        record_failed(service, snapshot, &fields, &err);
+    else if (!committed)
+        ms_log("job %s: saving the record failed: %s", snapshot->id, err.message);
+    state = fields.state;
+    /* A running job is never freed by a DELETE (that only cancels it): job
+     * is still the table's. */
+    ms_job_table_lock(&service->table);
+    apply_fields(&service->table, job, &fields);
+    if (committed && job->report != NULL) {
+        /* in the store now: memory does not keep every job's report */
+        ms_shared_text_release(job->report);
+        job->report = NULL;
+        job->report_in_store = true;
+    }
+    ms_job_table_unlock(&service->table);
 
     if (state != MS_JOB_SUCCEEDED) {
         char *result_dir = ms_service_result_dir(service, snapshot->id);
@@ -200,15 +293,11 @@ ms_job_state ms_job_runner_finish(ms_service *service, ms_job *job, ms_job_outco
     if (state != MS_JOB_QUEUED)
         ms_metrics_observe_duration(&service->metrics, snapshot->kind,
                                     (double)(now - started) / 1000.0);
-    if (outcome->status == MS_OK || state == MS_JOB_QUEUED)
-        ms_log("job %s %s %s", snapshot->id, ms_job_kind_name(snapshot->kind),
-               ms_job_state_name(state));
-    else
-        ms_log("job %s %s %s code=%s %s", snapshot->id, ms_job_kind_name(snapshot->kind),
-               ms_job_state_name(state), ms_status_name(outcome->status),
-               outcome->error.message);
-    ms_service_save_job(service, snapshot);
+    log_finished(snapshot, outcome);
+    ms_job_free(snapshot);
 done:
+    free(fields.error_text);
+    ms_shared_text_release(fields.report);
     free(report_text);
     free(error_text);
     if (outcome->has_report)

@@ -156,28 +156,62 @@ static enum MHD_Result handle_job_get_stored(ms_http_request *request)
     return handle_job_get(request, request->path + strlen(JOBS_PREFIX));
 }
 
-static void remove_finished(ms_service *service, const char *id)
+static void remove_result(ms_service *service, const char *id)
 {
-    ms_error err;
-    if (ms_job_store_delete(service->store, id, &err) != MS_OK)
-        ms_log("job %s: deleting the record failed: %s", id, err.message);
     char *result_dir = ms_service_result_dir(service, id);
     if (result_dir != NULL)
         ms_paths_remove_dir(result_dir);
     free(result_dir);
 }
 
-/* Called with the table locked; unlocks. */
+/* Called with the table locked; unlocks.  The record goes first, under the
+ * lock (a DELETE is rare; this runs on the write worker): if the store
+ * cannot delete it (disk full), nothing is removed and the client hears
+ * so, instead of a 204 for a job that comes back after a restart without
+ * its file. */
 static enum MHD_Result delete_finished(ms_http_request *request, ms_job *job)
 {
     ms_service *service = request->service;
+    ms_error err;
+    if (ms_job_store_delete(service->store, job->id, &err) != MS_OK) {
+        ms_job_table_unlock(&service->table);
+        ms_log("job %s: deleting the record failed: %s", request->job_id, err.message);
+        return ms_http_send_error(request, &err, NULL);
+    }
     ms_job_table_remove(&service->table, job);
     ms_job_table_unlock(&service->table);
-    remove_finished(service, job->id);
+    remove_result(service, job->id);
     ms_log("job %s %s deleted", job->id, ms_job_kind_name(job->kind));
     ms_job_free(job);
     struct MHD_Response *response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     return ms_http_send(request, 204, response);
+}
+
+/* A queued job's cancellation is committed before it shows, under the
+ * lock, so that the loop cannot start it meanwhile: a cancel the store did
+ * not take (disk full) would otherwise run after a restart.  Called with
+ * the table locked. */
+static ms_status cancel_queued(ms_service *service, ms_job *job, char **cancelled_error,
+                               int64_t now, ms_error *err)
+{
+    ms_job *snapshot = ms_job_copy(job);
+    if (snapshot == NULL)
+        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    snapshot->state = MS_JOB_CANCELLED;
+    snapshot->finished_ms = now;
+    free(snapshot->error_text);
+    snapshot->error_text = *cancelled_error;
+    *cancelled_error = NULL;
+    ms_status status = ms_job_store_update(service->store, snapshot, err);
+    if (status == MS_OK) {
+        ms_job_table_set_state(&service->table, job, MS_JOB_CANCELLED);
+        job->finished_ms = now;
+        free(job->error_text);
+        job->error_text = snapshot->error_text;
+        snapshot->error_text = NULL;
+    }
+    ms_job_free(snapshot);
+    return status;
 }
 
 /* Called with the table locked; unlocks.  A queued job is cancelled at
@@ -187,15 +221,17 @@ static enum MHD_Result cancel_job(ms_http_request *request, ms_job *job, char *c
 {
     ms_service *service = request->service;
     int64_t now = ms_clock_now_ms();
-    ms_job *snapshot = NULL;
+    bool was_queued = false;
     unsigned status = 202;
     if (job->state == MS_JOB_QUEUED) {
-        ms_job_table_set_state(&service->table, job, MS_JOB_CANCELLED);
-        job->finished_ms = now;
-        free(job->error_text);
-        job->error_text = cancelled_error;
-        cancelled_error = NULL;
-        snapshot = ms_job_copy(job);
+        ms_error err;
+        if (cancel_queued(service, job, &cancelled_error, now, &err) != MS_OK) {
+            ms_job_table_unlock(&service->table);
+            free(cancelled_error);
+            ms_log("job %s: cancelling failed: %s", request->job_id, err.message);
+            return ms_http_send_error(request, &err, NULL);
+        }
+        was_queued = true;
         status = 200;
     } else {
         job->cancel_requested = true;
@@ -204,14 +240,13 @@ static enum MHD_Result cancel_job(ms_http_request *request, ms_job *job, char *c
     char *text = ms_job_to_json_text(job, now);
     char id[MS_JOB_ID_LENGTH + 1];
     memcpy(id, job->id, sizeof id);
+    ms_job_kind kind = job->kind;
     ms_job_table_unlock(&service->table);
     free(cancelled_error);
-    if (snapshot != NULL) {
-        ms_log("job %s %s cancelled (was queued)", id, ms_job_kind_name(snapshot->kind));
-        ms_service_save_job(service, snapshot);
-    } else {
+    if (was_queued)
+        ms_log("job %s %s cancelled (was queued)", id, ms_job_kind_name(kind));
+    else
         ms_log("job %s cancel requested", id);
-    }
     return ms_http_send_json(request, status, text, NULL);
 }
 

@@ -563,6 +563,19 @@ check "405 Allow names POST" grep -qi '^allow: .*POST' "$headers_file"
 
 # --- delete a finished job
 if [ -n "$resize_id" ]; then
+    # a store that cannot delete the record (disk full; here its table is
+    # renamed behind the server's back): 500, and nothing is removed
+    store_rename() {
+        python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("ALTER TABLE %s RENAME TO %s" % (sys.argv[2], sys.argv[3])); c.commit()' \
+            "$work/data-main/jobs.sqlite3" "$1" "$2"
+    }
+    store_rename jobs jobs_elsewhere
+    request DELETE "/v1/jobs/$resize_id"
+    expect_error "DELETE the store refuses -> 500" 500 io_error
+    check "its result file is kept" test -e "$work/data-main/results/$resize_id/lora_a_resized.safetensors"
+    store_rename jobs_elsewhere jobs
+    request GET "/v1/jobs/$resize_id"
+    check "the job is still there" jq -e '.state == "succeeded"' "$body_file"
     request DELETE "/v1/jobs/$resize_id"
     expect_status "DELETE finished job -> 204" 204
     check "its result file is gone" test ! -e "$work/data-main/results/$resize_id/lora_a_resized.safetensors"

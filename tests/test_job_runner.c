@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "server/job_runner.h"
 #include "server/paths.h"
 #include "server/service.h"
@@ -164,6 +166,48 @@ START_TEST(test_success)
 }
 END_TEST
 
+/* Runs sql on a second connection to the job store (as another process
+ * could): used to make the service's own statements fail. */
+static void store_exec(const char *sql)
+{
+    char *path = ms_paths_join(base, "jobs.sqlite3");
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    free(path);
+}
+
+/* A success the store does not take (disk full, here a missing table) is
+ * not shown: the job fails with io_error, its result goes, and memory and
+ * store agree that it did not succeed ("interrupted" after a restart). */
+START_TEST(test_success_not_recorded)
+{
+    ms_job *job = start();
+    ms_job_outcome outcome;
+    memset(&outcome, 0, sizeof outcome);
+    outcome.status = MS_OK;
+    outcome.has_report = true;
+    outcome.report.output_bytes = 4321;
+    memset(outcome.report.output_sha256, 'b', 64);
+    store_exec("ALTER TABLE jobs RENAME TO jobs_elsewhere");
+    ck_assert_int_eq(ms_job_runner_finish(&service, job, &outcome), MS_JOB_FAILED);
+    ck_assert_int_eq(job->state, MS_JOB_FAILED);
+    ck_assert(!job->has_result);
+    ck_assert_ptr_null(job->report);
+    ck_assert(!job->report_in_store);
+    json_t *holder;
+    ck_assert_str_eq(error_code(job->error_text, &holder), "io_error");
+    json_decref(holder);
+    ck_assert(strstr(job->error_text, "could not be recorded") != NULL);
+    ck_assert(!result_dir_exists(job));
+    store_exec("ALTER TABLE jobs_elsewhere RENAME TO jobs");
+    ck_assert_int_eq(stored_state(job->id, NULL), MS_JOB_RUNNING);
+    ck_assert_uint_eq(service.table.state_counts[MS_JOB_KIND_RESIZE][MS_JOB_FAILED], 1);
+    ck_assert_uint_eq(service.table.state_counts[MS_JOB_KIND_RESIZE][MS_JOB_RUNNING], 0);
+}
+END_TEST
+
 START_TEST(test_failure)
 {
     ms_job *job = start();
@@ -230,6 +274,7 @@ int main(void)
     tcase_add_checked_fixture(tcase, setup, teardown);
     tcase_add_test(tcase, test_start_only_queued);
     tcase_add_test(tcase, test_success);
+    tcase_add_test(tcase, test_success_not_recorded);
     tcase_add_test(tcase, test_failure);
     tcase_add_test(tcase, test_cancelled_by_client);
     tcase_add_test(tcase, test_cancelled_by_shutdown);
