@@ -100,7 +100,7 @@ static void run_resize(ms_service *service, ms_job *job, ms_job_outcome *outcome
         outcome->status = ms_error_set(&outcome->error, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
         goto done;
     }
-    if (!ms_paths_make_dir(result_dir)) {
+    if (!ms_paths_make_dir_durable(result_dir)) {
         outcome->status = ms_error_set(&outcome->error, MS_ERR_IO, NULL,
                                        "cannot create the result directory");
         goto done;

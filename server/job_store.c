@@ -65,6 +65,14 @@ ms_status ms_job_store_open(const char *path, ms_job_store **store, ms_error *er
         return MS_ERR_IO;
     }
     sqlite3_busy_timeout(db, 5000);
+    /* SQLite opens a write-protected file read-only without a word: every
+     * submit would then fail.  Said at startup instead. */
+    if (sqlite3_db_readonly(db, "main") == 1) {
+        ms_error_set(err, MS_ERR_IO, NULL, "job store: %s can only be read (its permissions, "
+                     "or a read-only file system)", path);
+        sqlite3_close(db);
+        return MS_ERR_IO;
+    }
     ms_status status = exec(db, "PRAGMA journal_mode=WAL;", err);
     if (status == MS_OK)
         status = exec(db, "PRAGMA synchronous=FULL;", err);
@@ -259,6 +267,11 @@ ms_status ms_job_store_load(ms_job_store *store, ms_job_table *table, size_t *sk
     while ((step = sqlite3_step(statement)) == SQLITE_ROW) {
         ms_job *job = job_from_row(statement);
         if (job == NULL) {
+            /* a row of a newer version, say: left alone, and its sequence
+             * not given to a new job (the column is UNIQUE) */
+            sqlite3_int64 sequence = sqlite3_column_int64(statement, 1);
+            if (sequence >= table->next_sequence)
+                table->next_sequence = sequence + 1;
             (*skipped)++;
             continue;
         }
@@ -270,6 +283,26 @@ ms_status ms_job_store_load(ms_job_store *store, ms_job_table *table, size_t *sk
     }
     if (status == MS_OK && step != SQLITE_DONE)
         status = db_error(err, step, "load");
+    sqlite3_finalize(statement);
+    return status;
+}
+
+ms_status ms_job_store_contains(ms_job_store *store, const char *id, bool *contains,
+                                ms_error *err)
+{
+    *contains = false;
+    sqlite3_stmt *statement = NULL;
+    int result = sqlite3_prepare_v2(store->db, "SELECT 1 FROM jobs WHERE id = ?1", -1,
+                                    &statement, NULL);
+    if (result != SQLITE_OK)
+        return db_error(err, result, "prepare contains");
+    sqlite3_bind_text(statement, 1, id, -1, SQLITE_TRANSIENT);
+    result = sqlite3_step(statement);
+    ms_status status = MS_OK;
+    if (result == SQLITE_ROW)
+        *contains = true;
+    else if (result != SQLITE_DONE)
+        status = db_error(err, result, "contains");
     sqlite3_finalize(statement);
     return status;
 }

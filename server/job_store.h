@@ -26,6 +26,10 @@ ms_status ms_job_store_delete(ms_job_store *store, const char *id, ms_error *err
 
 /* The stored report of a job (*report NULL when it has none or the record is
  * gone). */
+/* Whether a row with this id exists, readable or not. */
+ms_status ms_job_store_contains(ms_job_store *store, const char *id, bool *contains,
+                                ms_error *err);
+
 ms_status ms_job_store_read_report(ms_job_store *store, const char *id, ms_shared_text **report,
                                    ms_error *err);
 

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,4 +221,28 @@ void ms_paths_remove_dir(const char *dir)
 bool ms_paths_make_dir(const char *dir)
 {
     return mkdir(dir, 0755) == 0 || errno == EEXIST;
+}
+
+bool ms_paths_make_dir_durable(const char *dir)
+{
+    if (mkdir(dir, 0755) != 0)
+        return errno == EEXIST;
+    /* the new entry lives in the parent: fsync it, or a power cut after the
+     * job's commit could leave "succeeded" without its folder */
+    char *parent = strdup(dir);
+    if (parent == NULL)
+        return false;
+    char *slash = strrchr(parent, '/');
+    if (slash == NULL) {
+        free(parent);
+        return true;   /* relative, in the working directory: not ours to sync */
+    }
+    *(slash == parent ? slash + 1 : slash) = '\0';
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(parent);
+    if (fd < 0)
+        return false;
+    bool synced = fsync(fd) == 0 || errno == EINVAL;   /* EINVAL: no fsync for folders here */
+    close(fd);
+    return synced;
 }

@@ -34,6 +34,9 @@ void ms_paths_remove_dir(const char *dir);
 /* mkdir -p for one level under an existing parent; EEXIST is fine. */
 bool ms_paths_make_dir(const char *dir);
 
+/* The same, and the new folder's entry fsynced in its parent. */
+bool ms_paths_make_dir_durable(const char *dir);
+
 /* malloced "a/b". */
 char *ms_paths_join(const char *a, const char *b);
 

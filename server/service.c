@@ -172,7 +172,13 @@ static bool prepare_data_dir(ms_service *service)
     char *lock_path = ms_paths_join(service->data_dir, "jobs.lock");
     service->lock_fd = lock_path != NULL ? open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
     free(lock_path);
-    if (service->lock_fd < 0 || flock(service->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (service->lock_fd < 0) {
+        /* read-only or not ours: not "in use" */
+        fprintf(stderr, "mergesvd serve: cannot use data directory %s: %s\n", service->data_dir,
+                strerror(errno));
+        return false;
+    }
+    if (flock(service->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         fprintf(stderr, "mergesvd serve: data directory %s is in use by another server\n",
                 service->data_dir);
         return false;
@@ -208,6 +214,13 @@ static void recover_jobs(ms_service *service)
         if (!ms_job_id_valid(entry->d_name))
             continue;
         ms_job *job = ms_job_table_find(table, entry->d_name);
+        bool unreadable_row = false;
+        ms_error err;
+        if (job == NULL &&
+            ms_job_store_contains(service->store, entry->d_name, &unreadable_row, &err) != MS_OK)
+            unreadable_row = true;   /* cannot tell: keep the files */
+        if (unreadable_row)
+            continue;   /* a row skipped at load: not ours to judge, its files stay */
         if (job == NULL || job->state != MS_JOB_SUCCEEDED) {
             char *path = ms_paths_join(service->results_dir, entry->d_name);
             if (path != NULL)

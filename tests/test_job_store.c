@@ -289,6 +289,51 @@ START_TEST(test_store_refuses_garbage)
 }
 END_TEST
 
+/* A row this version cannot read (a state from a newer one) is skipped,
+ * still known to exist, and its sequence is not handed out again (the
+ * column is UNIQUE: the next insert would fail). */
+START_TEST(test_store_skips_unreadable_rows)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/skips.sqlite3", base);
+    ms_job_store *store = NULL;
+    ms_error err;
+    ck_assert_int_eq(ms_job_store_open(path, &store, &err), MS_OK);
+    ms_job *first = ms_job_new(MS_JOB_KIND_RESIZE);
+    ms_job *second = ms_job_new(MS_JOB_KIND_RESIZE);
+    first->sequence = 1;
+    second->sequence = 2;
+    memset(first->body_sha256, 'a', 64);
+    memset(second->body_sha256, 'b', 64);
+    ck_assert_int_eq(ms_job_store_insert(store, first, &err), MS_OK);
+    ck_assert_int_eq(ms_job_store_insert(store, second, &err), MS_OK);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE jobs SET state = 'archived' WHERE id = '%s'", second->id);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    ms_job_table table;
+    ck_assert_int_eq(ms_job_table_init(&table), 0);
+    size_t skipped = 0;
+    ck_assert_int_eq(ms_job_store_load(store, &table, &skipped, &err), MS_OK);
+    ck_assert_uint_eq(skipped, 1);
+    ck_assert_uint_eq(table.count, 1);
+    ck_assert_int_eq(table.next_sequence, 3);   /* past the skipped row's 2 */
+    bool contains = false;
+    ck_assert_int_eq(ms_job_store_contains(store, second->id, &contains, &err), MS_OK);
+    ck_assert(contains);
+    ck_assert_int_eq(ms_job_store_contains(store, "0123456789abcdef0123456789abcdef", &contains,
+                                           &err), MS_OK);
+    ck_assert(!contains);
+    ms_job_table_destroy(&table);
+    ms_job_free(first);
+    ms_job_free(second);
+    ms_job_store_close(store);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("job_store");
@@ -299,6 +344,7 @@ int main(void)
     tcase_add_test(tcase, test_table);
     tcase_add_test(tcase, test_store_round_trip);
     tcase_add_test(tcase, test_store_refuses_garbage);
+    tcase_add_test(tcase, test_store_skips_unreadable_rows);
     suite_add_tcase(suite, tcase);
     return ms_test_run_suite(suite);
 }

@@ -159,6 +159,22 @@ START_TEST(test_resolve_missing)
 }
 END_TEST
 
+/* A result folder: made, its entry synced in the parent; an existing one
+ * is fine; one whose parent is missing is not. */
+START_TEST(test_make_dir_durable)
+{
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/fresh", base);
+    ck_assert(ms_paths_make_dir_durable(path));
+    struct stat info;
+    ck_assert_int_eq(stat(path, &info), 0);
+    ck_assert(S_ISDIR(info.st_mode));
+    ck_assert(ms_paths_make_dir_durable(path));   /* exists already */
+    snprintf(path, sizeof path, "%s/no/such/parent", base);
+    ck_assert(!ms_paths_make_dir_durable(path));
+}
+END_TEST
+
 START_TEST(test_is_inside)
 {
     ck_assert(ms_paths_is_inside("/m", "/m/x"));
@@ -222,6 +238,7 @@ int main(void)
     tcase_add_test(tcase, test_resolve_inside);
     tcase_add_test(tcase, test_resolve_refused);
     tcase_add_test(tcase, test_resolve_missing);
+    tcase_add_test(tcase, test_make_dir_durable);
     tcase_add_test(tcase, test_is_inside);
     tcase_add_test(tcase, test_output_names);
     tcase_add_test(tcase, test_default_names);
