@@ -134,15 +134,21 @@ START_TEST(test_start_only_queued)
 }
 END_TEST
 
+/* What a worker reports for a resize that succeeded. */
+static void success_outcome(ms_job_outcome *outcome)
+{
+    memset(outcome, 0, sizeof *outcome);
+    outcome->status = MS_OK;
+    outcome->has_report = true;
+    outcome->report.output_bytes = 4321;
+    memset(outcome->report.output_sha256, 'b', 64);
+}
+
 START_TEST(test_success)
 {
     ms_job *job = start();
     ms_job_outcome outcome;
-    memset(&outcome, 0, sizeof outcome);
-    outcome.status = MS_OK;
-    outcome.has_report = true;
-    outcome.report.output_bytes = 4321;
-    memset(outcome.report.output_sha256, 'b', 64);
+    success_outcome(&outcome);
     ck_assert_int_eq(ms_job_runner_finish(&service, job, &outcome), MS_JOB_SUCCEEDED);
     ck_assert(job->has_result);
     ck_assert_uint_eq(job->result_bytes, 4321);
@@ -185,11 +191,7 @@ START_TEST(test_success_not_recorded)
 {
     ms_job *job = start();
     ms_job_outcome outcome;
-    memset(&outcome, 0, sizeof outcome);
-    outcome.status = MS_OK;
-    outcome.has_report = true;
-    outcome.report.output_bytes = 4321;
-    memset(outcome.report.output_sha256, 'b', 64);
+    success_outcome(&outcome);
     store_exec("ALTER TABLE jobs RENAME TO jobs_elsewhere");
     ck_assert_int_eq(ms_job_runner_finish(&service, job, &outcome), MS_JOB_FAILED);
     ck_assert_int_eq(job->state, MS_JOB_FAILED);

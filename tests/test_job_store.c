@@ -182,13 +182,21 @@ START_TEST(test_table)
 }
 END_TEST
 
-START_TEST(test_store_round_trip)
+/* A fresh store named name in the test folder; its path in path. */
+static ms_job_store *open_store(const char *name, char path[PATH_MAX + 32])
 {
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/jobs.sqlite3", base);
+    snprintf(path, PATH_MAX + 32, "%s/%s", base, name);
     ms_job_store *store = NULL;
     ms_error err;
     ck_assert_int_eq(ms_job_store_open(path, &store, &err), MS_OK);
+    return store;
+}
+
+START_TEST(test_store_round_trip)
+{
+    char path[PATH_MAX + 32];
+    ms_job_store *store = open_store("jobs.sqlite3", path);
+    ms_error err;
     ms_job *done = make_job("done");
     done->sequence = 1;
     done->state = MS_JOB_SUCCEEDED;
@@ -295,10 +303,8 @@ END_TEST
 START_TEST(test_store_skips_unreadable_rows)
 {
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/skips.sqlite3", base);
-    ms_job_store *store = NULL;
+    ms_job_store *store = open_store("skips.sqlite3", path);
     ms_error err;
-    ck_assert_int_eq(ms_job_store_open(path, &store, &err), MS_OK);
     ms_job *first = ms_job_new(MS_JOB_KIND_RESIZE);
     ms_job *second = ms_job_new(MS_JOB_KIND_RESIZE);
     first->sequence = 1;
