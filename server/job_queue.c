@@ -3,6 +3,7 @@
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "job_runner.h"
@@ -134,6 +135,7 @@ static void finish_shutdown(ms_job_queue *queue)
     if (service->daemon != NULL) {
         MHD_stop_daemon(service->daemon);   /* joins the HTTP threads */
         service->daemon = NULL;
+        ms_service_close_quiesced_socket(service);
     }
     pthread_mutex_lock(&queue->mutex);
     queue->closed = true;                   /* no uv_async_send after close */
@@ -182,10 +184,16 @@ static void on_signal(uv_signal_t *handle, int signal_number)
     queue->stopping = true;
     atomic_store(&service->shutting_down, true);
     if (service->daemon != NULL) {
-        /* stop accepting; connections already open are still answered */
+        /* Stop accepting; connections already open are still answered.  The
+         * HTTP threads may still hold the socket in their epoll set, so it is
+         * not closed before MHD_stop_daemon (libmicrohttpd's rule; closing it
+         * here raced with them under ThreadSanitizer): shut down, new
+         * clients are refused at once. */
         MHD_socket listen_socket = MHD_quiesce_daemon(service->daemon);
-        if (listen_socket != MHD_INVALID_SOCKET)
-            close(listen_socket);
+        if (listen_socket != MHD_INVALID_SOCKET) {
+            shutdown(listen_socket, SHUT_RDWR);
+            service->quiesced_socket = listen_socket;
+        }
     }
     ms_log("shutdown: signal %d, %d running job(s), grace %d s", signal_number, queue->running,
            service->options->grace_seconds);

@@ -54,6 +54,13 @@ void ms_service_stop_http_workers(ms_service *service)
     ms_http_worker_stop(&service->read_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
 }
 
+void ms_service_close_quiesced_socket(ms_service *service)
+{
+    if (service->quiesced_socket >= 0)
+        close(service->quiesced_socket);
+    service->quiesced_socket = -1;
+}
+
 /* HTTP threads may look at the workers until MHD_stop_daemon has joined them. */
 static void destroy_http_workers(ms_service *service)
 {
@@ -317,6 +324,7 @@ int ms_service_run(const ms_serve_options *options)
     memset(&service, 0, sizeof service);
     service.options = options;
     service.lock_fd = -1;
+    service.quiesced_socket = -1;
     atomic_init(&service.shutting_down, false);
     service.job_threads = job_threads(options);
     signal(SIGPIPE, SIG_IGN);
@@ -338,6 +346,7 @@ int ms_service_run(const ms_serve_options *options)
     ms_service_stop_http_workers(&service);
     if (service.daemon != NULL)
         MHD_stop_daemon(service.daemon);
+    ms_service_close_quiesced_socket(&service);
     destroy_http_workers(&service);
     if (queue_ready)
         ms_job_queue_destroy(&service.queue);

@@ -36,6 +36,8 @@ typedef struct ms_service {
     ms_metrics metrics;
     ms_job_queue queue;
     struct MHD_Daemon *daemon;
+    int quiesced_socket;            /* the listening socket after MHD_quiesce_daemon, or -1:
+                                       shut down at once, closed after MHD_stop_daemon */
     pthread_mutex_t submit_mutex;   /* one POST at a time between check and insert */
     ms_http_worker write_worker;    /* submits and DELETEs (SQLite commits), off the HTTP threads */
     ms_http_worker read_worker;     /* reports read back from the store */
@@ -58,6 +60,9 @@ void ms_service_attach_report(ms_service *service, ms_job *copy);
 
 /* Stops both HTTP workers, letting what they hold be answered first. */
 void ms_service_stop_http_workers(ms_service *service);
+
+/* After MHD_stop_daemon: the listening socket shut down at the first signal. */
+void ms_service_close_quiesced_socket(ms_service *service);
 
 /* DATA/results/<id> (malloced). */
 char *ms_service_result_dir(const ms_service *service, const char *job_id);
