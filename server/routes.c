@@ -71,22 +71,29 @@ static enum MHD_Result handle_metrics(ms_http_request *request)
                              NULL);
 }
 
-/* --openapi, else the source tree's, else beside the binary, else the
- * installed copy. */
+/* --openapi, else: a binary run from its build folder serves the source
+ * tree's copy (the one being edited); an installed one the installed copy
+ * (not a source tree that may have moved on), else one beside it. */
 static int open_openapi(const ms_service *service)
 {
     if (service->options->openapi_path != NULL)
         return open(service->options->openapi_path, O_RDONLY | O_CLOEXEC);
     char beside[4096] = "";
     ssize_t length = readlink("/proc/self/exe", beside, sizeof beside - 32);
+    bool in_build = false;
     if (length > 0) {
         beside[length] = '\0';
+        size_t build_length = strlen(MS_BUILD_DIR);
+        in_build = strncmp(beside, MS_BUILD_DIR, build_length) == 0 &&
+                   beside[build_length] == '/';
         char *slash = strrchr(beside, '/');
         if (slash != NULL)
             strcpy(slash + 1, "openapi.yaml");
     }
-    const char *candidates[] = {MS_SOURCE_DIR "/openapi.yaml", beside,
-                                "/usr/share/mergesvd/openapi.yaml"};
+    const char *source = MS_SOURCE_DIR "/openapi.yaml";
+    const char *candidates[] = {in_build ? source : MS_PKGDATA_DIR "/openapi.yaml", beside,
+                                "/usr/share/mergesvd/openapi.yaml",
+                                in_build ? MS_PKGDATA_DIR "/openapi.yaml" : source};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         if (candidates[i][0] == '\0')
             continue;
@@ -277,9 +284,10 @@ static enum MHD_Result delete_job_deferred(ms_http_request *request)
     return handle_job_delete(request, request->path + strlen(JOBS_PREFIX));
 }
 
+/* Decimal digits only: strtoll alone would take " 1" (leading blanks). */
 static bool parse_positive(const char *text, long long max, long long *value)
 {
-    if (text == NULL || *text == '\0' || *text == '-' || *text == '+')
+    if (text == NULL || *text < '0' || *text > '9')
         return false;
     char *end = NULL;
     errno = 0;

@@ -3,7 +3,8 @@
 # tests in tests/server_unit.mk can link it.
 noinst_LIBRARIES += server/libmsserver.a
 server_libmsserver_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(MICROHTTPD_CFLAGS) $(LIBUV_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS)
-server_libmsserver_a_CPPFLAGS = $(AM_CPPFLAGS) -DMS_SOURCE_DIR='"$(abs_top_srcdir)"'
+server_libmsserver_a_CPPFLAGS = $(AM_CPPFLAGS) -DMS_SOURCE_DIR='"$(abs_top_srcdir)"' \
+	-DMS_BUILD_DIR='"$(abs_top_builddir)"' -DMS_PKGDATA_DIR='"$(pkgdatadir)"'
 server_libmsserver_a_SOURCES = \
 	server/serve_options.c server/serve_options.h \
 	server/clock.c server/clock.h \

@@ -395,6 +395,8 @@ request GET '/v1/jobs?limit=0'
 expect_error "limit=0 -> 422" 422 invalid_parameter
 request GET '/v1/jobs?limit=abc'
 expect_error "limit=abc -> 422" 422 invalid_parameter
+request GET '/v1/jobs?limit=%201'
+expect_error "limit with a leading blank -> 422" 422 invalid_parameter
 request GET '/v1/jobs?limit=501'
 expect_error "limit=501 -> 422" 422 invalid_parameter
 request GET '/v1/jobs?cursor=%21%21garbage'
