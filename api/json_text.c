@@ -36,6 +36,18 @@ static size_t utf8_sequence_length(const unsigned char *bytes)
     return length;
 }
 
+bool ms_api_text_is_utf8(const char *text)
+{
+    const unsigned char *bytes = (const unsigned char *)text;
+    while (*bytes != '\0') {
+        size_t length = utf8_sequence_length(bytes);
+        if (length == 0)
+            return false;
+        bytes += length;
+    }
+    return true;
+}
+
 json_t *ms_api_json_text(const char *text)
 {
     if (text == NULL)

@@ -80,8 +80,7 @@ typedef struct paced_connection {
     const paced_target *target;
     double interval;            /* seconds between this connection's sends */
     double start;               /* first scheduled send, CLOCK_MONOTONIC seconds */
-    double grid;                /* a tick of its sender, CLOCK_MONOTONIC seconds */
-    double tick;                /* its sender's tick, seconds */
+    const struct paced_sender *sender;   /* whose tick grid its sends lie on */
     double end;
     size_t next;                /* index of the next scheduled send */
     int socket;                 /* -1: opened at the next send */
@@ -188,8 +187,9 @@ static bool parse_url(const char *url, paced_target *target)
 static double scheduled_at(const paced_connection *connection, size_t index)
 {
     double nominal = connection->start + (double)index * connection->interval;
-    double ticks = ceil((nominal - connection->grid) / connection->tick - 1e-9);
-    return connection->grid + ticks * connection->tick;
+    const struct paced_sender *sender = connection->sender;
+    double ticks = ceil((nominal - sender->grid) / sender->tick - 1e-9);
+    return sender->grid + ticks * sender->tick;
 }
 
 /* No more sends: the schedule has reached the end and nothing is in flight. */
@@ -619,9 +619,7 @@ int main(int argc, char **argv)
         connection->interval = interval;
         /* Spread the connections' schedules evenly over one interval. */
         connection->start = start + interval * (double)i / (double)connection_count;
-        /* sender t ticks a t / threads part of a tick after the others */
-        connection->tick = tick;
-        connection->grid = start + tick * (double)(i % thread_count) / (double)thread_count;
+        connection->sender = &senders[i % thread_count];
         connection->end = start + duration;
         connection->socket = -1;
         connection->buffer = malloc(PACED_BUFFER);
@@ -634,7 +632,8 @@ int main(int argc, char **argv)
         open_connection(connection);
     }
     /* Sender t drives connections t, t + threads, ...: each thread's sends
-     * stay spread over the interval. */
+     * stay spread over the interval.  It ticks a t / threads part of a tick
+     * after sender 0. */
     for (int t = 0; t < thread_count; t++)
         senders[t] = (paced_sender){.connections = connections, .first = t,
                                     .stride = thread_count, .count = connection_count,

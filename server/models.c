@@ -78,10 +78,11 @@ static json_t *describe(const char *path, const char *relative, size_t root_inde
     return entry;
 }
 
-static void walk(listing *state, const char *dir_path, const char *relative, int depth)
+/* own: dir_path's stat, as its caller took it. */
+static void walk(listing *state, const char *dir_path, const struct stat *own,
+                 const char *relative, int depth)
 {
-    struct stat own;
-    if (depth > MAX_DEPTH || stat(dir_path, &own) != 0 || !enter_directory(state, &own))
+    if (depth > MAX_DEPTH || !enter_directory(state, own))
         return;
     DIR *dir = opendir(dir_path);
     if (dir == NULL)
@@ -95,20 +96,18 @@ static void walk(listing *state, const char *dir_path, const char *relative, int
                                           : strdup(entry->d_name);
         /* a name that is not UTF-8 cannot be asked for in a JSON request:
          * not listed (shown with '?' it would name nothing) */
-        json_t *name_probe = child != NULL ? json_string(child) : NULL;
-        if (name_probe == NULL) {
+        if (child == NULL || !ms_api_text_is_utf8(child)) {
             free(path);
             free(child);
             continue;
         }
-        json_decref(name_probe);
         char *real = path != NULL ? realpath(path, NULL) : NULL;
         struct stat info;
         /* symlinks count only when they stay inside the root */
         if (real != NULL && child != NULL && ms_paths_is_inside(state->root_real, real) &&
             stat(real, &info) == 0) {
             if (S_ISDIR(info.st_mode))
-                walk(state, path, child, depth + 1);
+                walk(state, path, &info, child, depth + 1);
             else if (S_ISREG(info.st_mode) && has_safetensors_suffix(entry->d_name))
                 json_array_append_new(state->models, describe(real, child, state->root_index,
                                                               (uint64_t)info.st_size));
@@ -166,7 +165,9 @@ static enum MHD_Result list_models(ms_http_request *request)
             continue;
         state.root_index = i;
         state.root_real = root_real;
-        walk(&state, root_real, "", 0);
+        struct stat root_info;
+        if (stat(root_real, &root_info) == 0)
+            walk(&state, root_real, &root_info, "", 0);
         free(root_real);
     }
     free(state.visited);

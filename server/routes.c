@@ -403,10 +403,9 @@ enum MHD_Result ms_routes_refuse_unauthorized(ms_http_request *request, bool clo
     return ms_http_send_error(request, &err, close_connection ? closing_headers : headers);
 }
 
+/* Authorization was checked at the request's first callback (routes.h). */
 enum MHD_Result ms_routes_handle(ms_http_request *request)
 {
-    if (!ms_routes_authorized(request))
-        return ms_routes_refuse_unauthorized(request, false);
     for (size_t i = 0; i < sizeof static_routes / sizeof static_routes[0]; i++) {
         const static_route *route = &static_routes[i];
         if (strcmp(request->path, route->path) != 0)

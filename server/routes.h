@@ -6,13 +6,14 @@
 
 #include "http.h"
 
+/* For an authorized request (below), once its body is in. */
 enum MHD_Result ms_routes_handle(ms_http_request *request);
 
 /* With --token-file, a request without the right bearer token (/healthz
- * excepted) is answered 401 here.  The HTTP layer asks before reading a
- * body, so that strangers cannot make it buffer a megabyte each;
- * close_connection then ends the connection with the answer (the unread
- * body must not be taken for the next request). */
+ * excepted) is answered 401 here.  The HTTP layer asks at a request's first
+ * callback, before reading a body, so that strangers cannot make it buffer
+ * a megabyte each; close_connection then ends the connection with the
+ * answer (the unread body must not be taken for the next request). */
 bool ms_routes_authorized(ms_http_request *request);
 enum MHD_Result ms_routes_refuse_unauthorized(ms_http_request *request, bool close_connection);
 

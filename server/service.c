@@ -32,19 +32,8 @@ void ms_service_save_job(ms_service *service, ms_job *snapshot)
     if (snapshot == NULL)
         return;
     ms_error err;
-    if (ms_job_store_update(service->store, snapshot, &err) != MS_OK) {
+    if (ms_job_store_update(service->store, snapshot, &err) != MS_OK)
         ms_log("job %s: saving the record failed: %s", snapshot->id, err.message);
-    } else if (snapshot->report != NULL) {
-        /* the store has the report now: the job in memory lets go of it */
-        ms_job_table_lock(&service->table);
-        ms_job *job = ms_job_table_find(&service->table, snapshot->id);
-        if (job != NULL && job->report == snapshot->report) {
-            ms_shared_text_release(job->report);
-            job->report = NULL;
-            job->report_in_store = true;
-        }
-        ms_job_table_unlock(&service->table);
-    }
     ms_job_free(snapshot);
 }
 

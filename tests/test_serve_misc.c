@@ -325,12 +325,25 @@ static char *drain(int fd)
     return bytes;
 }
 
-START_TEST(test_log_order)
+/* The log goes to a pipe (1 MiB, non-blocking) that drain() reads. */
+static void capture_log(int pipe_fds[2])
 {
-    int pipe_fds[2];
     ck_assert_int_eq(pipe2(pipe_fds, O_NONBLOCK), 0);
     fcntl(pipe_fds[1], F_SETPIPE_SZ, 1024 * 1024);
     ms_log_set_fd(pipe_fds[1]);
+}
+
+static void release_log(int pipe_fds[2])
+{
+    ms_log_set_fd(STDERR_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+}
+
+START_TEST(test_log_order)
+{
+    int pipe_fds[2];
+    capture_log(pipe_fds);
     ms_log_buffered("request 1", 9);
     ms_log_buffered("request 2", 9);
     ck_assert_str_eq(drain(pipe_fds[0]), "");          /* buffered: nothing yet */
@@ -341,18 +354,14 @@ START_TEST(test_log_order)
     ck_assert_str_eq(drain(pipe_fds[0]), "request 3\n");
     ms_log_flush();                                     /* nothing buffered: writes nothing */
     ck_assert_str_eq(drain(pipe_fds[0]), "");
-    ms_log_set_fd(STDERR_FILENO);
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
+    release_log(pipe_fds);
 }
 END_TEST
 
 START_TEST(test_log_full_buffer)
 {
     int pipe_fds[2];
-    ck_assert_int_eq(pipe2(pipe_fds, O_NONBLOCK), 0);
-    fcntl(pipe_fds[1], F_SETPIPE_SZ, 1024 * 1024);
-    ms_log_set_fd(pipe_fds[1]);
+    capture_log(pipe_fds);
     /* 100-byte lines: 2621 fit the 256 KiB buffer; the callers never write,
      * the lines past that are dropped, and the flush says how many */
     char line[99];
@@ -382,9 +391,7 @@ START_TEST(test_log_full_buffer)
     cut = drain(pipe_fds[0]);
     ck_assert_uint_eq(strlen(cut), 2047);
     ck_assert_int_eq(cut[2046], '\n');
-    ms_log_set_fd(STDERR_FILENO);
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
+    release_log(pipe_fds);
 }
 END_TEST
 
@@ -416,16 +423,13 @@ END_TEST
 START_TEST(test_log_escapes_controls)
 {
     int pipe_fds[2];
-    ck_assert_int_eq(pipe2(pipe_fds, O_NONBLOCK), 0);
-    ms_log_set_fd(pipe_fds[1]);
+    capture_log(pipe_fds);
     ms_log("job %s failed: tensor \"%s\"", "abc",
            "x\njob 00000000 resize succeeded\n\x1b[2J.lora_up.weight");
     ck_assert_str_eq(drain(pipe_fds[0]),
                      "job abc failed: tensor \"x\\njob 00000000 resize succeeded\\n\\x1b[2J"
                      ".lora_up.weight\"\n");
-    ms_log_set_fd(STDERR_FILENO);
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
+    release_log(pipe_fds);
 }
 END_TEST
 
