@@ -6,3 +6,4 @@ api_libmsapi_a_SOURCES = api/api.h \
 	api/resize_request.c \
 	api/resize_report.c \
 	api/model_summary.c
+include api/merge.mk

@@ -1,2 +1,3 @@
 include bench/resize.mk
 include bench/load.mk
+include bench/merge.mk

@@ -1,5 +1,5 @@
 noinst_LIBRARIES += core/libmscore.a
-core_libmscore_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(OPENBLAS_CFLAGS) $(LAPACKE_CFLAGS) $(CRYPTO_CFLAGS)
+core_libmscore_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(OPENBLAS_CFLAGS) $(LAPACKE_CFLAGS) $(CRYPTO_CFLAGS) $(FFTW_CFLAGS)
 core_libmscore_a_SOURCES = \
 	core/error.c core/error.h
 # container: dtype, safetensors reader, writer
@@ -8,3 +8,5 @@ include core/format.mk
 include core/numerics.mk
 # model kind and architecture detection
 include core/inspect.mk
+# checkpoint merge: method table, block weights, streamed driver
+include core/merge/merge.mk

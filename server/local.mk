@@ -6,3 +6,4 @@ mergesvd_LDADD = server/libmsserver.a $(MICROHTTPD_LIBS) $(LIBUV_LIBS) $(SQLITE_
 include server/cli.mk
 # serve: HTTP, job queue, job store, downloads
 include server/service.mk
+include server/merge.mk

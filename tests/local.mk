@@ -12,3 +12,4 @@ include tests/numerics.mk
 include tests/cli.mk
 include tests/service.mk
 include tests/server_unit.mk
+include tests/merge.mk

@@ -1,0 +1,4 @@
+# Checkpoint merge (core/merge): each part lists its own files.
+include core/merge/methods.mk
+include core/merge/blocks.mk
+include core/merge/driver.mk

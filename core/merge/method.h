@@ -1,0 +1,79 @@
+/* The merge method table (algorithms.md section 3): one entry per method.
+ * Adding a method is adding one entry to the table in method_table.c.
+ *
+ * A method works on one tensor at a time.  Its inputs are the tensors as they
+ * lie in the mapped input files (any float dtype, mixed), read in bounded
+ * chunks through ms_merge_operand_read, which also releases the pages read
+ * from the process (the page cache keeps them): memory never holds a whole
+ * input tensor.  The method hands its result to the sink in ascending,
+ * contiguous, non-overlapping chunks that together cover [0, count); the
+ * sink converts, clips, checks for NaN/Inf and writes.  Methods that need the
+ * whole tensor at once (selection, sorting, FFT) keep their own scratch and
+ * declare its size through scratch_bytes, so the driver can bound the memory
+ * of the tensors in flight. */
+#ifndef MS_MERGE_METHOD_H
+#define MS_MERGE_METHOD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+/* sd-meh's EPSILON */
+#define MS_MERGE_EPSILON 1e-10
+
+/* Elements per chunk that methods read and emit at a time (1 MiB of doubles). */
+enum { MS_MERGE_CHUNK_ELEMENTS = 1u << 17 };
+
+/* One input tensor: its bytes inside a mapped file, its float dtype. */
+typedef struct ms_merge_operand {
+    const unsigned char *bytes;
+    ms_dtype dtype;                /* F16, BF16, F32 or F64 */
+} ms_merge_operand;
+
+/* Converts elements [start, start + count) to doubles, then releases (MADV_DONTNEED)
+ * the whole pages of the operand that lie entirely inside the bytes read, so
+ * that a pass over a large tensor does not grow the resident set. */
+void ms_merge_operand_read(const ms_merge_operand *operand, uint64_t start, size_t count,
+                           double *target);
+
+/* Receives a method's result in order (see above). */
+typedef struct ms_merge_sink {
+    ms_status (*write)(void *context, uint64_t start, const double *values, size_t count,
+                       ms_error *err);
+    void *context;
+} ms_merge_sink;
+
+/* One tensor to merge.  c.bytes is NULL for two-model methods. */
+typedef struct ms_merge_task {
+    const char *key;               /* for errors */
+    ms_merge_operand a, b, c;
+    uint64_t count;                /* elements, the same in a, b and c */
+    int ndim;                      /* 0 for a scalar */
+    const int64_t *shape;
+    double alpha, beta;
+    const atomic_int *cancel;      /* may be NULL; checked between chunks: cancelled */
+    ms_merge_sink sink;
+} ms_merge_task;
+
+typedef ms_status (*ms_merge_method_fn)(const ms_merge_task *task, ms_error *err);
+
+typedef struct ms_merge_method {
+    const char *name;              /* sd-meh's name, e.g. "weighted_sum" */
+    int model_count;               /* 2 (a, b) or 3 (a, b, c) */
+    bool uses_beta;
+    ms_merge_method_fn merge;
+    /* Heap bytes the method holds at once for this task (its scratch, chunk
+     * buffers included); the driver reserves this much before it starts the
+     * tensor. */
+    uint64_t (*scratch_bytes)(const ms_merge_task *task);
+} ms_merge_method;
+
+/* The table, and a lookup by name (NULL when unknown). */
+const ms_merge_method *ms_merge_methods(size_t *count);
+const ms_merge_method *ms_merge_method_find(const char *name);
+
+#endif

@@ -1,0 +1,53 @@
+/* Where a writer's output goes, shared by every writer (resize's spooling
+ * writer and merge's planned writer).
+ *
+ * The rules a user of a serious tool expects:
+ * - a target that exists and is not a regular file after following symbolic
+ *   links (a FIFO, a device such as /dev/null, a socket, a directory) is
+ *   refused with invalid_parameter, and nothing is touched;
+ * - a symbolic link is followed: its target is replaced, the link stays;
+ * - a new file gets the mode open(2) gives 0666 under the process umask; a
+ *   replaced file keeps its own mode (permission bits);
+ * - the data goes to a temporary file in the target's directory, is fsynced,
+ *   then renamed over the target and the directory is fsynced: a crash never
+ *   leaves a half-written file under the final name. */
+#ifndef MS_OUTPUT_FILE_H
+#define MS_OUTPUT_FILE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+typedef struct ms_output_file {
+    char *directory;        /* of the resolved target; "." when it has none */
+    char *base_name;        /* the resolved target's name inside directory */
+    int directory_fd;
+    char *temp_name;        /* inside directory; NULL when there is none */
+    int temp_fd;            /* -1 when there is none */
+} ms_output_file;
+
+/* Initialises file (no temporary, fds -1), resolves final_path (following
+ * symbolic links), refuses a target that is not a regular file, opens its
+ * directory.  ms_output_file_discard is safe afterwards, failed or not. */
+ms_status ms_output_file_prepare(ms_output_file *file, const char *final_path, ms_error *err);
+
+/* Creates the temporary file beside the target, with the mode the rules
+ * above give.  file->temp_fd is open for reading and writing. */
+ms_status ms_output_file_create_temp(ms_output_file *file, ms_error *err);
+
+/* Bytes free for an unprivileged writer on the target's file system
+ * (statvfs f_bavail * f_frsize). */
+ms_status ms_output_file_free_bytes(const ms_output_file *file, uint64_t *free_bytes,
+                                    ms_error *err);
+
+/* fsync, close, rename over the target, fsync the directory.  After success
+ * there is no temporary left to remove. */
+ms_status ms_output_file_publish(ms_output_file *file, ms_error *err);
+
+/* Closes and removes the temporary (if any), closes the directory, frees
+ * the names.  Safe on any struct prepare has
+ * initialised, and again after discard. */
+void ms_output_file_discard(ms_output_file *file);
+
+#endif

@@ -1,0 +1,1 @@
+# tests/merge_driver
