@@ -66,6 +66,8 @@ typedef struct ms_merge_report {
     size_t taken_from_b_count;
     size_t nan_key_count;
     char **nan_keys;                    /* nan_policy keep_a: the keys kept from A */
+    ms_block_form block_form;           /* of alpha's weights (beta's when alpha has none):
+                                           how to name a block_uses[].block */
     size_t block_use_count;
     ms_merge_block_use *block_uses;     /* by block, base (-1) first */
     uint64_t output_bytes;

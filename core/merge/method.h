@@ -36,9 +36,12 @@ typedef struct ms_merge_operand {
 
 /* Converts elements [start, start + count) to doubles, then releases (MADV_DONTNEED)
  * the whole pages of the operand that lie entirely inside the bytes read, so
- * that a pass over a large tensor does not grow the resident set. */
-void ms_merge_operand_read(const ms_merge_operand *operand, uint64_t start, size_t count,
-                           double *target);
+ * that a pass over a large tensor does not grow the resident set.  The read
+ * runs through ms_mapped_read (core/mapped_read.h): a mapped input file cut
+ * short underneath gives io_error (detail reason "file_shrank") instead of
+ * SIGBUS killing the process. */
+ms_status ms_merge_operand_read(const ms_merge_operand *operand, uint64_t start, size_t count,
+                                double *target, ms_error *err);
 
 /* Receives a method's result in order (see above). */
 typedef struct ms_merge_sink {
