@@ -68,6 +68,7 @@ int ms_api_http_status(ms_status code)
     case MS_ERR_PATH_OUTSIDE_MODELS:
     case MS_ERR_INVALID_OUTPUT_NAME:
     case MS_ERR_DEGENERATE_ROTATION:
+    case MS_ERR_UNSUPPORTED_OPTION:
         return 422;
     case MS_ERR_QUEUE_FULL:
         return 429;

@@ -58,6 +58,7 @@ typedef enum ms_status {
     MS_ERR_INTERRUPTED,             /* interrupted: job was running when the process died */
     MS_ERR_SHUTTING_DOWN,           /* shutting_down: 503 */
     MS_ERR_NOT_IMPLEMENTED,         /* not_implemented: 501 */
+    MS_ERR_UNSUPPORTED_OPTION,      /* unsupported_option: 422, valid but not offered here */
     MS_STATUS_COUNT
 } ms_status;
 
@@ -65,7 +66,7 @@ enum { MS_ERROR_MAX_DETAILS = 6 };
 
 typedef struct ms_error_detail {
     char name[32];
-    char value[160];
+    char value[256];        /* room for a list such as the merge methods' names */
     int is_number;          /* value was formatted from a number (not from %s) */
 } ms_error_detail;
 
