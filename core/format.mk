@@ -1,7 +1,9 @@
-# container: dtype conversions, safetensors reader, streamed atomic writer
+# container: dtype conversions, safetensors reader, streamed atomic writer and the
+# output-file rules every writer shares
 core_libmscore_a_SOURCES += \
 	core/dtype.c core/dtype.h \
 	core/mapped_read.c core/mapped_read.h \
+	core/output_file.c core/output_file.h \
 	core/safetensors.c core/safetensors.h \
 	core/safetensors_header.c core/safetensors_header.h \
 	core/writer.c core/writer_finish.c core/writer.h core/writer_internal.h \

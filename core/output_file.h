@@ -8,19 +8,28 @@
  * - a symbolic link is followed: its target is replaced, the link stays;
  * - a new file gets the mode open(2) gives 0666 under the process umask; a
  *   replaced file keeps its own mode (permission bits);
+ * - a dangling symbolic link is followed too, as the shell's `>` does: the
+ *   file it names is created when that file's directory exists (io_error
+ *   otherwise), and the link stays;
  * - the data goes to a temporary file in the target's directory, is fsynced,
  *   then renamed over the target and the directory is fsynced: a crash never
- *   leaves a half-written file under the final name. */
+ *   leaves a half-written file under the final name.  The temporary is never
+ *   more permissive than the file it replaces;
+ * - a target that stops being a regular file after prepare (replaced by a
+ *   FIFO or a directory while the output was computed) fails the later call
+ *   with io_error (reason target_changed), and is left as it is. */
 #ifndef MS_OUTPUT_FILE_H
 #define MS_OUTPUT_FILE_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "error.h"
 
 typedef struct ms_output_file {
-    char *directory;        /* of the resolved target; "." when it has none */
+    char *requested_path;   /* as the caller named it: for messages */
+    char *directory;        /* of the resolved target: an absolute path */
     char *base_name;        /* the resolved target's name inside directory */
     int directory_fd;
     char *temp_name;        /* inside directory; NULL when there is none */
@@ -49,5 +58,15 @@ ms_status ms_output_file_publish(ms_output_file *file, ms_error *err);
  * the names.  Safe on any struct prepare has
  * initialised, and again after discard. */
 void ms_output_file_discard(ms_output_file *file);
+
+/* What a file of this st_mode is, for messages: "a FIFO", "a character
+ * device", "a directory", ...; *word (may be NULL) gets the same as a
+ * snake_case detail value ("fifo", "character_device", ...). */
+const char *ms_output_file_type_name(mode_t mode, const char **word);
+
+/* Maps an errno to disk_full (ENOSPC, EDQUOT) or io_error and fills err:
+ * "cannot ACTION WHAT: strerror", detail errno. */
+ms_status ms_output_file_io_error(ms_error *err, int error_number, const char *action,
+                                  const char *what);
 
 #endif

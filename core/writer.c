@@ -10,24 +10,15 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-/* ".NAME.tmp-XXXXXX" must still fit in one directory entry. */
-enum { TEMP_SUFFIX_BYTES = sizeof(".") - 1 + sizeof(".tmp-XXXXXX") - 1 };
 
 ms_status ms_writer_io_error(ms_error *err, int error_number, const char *action,
                              const char *what)
 {
-    ms_status code = (error_number == ENOSPC || error_number == EDQUOT) ? MS_ERR_DISK_FULL
-                                                                         : MS_ERR_IO;
-    ms_error_set(err, code, NULL, "cannot %s %s: %s", action, what, strerror(error_number));
-    ms_error_detail_add(err, "errno", "%d", error_number);
-    return code;
+    return ms_output_file_io_error(err, error_number, action, what);
 }
 
 /* The bytes written come straight from a mapped input file when a tensor is
@@ -66,76 +57,38 @@ ms_status ms_writer_pwrite_all(int fd, const void *bytes, uint64_t length, uint6
  * once, so the spool never outlives the process either way. */
 static ms_status open_spool(ms_writer *writer, ms_error *err)
 {
-    writer->spool_fd = open(writer->directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    const ms_output_file *output = &writer->output;
+    writer->spool_fd = openat(output->directory_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (writer->spool_fd >= 0)
         return MS_OK;
-    size_t size = strlen(writer->directory) + strlen(writer->base_name) + 32;
+    size_t size = strlen(output->directory) + strlen(output->base_name) + 32;
     char *path = malloc(size);
     if (path == NULL)
         return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-    snprintf(path, size, "%s/.%s.spool-XXXXXX", writer->directory, writer->base_name);
+    snprintf(path, size, "%s/.%s.spool-XXXXXX", output->directory, output->base_name);
     writer->spool_fd = mkostemp(path, O_CLOEXEC);
     ms_status status = MS_OK;
     if (writer->spool_fd < 0)
-        status = ms_writer_io_error(err, errno, "create a spool file in", writer->directory);
+        status = ms_writer_io_error(err, errno, "create a spool file in", output->directory);
     else
         unlink(path);
     free(path);
     return status;
 }
 
-static ms_status split_path(const char *final_path, ms_writer *writer, ms_error *err)
-{
-    const char *slash = strrchr(final_path, '/');
-    const char *base = slash != NULL ? slash + 1 : final_path;
-    if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-        strlen(base) + TEMP_SUFFIX_BYTES > NAME_MAX) {
-        ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL,
-                     "output path \"%s\" does not end in a usable file name", final_path);
-        ms_error_detail_add(err, "max_name_bytes", "%d", NAME_MAX - (int)TEMP_SUFFIX_BYTES);
-        return MS_ERR_INVALID_PARAMETER;
-    }
-    writer->base_name = strdup(base);
-    if (slash == NULL)
-        writer->directory = strdup(".");
-    else if (slash == final_path)
-        writer->directory = strdup("/");
-    else
-        writer->directory = strndup(final_path, (size_t)(slash - final_path));
-    if (writer->base_name == NULL || writer->directory == NULL)
-        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-    return MS_OK;
-}
-
 ms_status ms_writer_open(const char *final_path, ms_writer **out, ms_error *err)
 {
     *out = NULL;
-    if (final_path == NULL || final_path[0] == '\0')
-        return ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL, "empty output path");
     ms_writer *writer = calloc(1, sizeof *writer);
     if (writer == NULL)
         return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-    writer->directory_fd = -1;
     writer->spool_fd = -1;
     pthread_mutex_init(&writer->lock, NULL);
 
-    ms_status status = split_path(final_path, writer, err);
-    if (status != MS_OK)
-        goto done;
-    writer->directory_fd = open(writer->directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (writer->directory_fd < 0) {
-        status = ms_writer_io_error(err, errno, "open the output directory", writer->directory);
-        goto done;
-    }
-    struct stat info;
-    if (fstatat(writer->directory_fd, writer->base_name, &info, 0) == 0 &&
-        S_ISDIR(info.st_mode)) {
-        status = ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL,
-                              "output path %s is a directory", final_path);
-        goto done;
-    }
-    status = open_spool(writer, err);
-done:
+    /* resolves links, refuses FIFOs, devices and directories (output_file.h) */
+    ms_status status = ms_output_file_prepare(&writer->output, final_path, err);
+    if (status == MS_OK)
+        status = open_spool(writer, err);
     if (status != MS_OK)
         ms_writer_free(writer);
     else
@@ -149,8 +102,7 @@ void ms_writer_free(ms_writer *writer)
         return;
     if (writer->spool_fd >= 0)
         close(writer->spool_fd);
-    if (writer->directory_fd >= 0)
-        close(writer->directory_fd);
+    ms_output_file_discard(&writer->output);
     for (size_t i = 0; i < writer->entry_count; i++)
         free(writer->entries[i].name);
     free(writer->entries);
@@ -161,8 +113,6 @@ void ms_writer_free(ms_writer *writer)
     }
     free(writer->metadata);
     free(writer->data_hash_name);
-    free(writer->directory);
-    free(writer->base_name);
     pthread_mutex_destroy(&writer->lock);
     free(writer);
 }

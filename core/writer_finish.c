@@ -14,7 +14,6 @@
 #include "writer_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
@@ -22,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct finish_state {
@@ -31,8 +29,7 @@ typedef struct finish_state {
     size_t count;
     uint64_t data_size;
     const unsigned char *spool_map;
-    char *temp_name;           /* inside the directory; NULL when there is no temp file */
-    int temp_fd;
+    int temp_fd;               /* the output's temporary (writer->output.temp_fd) */
     unsigned char *header;     /* 8-byte length + padded JSON */
     size_t header_bytes;
     EVP_MD_CTX *data_hash;
@@ -183,29 +180,12 @@ done:
     return status;
 }
 
+/* The temporary beside the target, with the target's mode rules. */
 static ms_status create_temp(finish_state *state, ms_error *err)
 {
-    const ms_writer *writer = state->writer;
-    size_t size = strlen(writer->directory) + strlen(writer->base_name) + 32;
-    char *path = malloc(size);
-    if (path == NULL)
-        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-    int prefix = snprintf(path, size, "%s/", writer->directory);
-    snprintf(path + prefix, size - (size_t)prefix, ".%s.tmp-XXXXXX", writer->base_name);
-    state->temp_fd = mkostemp(path, O_CLOEXEC);
-    ms_status status = MS_OK;
-    if (state->temp_fd < 0) {
-        status = ms_writer_io_error(err, errno, "create a temporary file in", writer->directory);
-    } else {
-        state->temp_name = strdup(path + prefix);
-        if (state->temp_name == NULL) {
-            unlink(path);
-            status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-        } else if (fchmod(state->temp_fd, 0644) != 0) {
-            status = ms_writer_io_error(err, errno, "set the mode of", path);
-        }
-    }
-    free(path);
+    ms_status status = ms_output_file_create_temp(&state->writer->output, err);
+    if (status == MS_OK)
+        state->temp_fd = state->writer->output.temp_fd;
     return status;
 }
 
@@ -383,43 +363,15 @@ static ms_status write_contents(finish_state *state, ms_writer_result *result, m
     return status;
 }
 
-/* fsync, rename over the final name, fsync the directory. */
-static ms_status publish(finish_state *state, ms_error *err)
-{
-    const ms_writer *writer = state->writer;
-    while (fsync(state->temp_fd) != 0) {
-        if (errno != EINTR)
-            return ms_writer_io_error(err, errno, "fsync", "the output file");
-    }
-    int fd = state->temp_fd;
-    state->temp_fd = -1;
-    if (close(fd) != 0 && errno != EINTR)
-        return ms_writer_io_error(err, errno, "close", "the output file");
-    if (renameat(writer->directory_fd, state->temp_name, writer->directory_fd,
-                 writer->base_name) != 0)
-        return ms_writer_io_error(err, errno, "rename the output into", writer->base_name);
-    free(state->temp_name);
-    state->temp_name = NULL; /* published: nothing left to remove */
-    /* Some filesystems refuse fsync on directories (EINVAL); nothing to do then. */
-    if (fsync(writer->directory_fd) != 0 && errno != EINVAL)
-        return ms_writer_io_error(err, errno, "fsync the directory", writer->directory);
-    return MS_OK;
-}
-
 static void finish_cleanup(finish_state *state)
 {
-    if (state->temp_fd >= 0)
-        close(state->temp_fd);
-    if (state->temp_name != NULL)
-        unlinkat(state->writer->directory_fd, state->temp_name, 0);
     if (state->spool_map != NULL)
         munmap((void *)state->spool_map, (size_t)state->writer->spool_size);
     EVP_MD_CTX_free(state->data_hash);
     EVP_MD_CTX_free(state->file_hash);
-    free(state->temp_name);
     free(state->header);
     free(state->order);
-    ms_writer_free(state->writer);
+    ms_writer_free(state->writer); /* removes the temporary unless it was published */
 }
 
 ms_status ms_writer_finish(ms_writer *writer, ms_writer_result *result, ms_error *err)
@@ -437,7 +389,7 @@ ms_status ms_writer_finish(ms_writer *writer, ms_writer_result *result, ms_error
     if (status == MS_OK)
         status = write_contents(&state, &local, err);
     if (status == MS_OK)
-        status = publish(&state, err);
+        status = ms_output_file_publish(&state.writer->output, err);
     if (status == MS_OK && result != NULL)
         *result = local;
     finish_cleanup(&state);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "output_file.h"
 #include "safetensors.h"
 #include "writer_names.h"
 #include "writer.h"
@@ -28,9 +29,7 @@ typedef struct writer_entry {
 
 struct ms_writer {
     pthread_mutex_t lock;     /* guards everything below except the fds' contents */
-    char *directory;          /* of the final path; "." when it has none */
-    char *base_name;          /* final file name inside directory */
-    int directory_fd;
+    ms_output_file output;    /* the resolved target, its folder and the temporary */
     int spool_fd;             /* anonymous: never visible under any name */
     uint64_t spool_size;      /* bytes reserved so far */
     writer_entry *entries;
@@ -54,11 +53,13 @@ enum { MS_WRITER_CHUNK_BYTES = 4u << 20 };
 ms_status ms_writer_pwrite_all(int fd, const void *bytes, uint64_t length, uint64_t offset,
                                const char *what, ms_error *err);
 
-/* Maps an errno to disk_full or io_error and fills err. */
+/* Maps an errno to disk_full or io_error and fills err (as
+ * ms_output_file_io_error). */
 ms_status ms_writer_io_error(ms_error *err, int error_number, const char *action,
                              const char *what);
 
-/* Frees everything, closing (and so discarding) the spool. */
+/* Frees everything, closing (and so discarding) the spool and removing the
+ * output's temporary, if any. */
 void ms_writer_free(ms_writer *writer);
 
 #endif

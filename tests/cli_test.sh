@@ -355,6 +355,73 @@ for signal_name in INT TERM; do
     expect_stderr_has "SIG$signal_name: cancelled error" "cancelled"
 done
 
+# ---- where outputs go: a FIFO, a device or a folder is refused untouched, a
+# link's target is replaced (the link stays), new files get the umask's
+# mode, replaced ones keep theirs ----
+rm -rf "$work/targets" && mkdir "$work/targets"
+mkfifo "$work/targets/fifo.safetensors"
+if expect_exit 1 "save_to a FIFO" "$MERGESVD" resize --model "$in" \
+    --save_to "$work/targets/fifo.safetensors" --new_rank 2; then
+    expect_stderr_has "save_to a FIFO" "mergesvd: error: invalid_parameter: .*is a FIFO"
+    expect_stderr_has "save_to a FIFO: reason" "reason: not_a_regular_file"
+fi
+expect_exit 1 "save_to a FIFO (json)" "$MERGESVD" resize --model "$in" \
+    --save_to "$work/targets/fifo.safetensors" --new_rank 2 --json &&
+    py_check "save_to a FIFO (json)" "$work/out" '
+e = doc["error"]
+assert e["code"] == "invalid_parameter", e
+assert e["details"] == {"reason": "not_a_regular_file", "file_type": "fifo"}, e
+assert "fifo.safetensors" in e["message"], e'
+checks=$((checks + 2))
+[ -p "$work/targets/fifo.safetensors" ] || fail "save_to a FIFO: the FIFO is gone"
+[ "$(ls -A "$work/targets")" = "fifo.safetensors" ] ||
+    fail "save_to a FIFO: left files: $(ls -A "$work/targets")"
+# a link to /dev/null (never /dev/null itself: a broken build would replace it)
+ln -s /dev/null "$work/targets/null.safetensors"
+expect_exit 1 "save_to a link to /dev/null" "$MERGESVD" resize --model "$in" \
+    --save_to "$work/targets/null.safetensors" --new_rank 2 &&
+    expect_stderr_has "save_to a link to /dev/null" "a character device"
+checks=$((checks + 1))
+[ -c /dev/null ] && [ -L "$work/targets/null.safetensors" ] ||
+    fail "save_to a link to /dev/null: the link or the device changed"
+mkdir "$work/targets/folder.safetensors"
+expect_exit 1 "save_to a folder" "$MERGESVD" resize --model "$in" \
+    --save_to "$work/targets/folder.safetensors" --new_rank 2 &&
+    expect_stderr_has "save_to a folder" "is a directory"
+
+mkdir "$work/targets/real"
+echo "old contents" >"$work/targets/real/model.safetensors"
+chmod 640 "$work/targets/real/model.safetensors"
+ln -s real/model.safetensors "$work/targets/link.safetensors"
+if expect_exit 0 "save_to a link to a file" "$MERGESVD" resize --model "$in" \
+    --save_to "$work/targets/link.safetensors" --new_rank 2; then
+    checks=$((checks + 3))
+    [ -L "$work/targets/link.safetensors" ] &&
+        [ "$(readlink "$work/targets/link.safetensors")" = real/model.safetensors ] ||
+        fail "save_to a link to a file: the link was replaced"
+    "$MERGESVD" inspect "$work/targets/real/model.safetensors" >/dev/null 2>&1 ||
+        fail "save_to a link to a file: its target was not replaced by the output"
+    [ "$(stat -c %a "$work/targets/real/model.safetensors")" = 640 ] ||
+        fail "save_to a link to a file: mode 640 became $(stat -c %a "$work/targets/real/model.safetensors")"
+fi
+
+for mask_mode in "077 600" "022 644"; do
+    set -- $mask_mode
+    checks=$((checks + 2))
+    (umask "$1" && "$MERGESVD" resize --model "$in" --save_to "$work/targets/umask$1.safetensors" \
+        --new_rank 2 >/dev/null 2>"$work/err") || fail "umask $1: resize failed: $(head -c 300 "$work/err")"
+    [ "$(stat -c %a "$work/targets/umask$1.safetensors" 2>&1)" = "$2" ] ||
+        fail "umask $1: mode $(stat -c %a "$work/targets/umask$1.safetensors" 2>&1), expected $2"
+done
+chmod 600 "$work/targets/umask022.safetensors"
+checks=$((checks + 1))
+(umask 022 && "$MERGESVD" resize --model "$in" --save_to "$work/targets/umask022.safetensors" \
+    --new_rank 3 >/dev/null 2>&1) &&
+    [ "$(stat -c %a "$work/targets/umask022.safetensors")" = 600 ] ||
+    fail "a replaced 0600 file: mode $(stat -c %a "$work/targets/umask022.safetensors")"
+checks=$((checks + 1))
+ls -A "$work/targets" "$work/targets/real" | grep -q '\.tmp-' && fail "outputs left a temporary"
+
 # ---- gen_lora: deterministic per seed, usage errors ----
 "$GEN_LORA" --arch sd15 --rank 4 --seed 9 --output "$work/g1.safetensors" 2>/dev/null
 "$GEN_LORA" --arch sd15 --rank 4 --seed 9 --output "$work/g2.safetensors" 2>/dev/null

@@ -12,9 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "core/output_file.h"
 #include "core/safetensors.h"
 #include "core/writer.h"
 #include "core/writer_internal.h"
@@ -488,8 +492,8 @@ START_TEST(test_abort_leaves_nothing)
 }
 END_TEST
 
-/* A finish that fails at the rename (a directory appeared at the final
- * name) removes its temp file. */
+/* A finish that fails late (a directory appeared at the final name while
+ * the tensors were added) removes its temp file and leaves the directory. */
 START_TEST(test_failed_finish_leaves_no_temp)
 {
     ms_writer *writer;
@@ -720,6 +724,442 @@ START_TEST(test_concurrent_adds)
 }
 END_TEST
 
+/* ---- where the output goes: core/output_file.h ---- */
+
+static void path_in_case(char *path, size_t size, const char *name)
+{
+    snprintf(path, size, "%s/%s", temp_dir, name);
+}
+
+/* Writes a small valid file through the writer; the status of the open. */
+static ms_status write_small_output(const char *path, ms_error *err)
+{
+    ms_writer *writer;
+    ms_status status = ms_writer_open(path, &writer, err);
+    if (status != MS_OK)
+        return status;
+    const int64_t shape[] = {3};
+    const unsigned char bytes[3] = {7, 8, 9};
+    ck_assert_int_eq(ms_writer_add_bytes(writer, "w", MS_DTYPE_U8, 1, shape, bytes, 3, err),
+                     MS_OK);
+    return ms_writer_finish(writer, NULL, err);
+}
+
+static const char *detail_of(const ms_error *err, const char *name)
+{
+    for (int i = 0; i < err->detail_count; i++)
+        if (strcmp(err->details[i].name, name) == 0)
+            return err->details[i].value;
+    return NULL;
+}
+
+static void assert_refused_as(const ms_error *err, const char *what, const char *word)
+{
+    ck_assert_int_eq(err->code, MS_ERR_INVALID_PARAMETER);
+    ck_assert_msg(strstr(err->message, what) != NULL, "message: %s", err->message);
+    ck_assert(strstr(err->message, "out.safetensors") != NULL);
+    ck_assert_str_eq(detail_of(err, "reason"), "not_a_regular_file");
+    ck_assert_str_eq(detail_of(err, "file_type"), word);
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat info;
+    ck_assert_int_eq(stat(path, &info), 0);
+    return info.st_mode & 07777;
+}
+
+START_TEST(test_fifo_target_refused)
+{
+    ck_assert_int_eq(mkfifo(final_path, 0600), 0);
+    ms_error err;
+    ck_assert_int_eq(write_small_output(final_path, &err), MS_ERR_INVALID_PARAMETER);
+    assert_refused_as(&err, "is a FIFO", "fifo");
+    struct stat info;
+    ck_assert_int_eq(lstat(final_path, &info), 0);
+    ck_assert(S_ISFIFO(info.st_mode));
+    ck_assert_int_eq(directory_entry_count(), 1);
+}
+END_TEST
+
+/* Never /dev/null itself: only a link to it, so a wrong writer replaces
+ * the link, not the device. */
+START_TEST(test_link_to_device_refused)
+{
+    struct stat before, after;
+    ck_assert_int_eq(stat("/dev/null", &before), 0);
+    ck_assert(S_ISCHR(before.st_mode));
+    ck_assert_int_eq(symlink("/dev/null", final_path), 0);
+    ms_error err;
+    ck_assert_int_eq(write_small_output(final_path, &err), MS_ERR_INVALID_PARAMETER);
+    assert_refused_as(&err, "a character device", "character_device");
+    ck_assert_msg(strstr(err.message, "leads to \"/dev/null\"") != NULL, "%s", err.message);
+    ck_assert_int_eq(lstat(final_path, &after), 0);
+    ck_assert(S_ISLNK(after.st_mode));
+    ck_assert_int_eq(stat("/dev/null", &after), 0);
+    ck_assert(S_ISCHR(after.st_mode));
+    ck_assert_uint_eq(after.st_rdev, before.st_rdev);
+    ck_assert_int_eq(directory_entry_count(), 1);
+}
+END_TEST
+
+START_TEST(test_directory_target_refused)
+{
+    ck_assert_int_eq(mkdir(final_path, 0700), 0);
+    ms_error err;
+    ck_assert_int_eq(write_small_output(final_path, &err), MS_ERR_INVALID_PARAMETER);
+    assert_refused_as(&err, "is a directory", "directory");
+    /* a link to a directory too, named as the link's target */
+    char link_path[4400];
+    path_in_case(link_path, sizeof link_path, "link.safetensors");
+    ck_assert_int_eq(symlink("out.safetensors", link_path), 0);
+    ck_assert_int_eq(write_small_output(link_path, &err), MS_ERR_INVALID_PARAMETER);
+    ck_assert_msg(strstr(err.message, "leads to") != NULL, "%s", err.message);
+    ck_assert_str_eq(detail_of(&err, "file_type"), "directory");
+    ck_assert_int_eq(directory_entry_count(), 2);
+}
+END_TEST
+
+/* A socket (when the case folder's path fits in sun_path). */
+START_TEST(test_socket_target_refused)
+{
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    size_t length = strlen(final_path);
+    if (length >= sizeof address.sun_path)
+        return;
+    memcpy(address.sun_path, final_path, length + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (const struct sockaddr *)&address, sizeof address), 0);
+    ms_error err;
+    ck_assert_int_eq(write_small_output(final_path, &err), MS_ERR_INVALID_PARAMETER);
+    assert_refused_as(&err, "is a socket", "socket");
+    close(fd);
+    ck_assert_int_eq(directory_entry_count(), 1);
+}
+END_TEST
+
+/* Every kind of file has a name; kinds a test cannot make are checked here. */
+START_TEST(test_type_names)
+{
+    const struct {
+        mode_t mode;
+        const char *name;
+        const char *word;
+    } cases[] = {
+        {S_IFREG, "a regular file", "regular_file"}, {S_IFDIR, "a directory", "directory"},
+        {S_IFIFO, "a FIFO", "fifo"}, {S_IFCHR, "a character device", "character_device"},
+        {S_IFBLK, "a block device", "block_device"}, {S_IFSOCK, "a socket", "socket"},
+        {S_IFLNK, "a symbolic link", "symbolic_link"}, {0, "not a regular file", "other"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *word = NULL;
+        ck_assert_str_eq(ms_output_file_type_name(cases[i].mode | 0644, &word), cases[i].name);
+        ck_assert_str_eq(word, cases[i].word);
+        ck_assert_str_eq(ms_output_file_type_name(cases[i].mode, NULL), cases[i].name);
+    }
+}
+END_TEST
+
+static void write_text(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    ck_assert_int_eq(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+static void assert_link_to(const char *link_path, const char *expected_target)
+{
+    struct stat info;
+    ck_assert_int_eq(lstat(link_path, &info), 0);
+    ck_assert(S_ISLNK(info.st_mode));
+    char target[4400];
+    ssize_t length = readlink(link_path, target, sizeof target - 1);
+    ck_assert_int_gt(length, 0);
+    target[length] = '\0';
+    ck_assert_str_eq(target, expected_target);
+}
+
+static void assert_is_small_output(const char *path)
+{
+    ms_safetensors file;
+    ms_error err;
+    ck_assert_int_eq(ms_safetensors_open(path, &file, &err), MS_OK);
+    ck_assert_uint_eq(file.tensor_count, 1);
+    ck_assert(memcmp(ms_safetensors_tensor_bytes(&file, &file.tensors[0]), "\x07\x08\x09", 3) == 0);
+    ms_safetensors_close(&file);
+}
+
+/* Through a chain of two links (one relative, one absolute), in another
+ * folder: the file at the end is replaced, keeps its mode, the links stay. */
+START_TEST(test_link_to_file_replaces_target)
+{
+    char real_folder[4400], real_path[4500], middle[4400];
+    path_in_case(real_folder, sizeof real_folder, "real");
+    ck_assert_int_eq(mkdir(real_folder, 0700), 0);
+    snprintf(real_path, sizeof real_path, "%s/model.safetensors", real_folder);
+    write_text(real_path, "old contents", 0640);
+    path_in_case(middle, sizeof middle, "middle.safetensors");
+    ck_assert_int_eq(symlink(real_path, middle), 0);
+    ck_assert_int_eq(symlink("middle.safetensors", final_path), 0);
+    ms_error err;
+    ck_assert_int_eq(write_small_output(final_path, &err), MS_OK);
+    assert_link_to(final_path, "middle.safetensors");
+    assert_link_to(middle, real_path);
+    assert_is_small_output(real_path);
+    ck_assert_uint_eq(mode_of(real_path), 0640);
+    ck_assert_int_eq(directory_entry_count(), 3);
+    DIR *dir = opendir(real_folder);
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL)
+        count += entry->d_name[0] != '.';
+    closedir(dir);
+    ck_assert_int_eq(count, 1); /* no temporary left beside the target */
+}
+END_TEST
+
+/* A dangling link: the file it names is created (as the shell's `>`
+ * does), the link stays; a link into a missing folder, a loop and a link
+ * to a name too long for a temporary are refused and create nothing. */
+START_TEST(test_dangling_link)
+{
+    char made[4400];
+    ck_assert_int_eq(symlink("made.safetensors", final_path), 0);
+    ms_error err;
+    ck_assert_int_eq(write_small_output(final_path, &err), MS_OK);
+    assert_link_to(final_path, "made.safetensors");
+    path_in_case(made, sizeof made, "made.safetensors");
+    assert_is_small_output(made);
+    ck_assert_int_eq(directory_entry_count(), 2);
+
+    char link_path[4400];
+    path_in_case(link_path, sizeof link_path, "missing_folder.safetensors");
+    ck_assert_int_eq(symlink("no/such/folder/x.safetensors", link_path), 0);
+    ck_assert_int_eq(write_small_output(link_path, &err), MS_ERR_IO);
+    ck_assert_str_eq(detail_of(&err, "errno"), "2");
+    ck_assert_msg(strstr(err.message, "symbolic link to") != NULL, "%s", err.message);
+
+    char loop_a[4400], loop_b[4400];
+    path_in_case(loop_a, sizeof loop_a, "loop_a");
+    path_in_case(loop_b, sizeof loop_b, "loop_b");
+    ck_assert_int_eq(symlink("loop_b", loop_a), 0);
+    ck_assert_int_eq(symlink("loop_a", loop_b), 0);
+    ck_assert_int_eq(write_small_output(loop_a, &err), MS_ERR_IO);
+    ck_assert(strstr(err.message, "loop_a") != NULL);
+
+    char long_name[NAME_MAX + 1];
+    memset(long_name, 'n', NAME_MAX - 4);
+    long_name[NAME_MAX - 4] = '\0';
+    path_in_case(link_path, sizeof link_path, "to_long_name");
+    ck_assert_int_eq(symlink(long_name, link_path), 0);
+    ck_assert_int_eq(write_small_output(link_path, &err), MS_ERR_INVALID_PARAMETER);
+    ck_assert_ptr_nonnull(detail_of(&err, "max_name_bytes"));
+    ck_assert_int_eq(directory_entry_count(), 6); /* out, made and the four links */
+}
+END_TEST
+
+/* A chain of dangling links longer than the kernel follows is refused. */
+START_TEST(test_dangling_link_chain_too_long)
+{
+    char link_path[4400], target[64];
+    for (int i = 0; i < 45; i++) {
+        snprintf(target, sizeof target, "link%02d", i + 1);
+        snprintf(link_path, sizeof link_path, "%s/link%02d", temp_dir, i);
+        ck_assert_int_eq(symlink(target, link_path), 0);
+    }
+    snprintf(link_path, sizeof link_path, "%s/link00", temp_dir);
+    ms_error err;
+    ck_assert_int_eq(write_small_output(link_path, &err), MS_ERR_IO);
+    ck_assert_str_eq(detail_of(&err, "errno"), "40"); /* ELOOP */
+    ck_assert_int_eq(directory_entry_count(), 45);
+}
+END_TEST
+
+/* A new file gets 0666 under the umask: 022, 077, 027 (restored after). */
+START_TEST(test_new_file_mode_follows_umask)
+{
+    const mode_t masks[] = {022, 077, 027};
+    const mode_t expected[] = {0644, 0600, 0640};
+    mode_t saved = umask(masks[_i]);
+    ms_error err;
+    ms_status status = write_small_output(final_path, &err);
+    umask(saved);
+    ck_assert_int_eq(status, MS_OK);
+    ck_assert_uint_eq(mode_of(final_path), expected[_i]);
+}
+END_TEST
+
+/* An existing file keeps its own bits whatever the umask, and its data is
+ * never more readable while the temporary is written. */
+START_TEST(test_existing_file_keeps_mode)
+{
+    const mode_t old_modes[] = {0600, 0640, 0604};
+    const mode_t masks[] = {022, 077, 0};
+    write_text(final_path, "old", old_modes[_i]);
+    mode_t saved = umask(masks[_i]);
+    ms_output_file output;
+    ms_error err;
+    ck_assert_int_eq(ms_output_file_prepare(&output, final_path, &err), MS_OK);
+    ck_assert_int_eq(ms_output_file_create_temp(&output, &err), MS_OK);
+    umask(saved);
+    struct stat info;
+    ck_assert_int_eq(fstat(output.temp_fd, &info), 0);
+    ck_assert_uint_eq(info.st_mode & 07777, old_modes[_i]);
+    ck_assert_int_eq(write(output.temp_fd, "new", 3), 3);
+    ck_assert_int_eq(ms_output_file_publish(&output, &err), MS_OK);
+    ms_output_file_discard(&output);
+    ck_assert_uint_eq(mode_of(final_path), old_modes[_i]);
+    size_t size;
+    unsigned char *bytes = read_whole(final_path, &size);
+    ck_assert(size == 3 && memcmp(bytes, "new", 3) == 0);
+    free(bytes);
+    ck_assert_int_eq(directory_entry_count(), 1);
+
+    /* and through the writer */
+    ck_assert_int_eq(chmod(final_path, old_modes[_i]), 0);
+    ck_assert_int_eq(write_small_output(final_path, &err), MS_OK);
+    ck_assert_uint_eq(mode_of(final_path), old_modes[_i]);
+}
+END_TEST
+
+START_TEST(test_free_bytes)
+{
+    ms_output_file output;
+    ms_error err;
+    ck_assert_int_eq(ms_output_file_prepare(&output, final_path, &err), MS_OK);
+    uint64_t free_bytes = 0;
+    ck_assert_int_eq(ms_output_file_free_bytes(&output, &free_bytes, &err), MS_OK);
+    struct statvfs info;
+    ck_assert_int_eq(statvfs(temp_dir, &info), 0);
+    ck_assert_uint_gt(free_bytes, 0);
+    ck_assert_uint_le(free_bytes, (uint64_t)info.f_blocks * info.f_frsize);
+    ms_output_file_discard(&output);
+    ck_assert_int_eq(ms_output_file_free_bytes(&output, &free_bytes, &err), MS_ERR_IO);
+    ck_assert_uint_eq(free_bytes, 0);
+}
+END_TEST
+
+/* The resolved names, the temporary's name, publish and discard. */
+START_TEST(test_temporary_lifecycle)
+{
+    ms_output_file output;
+    ms_error err;
+    ck_assert_int_eq(ms_output_file_prepare(&output, final_path, &err), MS_OK);
+    ck_assert_str_eq(output.base_name, "out.safetensors");
+    ck_assert_int_eq(output.directory[0], '/');
+    ck_assert_int_eq(output.temp_fd, -1);
+    ck_assert_ptr_null(output.temp_name);
+    ck_assert_int_eq(ms_output_file_publish(&output, &err), MS_ERR_INTERNAL);
+    ck_assert_int_eq(ms_output_file_create_temp(&output, &err), MS_OK);
+    ck_assert_int_eq(ms_output_file_create_temp(&output, &err), MS_ERR_INTERNAL);
+    ck_assert(strncmp(output.temp_name, ".out.safetensors.tmp-", 21) == 0);
+    ck_assert_int_eq(write(output.temp_fd, "draft", 5), 5);
+    ck_assert_int_eq(directory_entry_count(), 1);
+    ms_output_file_discard(&output);
+    ck_assert_int_eq(directory_entry_count(), 0);
+    ms_output_file_discard(&output); /* again: harmless */
+
+    ck_assert_int_eq(ms_output_file_prepare(&output, final_path, &err), MS_OK);
+    ck_assert_int_eq(ms_output_file_create_temp(&output, &err), MS_OK);
+    ck_assert_int_eq(write(output.temp_fd, "hello", 5), 5);
+    ck_assert_int_eq(ms_output_file_publish(&output, &err), MS_OK);
+    ck_assert_ptr_null(output.temp_name);
+    ck_assert_int_eq(output.temp_fd, -1);
+    ck_assert_int_eq(directory_entry_count(), 1);
+    ms_output_file_discard(&output);
+    ck_assert_int_eq(directory_entry_count(), 1);
+    size_t size;
+    unsigned char *bytes = read_whole(final_path, &size);
+    ck_assert(size == 5 && memcmp(bytes, "hello", 5) == 0);
+    free(bytes);
+
+    /* a relative path resolves against the working folder */
+    ck_assert_int_eq(chdir(temp_dir), 0);
+    ck_assert_int_eq(ms_output_file_prepare(&output, "out.safetensors", &err), MS_OK);
+    char *real_case = realpath(temp_dir, NULL);
+    ck_assert_str_eq(output.directory, real_case);
+    free(real_case);
+    ms_output_file_discard(&output);
+    ck_assert_int_eq(ms_output_file_prepare(&output, NULL, &err), MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_output_file_prepare(&output, "..", &err), MS_ERR_INVALID_PARAMETER);
+    ms_output_file_discard(&output);
+}
+END_TEST
+
+/* The target turned into a FIFO after prepare: the temporary is not made,
+ * or (after it was) not published; the FIFO stays and no temporary is left. */
+START_TEST(test_target_changed_later)
+{
+    ms_output_file output;
+    ms_error err;
+    ck_assert_int_eq(ms_output_file_prepare(&output, final_path, &err), MS_OK);
+    ck_assert_int_eq(mkfifo(final_path, 0600), 0);
+    ck_assert_int_eq(ms_output_file_create_temp(&output, &err), MS_ERR_IO);
+    ck_assert_str_eq(detail_of(&err, "reason"), "target_changed");
+    ck_assert_str_eq(detail_of(&err, "file_type"), "fifo");
+    ms_output_file_discard(&output);
+    ck_assert_int_eq(unlink(final_path), 0);
+
+    ck_assert_int_eq(ms_output_file_prepare(&output, final_path, &err), MS_OK);
+    ck_assert_int_eq(ms_output_file_create_temp(&output, &err), MS_OK);
+    ck_assert_int_eq(mkfifo(final_path, 0600), 0);
+    ck_assert_int_eq(ms_output_file_publish(&output, &err), MS_ERR_IO);
+    ck_assert(strstr(err.message, "became a FIFO") != NULL);
+    ms_output_file_discard(&output);
+    struct stat info;
+    ck_assert_int_eq(lstat(final_path, &info), 0);
+    ck_assert(S_ISFIFO(info.st_mode));
+    ck_assert_int_eq(directory_entry_count(), 1);
+}
+END_TEST
+
+/* A regular file that appeared after the temporary was made: its mode
+ * is the one published. */
+START_TEST(test_target_appeared_later)
+{
+    ms_output_file output;
+    ms_error err;
+    ck_assert_int_eq(ms_output_file_prepare(&output, final_path, &err), MS_OK);
+    ck_assert_int_eq(ms_output_file_create_temp(&output, &err), MS_OK);
+    write_text(final_path, "someone else's", 0604);
+    ck_assert_int_eq(ms_output_file_publish(&output, &err), MS_OK);
+    ms_output_file_discard(&output);
+    ck_assert_uint_eq(mode_of(final_path), 0604);
+    ck_assert_int_eq(directory_entry_count(), 1);
+}
+END_TEST
+
+/* Names the folder refuses: read-only folder (unless root), and a name
+ * too long to have its temporary beside it. */
+START_TEST(test_unwritable_folder_and_long_name)
+{
+    ms_output_file output;
+    ms_error err;
+    char name[NAME_MAX + 8];
+    memset(name, 'n', sizeof name);
+    snprintf(name + NAME_MAX - 10, 11, "%s", "0123456789");
+    char long_path[8600];
+    path_in_case(long_path, sizeof long_path, name);
+    ck_assert_int_eq(ms_output_file_prepare(&output, long_path, &err), MS_ERR_INVALID_PARAMETER);
+    ck_assert_ptr_nonnull(detail_of(&err, "max_name_bytes"));
+    ms_output_file_discard(&output);
+
+    if (geteuid() == 0)
+        return; /* root writes anywhere */
+    ck_assert_int_eq(ms_output_file_prepare(&output, final_path, &err), MS_OK);
+    ck_assert_int_eq(chmod(temp_dir, 0500), 0);
+    ms_status status = ms_output_file_create_temp(&output, &err);
+    ck_assert_int_eq(chmod(temp_dir, 0700), 0);
+    ck_assert_int_eq(status, MS_ERR_IO);
+    ck_assert_str_eq(detail_of(&err, "errno"), "13"); /* EACCES */
+    ms_output_file_discard(&output);
+    ck_assert_int_eq(directory_entry_count(), 0);
+}
+END_TEST
+
 static Suite *writer_suite(void)
 {
     Suite *suite = suite_create("writer");
@@ -744,6 +1184,21 @@ static Suite *writer_suite(void)
     tcase_add_test(tcase, test_many_names);
     tcase_add_test(tcase, test_many_metadata_names);
     tcase_add_test(tcase, test_concurrent_adds);
+    tcase_add_test(tcase, test_fifo_target_refused);
+    tcase_add_test(tcase, test_link_to_device_refused);
+    tcase_add_test(tcase, test_directory_target_refused);
+    tcase_add_test(tcase, test_socket_target_refused);
+    tcase_add_test(tcase, test_type_names);
+    tcase_add_test(tcase, test_link_to_file_replaces_target);
+    tcase_add_test(tcase, test_dangling_link);
+    tcase_add_test(tcase, test_dangling_link_chain_too_long);
+    tcase_add_loop_test(tcase, test_new_file_mode_follows_umask, 0, 3);
+    tcase_add_loop_test(tcase, test_existing_file_keeps_mode, 0, 3);
+    tcase_add_test(tcase, test_free_bytes);
+    tcase_add_test(tcase, test_temporary_lifecycle);
+    tcase_add_test(tcase, test_target_changed_later);
+    tcase_add_test(tcase, test_target_appeared_later);
+    tcase_add_test(tcase, test_unwritable_folder_and_long_name);
     suite_add_tcase(suite, tcase);
     return suite;
 }
