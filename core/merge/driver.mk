@@ -1,1 +1,10 @@
-# core/merge/driver
+# core/merge driver: inputs under canonical names, the key-rule plan, the
+# planned writer (header first, tensors at their offsets), per-tensor work,
+# the provenance recipe, the report, and the threads that run it all.
+core_libmscore_a_SOURCES += \
+	core/header_build.c core/header_build.h \
+	core/merge/merge.h core/merge/merge_internal.h \
+	core/merge/params.c core/merge/input.c core/merge/plan.c core/merge/recipe.c \
+	core/merge/planned_writer.c core/merge/planned_writer.h \
+	core/merge/tensor.c core/merge/tensor.h \
+	core/merge/report.c core/merge/merge.c

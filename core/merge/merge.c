@@ -1,0 +1,348 @@
+/* The merge driver: open the inputs, plan every output tensor, lay out the
+ * output, then let workers write tensors in file order while this thread
+ * seals them (hash, write-back, progress) in the same order.
+ *
+ * Memory: a worker reserves its method's scratch before it starts a tensor;
+ * while the reservations would pass the budget it waits (one tensor may
+ * always run, whatever its size), and no other tensor is handed out while
+ * one waits, so a large tensor is never starved by a stream of small ones. */
+#include "merge.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "merge_internal.h"
+#include "planned_writer.h"
+#include "tensor.h"
+
+enum {
+    DEFAULT_MEMORY_BUDGET = 320u << 20,
+    MAX_WORKERS = 64,
+    CANCEL_POLL_MS = 50,
+};
+
+typedef struct merge_run {
+    const ms_merge_params *params;
+    merge_input inputs[MS_MERGE_MAX_MODELS];
+    int model_count;
+    ms_merge_architecture arch;
+    merge_plan plan;
+    ms_planned_tensor *planned;
+    ms_planned_writer *writer;
+    merge_tensor_context context;
+    atomic_int stop;
+
+    pthread_mutex_t lock;            /* guards everything below */
+    pthread_cond_t changed;
+    size_t next_position;
+    bool *completed;                 /* by file position */
+    bool *kept_a;                    /* by file position */
+    uint64_t scratch_in_flight;
+    size_t tensors_in_flight;
+    bool someone_waits;              /* for budget: hand out nothing new */
+    ms_status status;                /* the first failure */
+    ms_error error;
+} merge_run;
+
+static void fail(merge_run *run, ms_status status, const ms_error *err)
+{
+    if (run->status == MS_OK) {
+        run->status = status;
+        run->error = *err;
+    }
+    atomic_store(&run->stop, 1);
+    pthread_cond_broadcast(&run->changed);
+}
+
+static uint64_t scratch_of(const merge_run *run, const merge_entry *entry)
+{
+    if (entry->action != MS_MERGE_ACTION_MERGED || run->params->method->scratch_bytes == NULL)
+        return 0;
+    ms_merge_task task;
+    ms_merge_task_init(&run->context, entry, &task);
+    return run->params->method->scratch_bytes(&task);
+}
+
+/* Under the lock: the next position this worker may start, or false. */
+static bool take_position(merge_run *run, uint64_t budget, size_t *position, uint64_t *scratch)
+{
+    while (run->someone_waits && !atomic_load(&run->stop))
+        pthread_cond_wait(&run->changed, &run->lock);
+    if (atomic_load(&run->stop) || run->next_position >= run->plan.count)
+        return false;
+    *position = run->next_position++;
+    const merge_entry *entry =
+        &run->plan.entries[ms_planned_writer_tensor_at(run->writer, *position)];
+    *scratch = scratch_of(run, entry);
+    run->someone_waits = true;
+    while (run->tensors_in_flight > 0 && run->scratch_in_flight + *scratch > budget &&
+           !atomic_load(&run->stop))
+        pthread_cond_wait(&run->changed, &run->lock);
+    run->someone_waits = false;
+    pthread_cond_broadcast(&run->changed);
+    if (atomic_load(&run->stop))
+        return false;
+    run->scratch_in_flight += *scratch;
+    run->tensors_in_flight++;
+    return true;
+}
+
+static void *worker_main(void *argument)
+{
+    merge_run *run = argument;
+    uint64_t budget = run->params->memory_budget ? run->params->memory_budget
+                                                 : DEFAULT_MEMORY_BUDGET;
+    merge_buffers buffers = {0};
+    ms_error err;
+    ms_status status = ms_merge_buffers_init(&buffers, &err);
+    pthread_mutex_lock(&run->lock);
+    if (status != MS_OK)
+        fail(run, status, &err);
+    size_t position;
+    uint64_t scratch;
+    while (take_position(run, budget, &position, &scratch)) {
+        pthread_mutex_unlock(&run->lock);
+        const merge_entry *entry =
+            &run->plan.entries[ms_planned_writer_tensor_at(run->writer, position)];
+        bool kept_a = false;
+        ms_error_clear(&err);
+        status = ms_merge_tensor_write(&run->context, position, entry, &buffers, &kept_a, &err);
+        pthread_mutex_lock(&run->lock);
+        run->scratch_in_flight -= scratch;
+        run->tensors_in_flight--;
+        run->completed[position] = true;
+        run->kept_a[position] = kept_a;
+        if (status != MS_OK)
+            fail(run, status, &err);
+        pthread_cond_broadcast(&run->changed);
+    }
+    pthread_mutex_unlock(&run->lock);
+    ms_merge_buffers_free(&buffers);
+    return NULL;
+}
+
+static void deadline_after_ms(struct timespec *deadline, long milliseconds)
+{
+    clock_gettime(CLOCK_REALTIME, deadline);
+    deadline->tv_nsec += milliseconds * 1000000L;
+    deadline->tv_sec += deadline->tv_nsec / 1000000000L;
+    deadline->tv_nsec %= 1000000000L;
+}
+
+/* Waits for the tensor at position, watching the caller's cancel flag. */
+static bool wait_completed(merge_run *run, size_t position, const atomic_int *cancel)
+{
+    pthread_mutex_lock(&run->lock);
+    for (;;) {
+        if (cancel != NULL && atomic_load(cancel)) {
+            ms_error err;
+            ms_error_set(&err, MS_ERR_CANCELLED, NULL, "the merge was cancelled");
+            fail(run, MS_ERR_CANCELLED, &err);
+        }
+        if (run->completed[position] || atomic_load(&run->stop))
+            break;
+        struct timespec deadline;
+        deadline_after_ms(&deadline, CANCEL_POLL_MS);
+        pthread_cond_timedwait(&run->changed, &run->lock, &deadline);
+    }
+    bool ready = run->completed[position] && run->status == MS_OK;
+    pthread_mutex_unlock(&run->lock);
+    return ready;
+}
+
+static void seal_all(merge_run *run, ms_progress_fn progress, void *user_data,
+                     const atomic_int *cancel)
+{
+    uint64_t done = 0, total = ms_planned_writer_data_bytes(run->writer);
+    if (progress != NULL)
+        progress(user_data, 0, (size_t)total, NULL);
+    for (size_t position = 0; position < run->plan.count; position++) {
+        if (!wait_completed(run, position, cancel))
+            return;
+        ms_error err;
+        ms_status status = ms_planned_writer_seal(run->writer, position, &err);
+        if (status != MS_OK) {
+            pthread_mutex_lock(&run->lock);
+            fail(run, status, &err);
+            pthread_mutex_unlock(&run->lock);
+            return;
+        }
+        done += ms_planned_writer_tensor_bytes(run->writer, position);
+        if (progress != NULL)
+            progress(user_data, (size_t)done, (size_t)total,
+                     run->plan.entries[ms_planned_writer_tensor_at(run->writer, position)].name);
+    }
+}
+
+static int worker_count(const ms_merge_params *params, size_t tensor_count)
+{
+    long count = params->threads > 0 ? params->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    if (count < 1)
+        count = 1;
+    if (count > MAX_WORKERS)
+        count = MAX_WORKERS;
+    if ((size_t)count > tensor_count)
+        count = tensor_count > 0 ? (long)tensor_count : 1;
+    return (int)count;
+}
+
+/* Workers on threads, this thread sealing; when no thread can be started,
+ * this thread writes everything first, then seals. */
+static void write_tensors(merge_run *run, ms_progress_fn progress, void *user_data,
+                          const atomic_int *cancel)
+{
+    pthread_t threads[MAX_WORKERS];
+    int wanted = worker_count(run->params, run->plan.count), started = 0;
+    while (started < wanted && pthread_create(&threads[started], NULL, worker_main, run) == 0)
+        started++;
+    if (started == 0)
+        worker_main(run);
+    seal_all(run, progress, user_data, cancel);
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+}
+
+static ms_status open_inputs(merge_run *run, const ms_merge_inputs *inputs, ms_error *err)
+{
+    static const char *const roles[] = {"model_a", "model_b", "model_c"};
+    const char *paths[] = {inputs->model_a, inputs->model_b, inputs->model_c};
+    for (int i = 0; i < run->model_count; i++) {
+        if (paths[i] == NULL || paths[i][0] == '\0') {
+            ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL, "%s: no model given (%s needs %d)",
+                         roles[i], run->params->method->name, run->model_count);
+            ms_error_detail_add(err, "field", "%s", roles[i]);
+            return MS_ERR_INVALID_PARAMETER;
+        }
+        ms_status status = ms_merge_input_open(&run->inputs[i], paths[i], err);
+        if (status != MS_OK) {
+            ms_error_detail_add(err, "model", "%s", roles[i]);
+            return status;
+        }
+    }
+    if (run->model_count == 2 && inputs->model_c != NULL && inputs->model_c[0] != '\0') {
+        ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL,
+                     "model_c: %s merges two models; a third was given",
+                     run->params->method->name);
+        ms_error_detail_add(err, "field", "model_c");
+        return MS_ERR_INVALID_PARAMETER;
+    }
+    return MS_OK;
+}
+
+static ms_status check_weights(merge_run *run, ms_error *err)
+{
+    ms_status status = ms_block_weights_validate(&run->params->alpha, "alpha", run->arch, err);
+    if (status == MS_OK)
+        status = ms_block_weights_validate(&run->params->beta, "beta", run->arch, err);
+    return status;
+}
+
+static ms_status lay_out_output(merge_run *run, const char *output_path, ms_error *err)
+{
+    size_t count = run->plan.count;
+    run->planned = calloc(count + 1, sizeof *run->planned);
+    run->completed = calloc(count + 1, sizeof *run->completed);
+    run->kept_a = calloc(count + 1, sizeof *run->kept_a);
+    char *recipe = ms_merge_recipe_text(run->params, run->inputs, run->model_count);
+    ms_status status = MS_OK;
+    if (run->planned == NULL || run->completed == NULL || run->kept_a == NULL || recipe == NULL)
+        status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    for (size_t i = 0; i < count && status == MS_OK; i++) {
+        const merge_entry *entry = &run->plan.entries[i];
+        ms_planned_tensor *tensor = &run->planned[i];
+        tensor->name = entry->name;
+        tensor->dtype = entry->dtype;
+        tensor->ndim = entry->ndim;
+        memcpy(tensor->shape, entry->shape, sizeof tensor->shape);
+    }
+    /* sorted by name, as the writer requires */
+    ms_metadata_entry metadata[] = {{"format", "pt"}, {MS_MERGE_RECIPE_METADATA, recipe}};
+    if (status == MS_OK)
+        status = ms_planned_writer_open(output_path, run->planned, count, metadata, 2,
+                                        &run->writer, err);
+    free(recipe);
+    return status;
+}
+
+static void close_run(merge_run *run)
+{
+    ms_planned_writer_abort(run->writer);
+    ms_merge_plan_free(&run->plan);
+    for (int i = 0; i < MS_MERGE_MAX_MODELS; i++)
+        ms_merge_input_close(&run->inputs[i]);
+    free(run->planned);
+    free(run->completed);
+    free(run->kept_a);
+    pthread_cond_destroy(&run->changed);
+    pthread_mutex_destroy(&run->lock);
+}
+
+static ms_status prepare(merge_run *run, const ms_merge_inputs *inputs, const char *output_path,
+                         ms_error *err)
+{
+    ms_status status = ms_merge_params_validate(run->params, err);
+    if (status == MS_OK)
+        status = open_inputs(run, inputs, err);
+    if (status == MS_OK) {
+        run->arch = ms_merge_detect_architecture(&run->inputs[0].file);
+        status = check_weights(run, err);
+    }
+    if (status == MS_OK)
+        status = ms_merge_plan_build(run->inputs, run->model_count, run->params, run->arch,
+                                     &run->plan, err);
+    if (status == MS_OK)
+        status = lay_out_output(run, output_path, err);
+    run->context = (merge_tensor_context){run->params, run->inputs, run->writer, &run->stop};
+    return status;
+}
+
+ms_status ms_merge_files(const ms_merge_inputs *inputs, const char *output_path,
+                         const ms_merge_params *params,
+                         ms_progress_fn progress, void *progress_user_data,
+                         const atomic_int *cancel,
+                         ms_merge_report *report, ms_error *err)
+{
+    struct timespec started;
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    if (report != NULL)
+        memset(report, 0, sizeof *report);
+    if (params == NULL || params->method == NULL || inputs == NULL || output_path == NULL)
+        return ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL,
+                            "a merge needs its inputs, a method and an output path");
+    merge_run run;
+    memset(&run, 0, sizeof run);
+    run.params = params;
+    run.model_count = params->method->model_count;
+    pthread_mutex_init(&run.lock, NULL);
+    pthread_cond_init(&run.changed, NULL);
+    ms_status status = prepare(&run, inputs, output_path, err);
+    if (status == MS_OK) {
+        write_tensors(&run, progress, progress_user_data, cancel);
+        status = run.status;
+        if (status != MS_OK && err != NULL)
+            *err = run.error;
+    }
+    ms_merge_report local;
+    memset(&local, 0, sizeof local);
+    if (status == MS_OK)
+        status = ms_merge_report_fill(&local, run.arch, params, &run.plan, run.writer, run.kept_a,
+                                      err);
+    if (status == MS_OK) {
+        ms_planned_writer *writer = run.writer;
+        run.writer = NULL;   /* finish frees it, published or not */
+        status = ms_planned_writer_finish(writer, &local.output_bytes, local.output_sha256, err);
+    }
+    struct timespec ended;
+    clock_gettime(CLOCK_MONOTONIC, &ended);
+    local.seconds = (double)(ended.tv_sec - started.tv_sec) +
+                    (double)(ended.tv_nsec - started.tv_nsec) / 1e9;
+    if (status == MS_OK && report != NULL)
+        *report = local;
+    else
+        ms_merge_report_free(&local);
+    close_run(&run);
+    return status;
+}

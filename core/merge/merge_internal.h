@@ -1,0 +1,76 @@
+/* Private to the merge driver: the inputs, the plan of every output tensor,
+ * and the pieces that build them. */
+#ifndef MS_MERGE_INTERNAL_H
+#define MS_MERGE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/safetensors.h"
+#include "merge.h"
+#include "planned_writer.h"
+
+enum { MS_MERGE_MAX_MODELS = 3 };
+
+/* One key of an input under its canonical name (old text-encoder names
+ * renamed, algorithms.md section 3). */
+typedef struct merge_key {
+    char *name;                       /* canonical; owned */
+    const ms_tensor_info *tensor;     /* in the input's file */
+} merge_key;
+
+typedef struct merge_input {
+    const char *path;
+    ms_safetensors file;
+    bool open;
+    size_t key_count;
+    merge_key *keys;                  /* sorted by canonical name */
+} merge_input;
+
+/* What the output holds under one name, and where it comes from. */
+typedef struct merge_entry {
+    const char *name;                 /* canonical name (the input's merge_key owns it) */
+    ms_merge_action action;
+    const ms_tensor_info *source;     /* copied or taken tensor; A's when merged */
+    const ms_tensor_info *b, *c;      /* merged: B's and C's (c NULL for two models) */
+    int source_model;                 /* 0 = A, 1 = B: the file source lies in */
+    ms_dtype dtype;                   /* in the output */
+    int ndim;
+    int64_t shape[MS_MAX_DIMS];
+    double alpha, beta;
+    int alpha_block, beta_block;      /* -1: the base value */
+} merge_entry;
+
+typedef struct merge_plan {
+    size_t count;
+    merge_entry *entries;
+} merge_plan;
+
+/* Opens path and lists its keys under canonical names; duplicate_key when a
+ * file spells one text-encoder key both ways. */
+ms_status ms_merge_input_open(merge_input *input, const char *path, ms_error *err);
+void ms_merge_input_close(merge_input *input);
+const merge_key *ms_merge_input_find(const merge_input *input, const char *canonical_name);
+
+/* The key rules of algorithms.md section 3, in their order, over A's keys
+ * then the keys only B has.  model_count is the method's. */
+ms_status ms_merge_plan_build(const merge_input *inputs, int model_count,
+                              const ms_merge_params *params, ms_merge_architecture arch,
+                              merge_plan *plan, ms_error *err);
+void ms_merge_plan_free(merge_plan *plan);
+
+/* The provenance string stored under "merge_recipe" (malloced JSON). */
+char *ms_merge_recipe_text(const ms_merge_params *params, const merge_input *inputs,
+                           int model_count);
+
+/* Counts, NaN keys (kept_a by file position) and block uses of a
+ * completed plan. */
+ms_status ms_merge_report_fill(ms_merge_report *report, ms_merge_architecture arch,
+                               const ms_merge_params *params, const merge_plan *plan,
+                               const ms_planned_writer *writer, const bool *kept_a,
+                               ms_error *err);
+
+#define MS_MERGE_POSITION_IDS_KEY "cond_stage_model.transformer.text_model.embeddings.position_ids"
+#define MS_MERGE_RECIPE_METADATA "merge_recipe"
+
+#endif

@@ -1,0 +1,45 @@
+/* Private to the merge driver: writing one planned output tensor. */
+#ifndef MS_MERGE_TENSOR_H
+#define MS_MERGE_TENSOR_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "merge_internal.h"
+#include "planned_writer.h"
+
+/* What every worker shares, read-only while tensors are written. */
+typedef struct merge_tensor_context {
+    const ms_merge_params *params;
+    const merge_input *inputs;
+    ms_planned_writer *writer;
+    const atomic_int *stop;           /* cancel or another tensor's failure */
+} merge_tensor_context;
+
+/* A worker's chunk buffers, reused for every tensor it writes. */
+typedef struct merge_buffers {
+    double *values;
+    double *clip_a, *clip_b;
+    unsigned char *bytes;
+} merge_buffers;
+
+enum { MS_MERGE_BUFFER_BYTES = 4 * MS_MERGE_CHUNK_ELEMENTS * sizeof(double) };
+
+ms_status ms_merge_buffers_init(merge_buffers *buffers, ms_error *err);
+void ms_merge_buffers_free(merge_buffers *buffers);
+
+/* The method's task for a merged entry (sink and all but the sink set). */
+void ms_merge_task_init(const merge_tensor_context *context, const merge_entry *entry,
+                        ms_merge_task *task);
+
+/* Writes the entry at its file position.  *kept_a: nan_policy keep_a put
+ * A's tensor in place of a merged one that held NaN or Inf. */
+ms_status ms_merge_tensor_write(const merge_tensor_context *context, size_t position,
+                                const merge_entry *entry, merge_buffers *buffers, bool *kept_a,
+                                ms_error *err);
+
+/* Drops the whole pages inside [bytes, bytes + length) of a read-only file
+ * mapping from the process (the page cache keeps them). */
+void ms_merge_release_pages(const void *bytes, uint64_t length);
+
+#endif
