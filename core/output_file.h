@@ -37,12 +37,17 @@ typedef struct ms_output_file {
 } ms_output_file;
 
 /* Initialises file (no temporary, fds -1), resolves final_path (following
- * symbolic links), refuses a target that is not a regular file, opens its
- * directory.  ms_output_file_discard is safe afterwards, failed or not. */
+ * symbolic links), refuses a target that is not a regular file (details
+ * reason not_a_regular_file, file_type), opens its directory.  An empty
+ * path, or a name with no room left for the temporary's (detail
+ * max_name_bytes), is invalid_parameter; a folder that cannot be opened and
+ * a link loop are io_error.  ms_output_file_discard is safe afterwards,
+ * failed or not. */
 ms_status ms_output_file_prepare(ms_output_file *file, const char *final_path, ms_error *err);
 
-/* Creates the temporary file beside the target, with the mode the rules
- * above give.  file->temp_fd is open for reading and writing. */
+/* Creates the temporary file beside the target (".NAME.tmp-" and random
+ * characters, O_EXCL), with the mode the rules above give.  file->temp_fd is
+ * open for reading and writing. */
 ms_status ms_output_file_create_temp(ms_output_file *file, ms_error *err);
 
 /* Bytes free for an unprivileged writer on the target's file system

@@ -1077,8 +1077,13 @@ START_TEST(test_temporary_lifecycle)
     free(bytes);
 
     /* a relative path resolves against the working folder */
+    int previous_folder = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(previous_folder, 0);
     ck_assert_int_eq(chdir(temp_dir), 0);
-    ck_assert_int_eq(ms_output_file_prepare(&output, "out.safetensors", &err), MS_OK);
+    ms_status status = ms_output_file_prepare(&output, "out.safetensors", &err);
+    ck_assert_int_eq(fchdir(previous_folder), 0);
+    close(previous_folder);
+    ck_assert_int_eq(status, MS_OK);
     char *real_case = realpath(temp_dir, NULL);
     ck_assert_str_eq(output.directory, real_case);
     free(real_case);
