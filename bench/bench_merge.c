@@ -1,0 +1,390 @@
+/* bench_merge: times `mergesvd merge` on full-size SD1.5- and SDXL-shaped fp16
+ * checkpoints (generated once into a cache folder and reused) for
+ * weighted_sum, add_difference, ties_add_difference and
+ * distribution_crossover; prints each case's median wall time over the runs,
+ * the child's peak RSS and the floor: copying a file of the output's size
+ * with fsync, measured in the same run. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/checkpoint_generator.h"
+
+enum { MAX_RUNS = 50, MAX_METHODS = 16 };
+
+/* sd-meh's methods and how many models each takes. */
+static const struct {
+    const char *name;
+    int model_count;
+} known_methods[] = {
+    {"weighted_sum", 2},
+    {"weighted_subtraction", 2},
+    {"tensor_sum", 2},
+    {"add_difference", 3},
+    {"sum_twice", 3},
+    {"triple_sum", 3},
+    {"euclidean_add_difference", 3},
+    {"multiply_difference", 3},
+    {"similarity_add_difference", 3},
+    {"ties_add_difference", 3},
+    {"top_k_tensor_sum", 2},
+    {"distribution_crossover", 3},
+};
+
+static const char *const default_methods[] = {"weighted_sum", "add_difference",
+                                              "ties_add_difference", "distribution_crossover"};
+
+typedef struct bench_config {
+    char mergesvd[PATH_MAX];
+    char work[PATH_MAX];
+    int runs;
+    bool archs[2];                      /* by gen_checkpoint_arch */
+    const char *methods[MAX_METHODS];
+    int method_count;
+} bench_config;
+
+typedef struct run_result {
+    double seconds;
+    long peak_rss_kb;
+} run_result;
+
+static double now_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + now.tv_nsec * 1e-9;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *values, int count)
+{
+    qsort(values, (size_t)count, sizeof *values, compare_doubles);
+    return count % 2 ? values[count / 2] : (values[count / 2 - 1] + values[count / 2]) / 2;
+}
+
+static long long file_size(const char *path)
+{
+    struct stat info;
+    return stat(path, &info) == 0 ? (long long)info.st_size : -1;
+}
+
+static int model_count_of(const char *method)
+{
+    for (size_t i = 0; i < sizeof known_methods / sizeof known_methods[0]; i++)
+        if (strcmp(known_methods[i].name, method) == 0)
+            return known_methods[i].model_count;
+    return 0;
+}
+
+static const char *arch_name(gen_checkpoint_arch arch)
+{
+    return arch == GEN_CHECKPOINT_SDXL ? "sdxl" : "sd15";
+}
+
+/* Model `letter` (a, b, c) of arch, generated unless the cache has it (the
+ * generator writes atomically, so a file present is a whole one). */
+static int prepare_model(const bench_config *config, gen_checkpoint_arch arch, char letter,
+                         char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s_%c_fp16.safetensors", config->work, arch_name(arch), letter);
+    if (access(path, R_OK) == 0)
+        return 0;
+    gen_checkpoint_options options;
+    gen_checkpoint_options_init(&options);
+    options.arch = arch;
+    options.full_size = true;
+    options.dtype = GEN_CHECKPOINT_F16;
+    options.seed = 20261206 + (uint64_t)(letter - 'a');
+    ms_error err;
+    ms_error_clear(&err);
+    gen_checkpoint_totals totals;
+    double start = now_seconds();
+    if (gen_checkpoint_write(&options, path, &totals, &err) != MS_OK) {
+        fprintf(stderr, "bench_merge: generating %s: %s\n", path, err.message);
+        return -1;
+    }
+    printf("generated %s: %zu tensors, %.1f M parameters, %.1f MB in %.1f s\n", path,
+           totals.tensor_count, totals.parameter_count / 1e6, totals.file_bytes / 1e6,
+           now_seconds() - start);
+    fflush(stdout);
+    return 0;
+}
+
+/* Runs mergesvd merge once; 0 and result filled, -1 on failure. */
+static int run_merge(const bench_config *config, const char *const models[3], int model_count,
+                     const char *method, const char *output, run_result *result)
+{
+    const char *argv[24];
+    int argc = 0;
+    argv[argc++] = config->mergesvd;
+    argv[argc++] = "merge";
+    argv[argc++] = "--model_a";
+    argv[argc++] = models[0];
+    argv[argc++] = "--model_b";
+    argv[argc++] = models[1];
+    if (model_count == 3) {
+        argv[argc++] = "--model_c";
+        argv[argc++] = models[2];
+    }
+    argv[argc++] = "--merge_mode";
+    argv[argc++] = method;
+    argv[argc++] = "--alpha";
+    argv[argc++] = "0.5";
+    argv[argc++] = "--beta";
+    argv[argc++] = "0.3";
+    argv[argc++] = "--output";
+    argv[argc++] = output;
+    argv[argc] = NULL;
+    unlink(output);
+    double start = now_seconds();
+    pid_t child = fork();
+    if (child < 0)
+        return -1;
+    if (child == 0) {
+        int null_fd = open("/dev/null", O_WRONLY);
+        if (null_fd >= 0)
+            dup2(null_fd, STDOUT_FILENO);
+        execv(config->mergesvd, (char *const *)argv);
+        fprintf(stderr, "bench_merge: cannot run %s: %s\n", config->mergesvd, strerror(errno));
+        _exit(127);
+    }
+    int status = 0;
+    struct rusage usage;
+    if (wait4(child, &status, 0, &usage) < 0)
+        return -1;
+    result->seconds = now_seconds() - start;
+    result->peak_rss_kb = usage.ru_maxrss;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "bench_merge: %s failed (status %d)\n", method, status);
+        return -1;
+    }
+    return 0;
+}
+
+/* The floor: read the output and write a copy of it, then fsync (what
+ * `dd bs=16M conv=fsync` does); seconds, or a negative value on failure. */
+static double copy_with_fsync(const char *source, const char *target)
+{
+    enum { BUFFER_BYTES = 16 << 20 };
+    char *buffer = malloc(BUFFER_BYTES);
+    int in = open(source, O_RDONLY);
+    unlink(target);
+    int out = open(target, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    double seconds = -1;
+    if (buffer == NULL || in < 0 || out < 0)
+        goto done;
+    double start = now_seconds();
+    ssize_t got;
+    while ((got = read(in, buffer, BUFFER_BYTES)) > 0) {
+        for (ssize_t written = 0; written < got;) {
+            ssize_t put = write(out, buffer + written, (size_t)(got - written));
+            if (put < 0)
+                goto done;
+            written += put;
+        }
+    }
+    if (got < 0 || fsync(out) != 0)
+        goto done;
+    seconds = now_seconds() - start;
+done:
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    unlink(target);
+    free(buffer);
+    return seconds;
+}
+
+static int bench_case(const bench_config *config, gen_checkpoint_arch arch,
+                      const char *const models[3], const char *method)
+{
+    char output[PATH_MAX + 32], copy[PATH_MAX + 32];
+    snprintf(output, sizeof output, "%s/merged.safetensors", config->work);
+    snprintf(copy, sizeof copy, "%s/floor_copy.safetensors", config->work);
+    double seconds[MAX_RUNS], floors[MAX_RUNS];
+    long peak_rss_kb = 0;
+    long long output_bytes = 0;
+    int model_count = model_count_of(method);
+    for (int run = 0; run < config->runs; run++) {
+        run_result result;
+        if (run_merge(config, models, model_count, method, output, &result) != 0) {
+            unlink(output);
+            return -1;
+        }
+        seconds[run] = result.seconds;
+        if (result.peak_rss_kb > peak_rss_kb)
+            peak_rss_kb = result.peak_rss_kb;
+        output_bytes = file_size(output);
+        floors[run] = copy_with_fsync(output, copy);
+        unlink(output);
+        if (floors[run] < 0) {
+            fprintf(stderr, "bench_merge: floor copy failed: %s\n", strerror(errno));
+            return -1;
+        }
+    }
+    double low = seconds[0], high = seconds[0];
+    for (int run = 1; run < config->runs; run++) {
+        low = seconds[run] < low ? seconds[run] : low;
+        high = seconds[run] > high ? seconds[run] : high;
+    }
+    double wall = median(seconds, config->runs), floor = median(floors, config->runs);
+    printf("%-5s %-26s %9.2f %9.2f %9.2f %10.1f %10.1f %9.2f %7.2fx\n", arch_name(arch), method,
+           wall, low, high, peak_rss_kb / 1024.0, output_bytes / 1e6, floor,
+           floor > 0 ? wall / floor : 0.0);
+    fflush(stdout);
+    return 0;
+}
+
+static int bench_arch(const bench_config *config, gen_checkpoint_arch arch)
+{
+    static char paths[3][PATH_MAX + 64];
+    bool needs_c = false;
+    for (int i = 0; i < config->method_count; i++)
+        needs_c = needs_c || model_count_of(config->methods[i]) == 3;
+    for (int i = 0; i < (needs_c ? 3 : 2); i++)
+        if (prepare_model(config, arch, (char)('a' + i), paths[i], sizeof paths[i]) != 0)
+            return -1;
+    const char *const models[3] = {paths[0], paths[1], paths[2]};
+    int failures = 0;
+    for (int i = 0; i < config->method_count; i++)
+        if (bench_case(config, arch, models, config->methods[i]) != 0)
+            failures++;
+    return failures == 0 ? 0 : -1;
+}
+
+/* The build folder: the parent of this program's folder. */
+static void build_folder(char *path, size_t size)
+{
+    char self[PATH_MAX];
+    ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (length <= 0) {
+        snprintf(path, size, ".");
+        return;
+    }
+    self[length] = '\0';
+    snprintf(path, size, "%s/..", dirname(self));
+}
+
+static void usage(FILE *stream)
+{
+    fprintf(stream,
+            "usage: bench_merge [--work DIR] [--mergesvd PATH] [--runs N] [--arch sd15|sdxl|all]\n"
+            "                   [--methods M1,M2,...]\n"
+            "  --work DIR      model cache and outputs (default: bench-data/ in the build folder;\n"
+            "                  about 11 GB for SD1.5, 21 GB for SDXL, plus two outputs)\n"
+            "  --mergesvd PATH binary to time (default: mergesvd in the build folder)\n"
+            "  --runs N        runs per case, median reported (default 3, at least 3)\n"
+            "  --arch A        sd15, sdxl or all (default all)\n"
+            "  --methods LIST  comma-separated sd-meh names (default weighted_sum,\n"
+            "                  add_difference,ties_add_difference,distribution_crossover)\n");
+}
+
+static int parse_methods(bench_config *config, char *list)
+{
+    config->method_count = 0;
+    char *save = NULL;
+    for (char *name = strtok_r(list, ",", &save); name != NULL;
+         name = strtok_r(NULL, ",", &save)) {
+        if (model_count_of(name) == 0) {
+            fprintf(stderr, "bench_merge: unknown method '%s'\n", name);
+            return -1;
+        }
+        if (config->method_count == MAX_METHODS) {
+            fprintf(stderr, "bench_merge: at most %d methods\n", MAX_METHODS);
+            return -1;
+        }
+        config->methods[config->method_count++] = name;
+    }
+    return config->method_count > 0 ? 0 : -1;
+}
+
+static int parse_arguments(int argc, char **argv, bench_config *config)
+{
+    char build[PATH_MAX];
+    build_folder(build, sizeof build);
+    snprintf(config->mergesvd, sizeof config->mergesvd, "%.*s/mergesvd", PATH_MAX - 16, build);
+    snprintf(config->work, sizeof config->work, "%.*s/bench-data", PATH_MAX - 16, build);
+    config->runs = 3;
+    config->archs[GEN_CHECKPOINT_SD15] = config->archs[GEN_CHECKPOINT_SDXL] = true;
+    config->method_count = (int)(sizeof default_methods / sizeof default_methods[0]);
+    for (int i = 0; i < config->method_count; i++)
+        config->methods[i] = default_methods[i];
+    /* every option takes a value: they come in pairs */
+    for (int i = 1; i < argc; i += 2) {
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(argv[i], "--work") == 0 && value != NULL) {
+            snprintf(config->work, sizeof config->work, "%s", value);
+        } else if (strcmp(argv[i], "--mergesvd") == 0 && value != NULL) {
+            snprintf(config->mergesvd, sizeof config->mergesvd, "%s", value);
+        } else if (strcmp(argv[i], "--runs") == 0 && value != NULL) {
+            char *end = NULL;
+            long runs = strtol(value, &end, 10);
+            if (*end != '\0' || runs < 3 || runs > MAX_RUNS) {
+                fprintf(stderr, "bench_merge: --runs must be in 3..%d\n", MAX_RUNS);
+                return -1;
+            }
+            config->runs = (int)runs;
+        } else if (strcmp(argv[i], "--arch") == 0 && value != NULL) {
+            bool all = strcmp(value, "all") == 0;
+            config->archs[GEN_CHECKPOINT_SD15] = all || strcmp(value, "sd15") == 0;
+            config->archs[GEN_CHECKPOINT_SDXL] = all || strcmp(value, "sdxl") == 0;
+            if (!config->archs[GEN_CHECKPOINT_SD15] && !config->archs[GEN_CHECKPOINT_SDXL]) {
+                fprintf(stderr, "bench_merge: unknown --arch '%s'\n", value);
+                return -1;
+            }
+        } else if (strcmp(argv[i], "--methods") == 0 && value != NULL) {
+            if (parse_methods(config, argv[i + 1]) != 0)
+                return -1;
+        } else {
+            usage(stderr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bench_config config;
+    memset(&config, 0, sizeof config);
+    if (parse_arguments(argc, argv, &config) != 0)
+        return 2;
+    if (access(config.mergesvd, X_OK) != 0) {
+        fprintf(stderr, "bench_merge: no mergesvd at %s (use --mergesvd PATH)\n",
+                config.mergesvd);
+        return 2;
+    }
+    if (mkdir(config.work, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "bench_merge: cannot create %s: %s\n", config.work, strerror(errno));
+        return 1;
+    }
+    printf("binary %s, cache %s, %d runs per case, alpha 0.5, beta 0.3, fp16 output\n",
+           config.mergesvd, config.work, config.runs);
+    printf("%-5s %-26s %9s %9s %9s %10s %10s %9s %8s\n", "arch", "method", "median_s", "min_s",
+           "max_s", "peak_MB", "output_MB", "floor_s", "vs_floor");
+    fflush(stdout);
+    int status = 0;
+    for (int arch = GEN_CHECKPOINT_SD15; arch <= GEN_CHECKPOINT_SDXL; arch++)
+        if (config.archs[arch] && bench_arch(&config, (gen_checkpoint_arch)arch) != 0)
+            status = 1;
+    return status;
+}
