@@ -45,7 +45,7 @@ ms_merge_architecture ms_merge_detect_architecture(const ms_safetensors *model_a
 const char *ms_merge_architecture_name(ms_merge_architecture arch); /* "sd1", "sdxl" */
 
 /* "BASE", "IN00", ..., "VAE" -> named index; false for anything else
- * (lower case is accepted too). */
+ * (any case is accepted: "in03", "Out11"). */
 bool ms_block_name_index(const char *name, int *index);
 const char *ms_block_name(int index);   /* NULL outside [0, MS_BLOCK_NAMED_COUNT) */
 
@@ -60,7 +60,10 @@ ms_status ms_block_weights_validate(const ms_block_weights *weights, const char 
 /* The value key takes: base when weights are NONE or key matches no block
  * (or the named block was left out); else the block's value by the rules of
  * algorithms.md for the form and architecture.  *block receives the block
- * the key fell in (a list position, or a named index) or -1 for the base. */
+ * the key fell in (a list position, or a named index) or -1 for the base
+ * (block may be NULL).  Matching is sd-meh's substring search; a block
+ * number past the list (where sd-meh raises "illegal block index") and, with
+ * a list, SDXL's label_emb take the base.  Call after validate. */
 double ms_block_weight_for_key(const ms_block_weights *weights, ms_merge_architecture arch,
                                const char *key, double base, int *block);
 
