@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/python_float.h"
+
 /* Length of the valid UTF-8 sequence starting at bytes, 0 when invalid. */
 static size_t utf8_sequence_length(const unsigned char *bytes)
 {
@@ -79,4 +81,100 @@ json_t *ms_api_json_text(const char *text)
 json_t *ms_api_json_number(double value)
 {
     return isfinite(value) ? json_real(value) : json_null();
+}
+
+/* jansson prints reals with %.17g and has no per-value hook, so its text is
+ * rewritten: every number token outside strings that has a '.' or an
+ * exponent is a real (jansson adds ".0" to integral ones), and %.17g reads
+ * back exactly, so strtod gives the very double that is then printed in its
+ * shortest form.  Everything else (strings, escapes, integers, layout) stays
+ * byte for byte jansson's. */
+enum { SHORTEST_REAL_MAX = 32 };
+
+static size_t number_length(const char *text)
+{
+    size_t length = 0;
+    while (text[length] != '\0' && strchr("0123456789+-.eE", text[length]) != NULL)
+        length++;
+    return length;
+}
+
+/* Where the string starting at text (its opening quote) ends, past the
+ * closing quote. */
+static const char *skip_string(const char *text)
+{
+    text++;
+    while (*text != '\0' && *text != '"')
+        text += text[0] == '\\' && text[1] != '\0' ? 2 : 1;
+    return *text == '"' ? text + 1 : text;
+}
+
+static size_t count_numbers(const char *text)
+{
+    size_t count = 0;
+    while (*text != '\0') {
+        if (*text == '"') {
+            text = skip_string(text);
+        } else if (*text == '-' || (*text >= '0' && *text <= '9')) {
+            count++;
+            text += number_length(text);
+        } else {
+            text++;
+        }
+    }
+    return count;
+}
+
+static char *shorten_reals(const char *text)
+{
+    size_t size = strlen(text) + count_numbers(text) * SHORTEST_REAL_MAX + 1;
+    char *out = malloc(size);
+    if (out == NULL)
+        return NULL;
+    size_t used = 0;
+    while (*text != '\0') {
+        const char *start = text;
+        if (*text == '"') {
+            text = skip_string(text);
+        } else if (*text == '-' || (*text >= '0' && *text <= '9')) {
+            size_t length = number_length(text);
+            text += length;
+            if (strcspn(start, ".eE") < length) {
+                ms_python_float_str(strtod(start, NULL), out + used, SHORTEST_REAL_MAX);
+                used += strlen(out + used);
+                continue;
+            }
+        } else {
+            text++;
+        }
+        memcpy(out + used, start, (size_t)(text - start));
+        used += (size_t)(text - start);
+    }
+    out[used] = '\0';
+    return out;
+}
+
+static char *dump_shortest(const json_t *value, size_t flags)
+{
+    char *text = json_dumps(value, flags & ~(size_t)JSON_REAL_PRECISION(31));
+    if (text == NULL)
+        return NULL;
+    char *shortest = shorten_reals(text);
+    free(text);
+    return shortest;
+}
+
+char *ms_api_json_dumps(const json_t *value, size_t flags)
+{
+    return dump_shortest(value, JSON_COMPACT | flags);
+}
+
+int ms_api_json_dumpf(const json_t *value, FILE *stream, size_t flags)
+{
+    char *text = dump_shortest(value, flags);
+    if (text == NULL)
+        return -1;
+    int status = fputs(text, stream) < 0 ? -1 : 0;
+    free(text);
+    return status;
 }

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 /* json_string() refuses invalid UTF-8 (returns NULL); this one replaces
  * each bad byte with '?' instead, so an error naming a strange tensor key
@@ -16,5 +17,18 @@ bool ms_api_text_is_utf8(const char *text);
 /* A double as a JSON number, or null when NaN or infinite (JSON has no
  * spelling for them). */
 json_t *ms_api_json_number(double value);
+
+/* json_dumps(value, JSON_COMPACT | flags), except that each real is printed
+ * in the shortest form that reads back as the same double, always with a
+ * ".0" or an exponent so it stays a real: a client that sent 0.9 sees 0.9,
+ * not jansson's 0.90000000000000002.  JSON_REAL_PRECISION in flags is
+ * ignored.  Free the text with free(); NULL when out of memory or when
+ * jansson refuses the value. */
+char *ms_api_json_dumps(const json_t *value, size_t flags);
+
+/* The same text written to stream (json_dumpf's flags are used as given,
+ * so pass JSON_INDENT(2) for the command line's indented output).  Returns
+ * 0, or -1 when the text could not be made or written. */
+int ms_api_json_dumpf(const json_t *value, FILE *stream, size_t flags);
 
 #endif

@@ -5,4 +5,4 @@ core_libmscore_a_SOURCES += \
 	core/resize.h core/resize_internal.h core/resize_params.c \
 	core/rank_rule.c \
 	core/lowrank.h core/lowrank_svd.c core/lowrank_cholesky.c \
-	core/python_float.c core/resize_metadata.c core/resize_module.c core/resize.c
+	core/python_float.c core/python_float.h core/resize_metadata.c core/resize_module.c core/resize.c

@@ -8,13 +8,10 @@
 
 #include "error.h"
 #include "lora.h"
+#include "python_float.h"
 #include "resize.h"
 #include "safetensors.h"
 #include "writer.h"
-
-/* Python's str(float): the shortest digits that round-trip, always with a
- * ".0" or an exponent ("0.9", "4.0", "1e-05", "1e+16", "inf").  size >= 32. */
-void ms_python_float_str(double value, char *text, size_t size);
 
 /* Sets the output metadata: the input's entries, ss_training_comment,
  * ss_network_dim, ss_network_alpha and the sshs_model_hash request.

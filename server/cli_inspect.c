@@ -106,7 +106,7 @@ static void print_json(const char *path, const ms_safetensors *file,
     json_object_set_new(root, "metadata", metadata);
     json_object_set_new(root, "tensor_count", json_integer((json_int_t)file->tensor_count));
     json_object_set_new(root, "tensors", tensors_to_json(file));
-    json_dumpf(root, stdout, JSON_INDENT(2));
+    ms_api_json_dumpf(root, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
     json_decref(root);
 }

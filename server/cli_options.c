@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/json_text.h"
 #include "printable.h"
 
 int ms_cli_usage_error(const char *command, const char *format, ...)
@@ -136,7 +137,7 @@ static void print_detail(const char *name, const json_t *value)
         fprintf(stderr, "  %s: %s\n", name, shown);
         return;
     }
-    char *text = json_dumps(value, JSON_ENCODE_ANY);
+    char *text = ms_api_json_dumps(value, JSON_ENCODE_ANY);
     fprintf(stderr, "  %s: %s\n", name, text != NULL ? text : "?");
     free(text);
 }
@@ -145,7 +146,7 @@ int ms_cli_report_error(const ms_error *err, bool json)
 {
     json_t *body = ms_api_error_body(err);
     if (json) {
-        json_dumpf(body, stdout, JSON_INDENT(2));
+        ms_api_json_dumpf(body, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
         fflush(stdout);
         json_decref(body);

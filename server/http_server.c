@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/json_text.h"
 #include "clock.h"
 #include "http_worker.h"
 #include "log.h"
@@ -87,7 +88,7 @@ enum MHD_Result ms_http_send_error(ms_http_request *request, const ms_error *err
                                    const char *const *extra_headers)
 {
     json_t *body = ms_api_error_body(err);
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = ms_api_json_dumps(body, 0);
     json_decref(body);
     return ms_http_send_json(request, (unsigned)ms_api_http_status(err->code), text,
                              extra_headers);

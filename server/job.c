@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "api/json_text.h"
 #include "clock.h"
 #include "text.h"
 
@@ -117,7 +118,7 @@ char *ms_job_json_text(json_t *value)
 {
     char *text = NULL;
     if (value != NULL && !json_is_null(value))
-        text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        text = ms_api_json_dumps(value, JSON_ENCODE_ANY);
     json_decref(value);
     return text;
 }

@@ -173,7 +173,7 @@ static enum MHD_Result list_models(ms_http_request *request)
     free(state.visited);
     json_t *body = json_object();
     json_object_set_new(body, "models", sorted(state.models));
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = ms_api_json_dumps(body, 0);
     json_decref(body);
     return ms_http_send_json(request, 200, text, NULL);
 }
