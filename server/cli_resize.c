@@ -1,13 +1,12 @@
 /* mergesvd resize: kohya resize_lora.py on the command line, through the
  * same core call (ms_resize_file) as the HTTP jobs. */
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "api/json_text.h"
 #include "cli_options.h"
+#include "cli_signals.h"
 #include "commands.h"
 #include "failpoint.h"
 #include "printable.h"
@@ -45,27 +44,6 @@ typedef struct resize_arguments {
     bool json;
     bool help;
 } resize_arguments;
-
-/* SIGINT/SIGTERM ask the core to stop between modules, so the temporary
- * output is removed instead of left behind.  Holds the signal's number: the
- * exit status is then 128 + it, as a shell reports a program the signal
- * killed (130 after Ctrl-C), so scripts can tell "interrupted" from "failed". */
-static atomic_int cancel_requested;
-
-static void request_cancel(int signal_number)
-{
-    atomic_store(&cancel_requested, signal_number);
-}
-
-static void install_cancel_handlers(void)
-{
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = request_cancel;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
-}
 
 static void on_progress(void *user_data, size_t done, size_t total, const char *current_key)
 {
@@ -174,7 +152,7 @@ static void print_json(const resize_arguments *args, const ms_resize_params *par
     json_object_set_new(result, "sha256", ms_api_json_text(report->output_sha256));
     json_object_set_new(root, "result", result);
     json_object_set_new(root, "report", ms_api_resize_report_to_json(report));
-    json_dumpf(root, stdout, JSON_INDENT(2));
+    ms_api_json_dumpf(root, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
     json_decref(root);
 }
@@ -202,7 +180,8 @@ int ms_command_resize(int argc, char **argv)
     if (build_params(&args, &params) != 0)
         return 2;
 
-    install_cancel_handlers();
+    /* Ctrl-C stops between modules (cli_signals.h) */
+    const atomic_int *cancel = ms_cli_cancel_on_signals();
     ms_progress_display display;
     ms_progress_display_init(&display, stderr);
     ms_resize_report report;
@@ -210,15 +189,12 @@ int ms_command_resize(int argc, char **argv)
     ms_error err;
     ms_error_clear(&err);
     ms_status status = ms_resize_file(args.model, args.save_to, &params,
-                                      on_progress, &display, &cancel_requested,
+                                      on_progress, &display, cancel,
                                       &report, &err);
     ms_progress_display_finish(&display);
     if (status != MS_OK) {
         ms_resize_report_free(&report);
-        int exit_status = ms_cli_report_error(&err, args.json);
-        int signal_number = atomic_load(&cancel_requested);
-        return status == MS_ERR_CANCELLED && signal_number > 0 ? 128 + signal_number
-                                                                : exit_status;
+        return ms_cli_failure_exit_status(status, ms_cli_report_error(&err, args.json));
     }
     if (args.verbose)
         print_verbose(args.json ? stderr : stdout, &report);
