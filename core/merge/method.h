@@ -32,14 +32,24 @@ enum { MS_MERGE_CHUNK_ELEMENTS = 1u << 17 };
 typedef struct ms_merge_operand {
     const unsigned char *bytes;
     ms_dtype dtype;                /* F16, BF16, F32 or F64 */
+    /* true only when bytes lie in a read-only file mapping (MAP_SHARED, or a
+     * MAP_PRIVATE one never written): reads then release the pages they are
+     * done with.  false (the zero value) for any other memory, where
+     * MADV_DONTNEED would zero the data: tests and in-memory operands. */
+    bool release_pages;
 } ms_merge_operand;
 
-/* Converts elements [start, start + count) to doubles, then releases (MADV_DONTNEED)
- * the whole pages of the operand that lie entirely inside the bytes read, so
- * that a pass over a large tensor does not grow the resident set.  The read
- * runs through ms_mapped_read (core/mapped_read.h): a mapped input file cut
- * short underneath gives io_error (detail reason "file_shrank") instead of
- * SIGBUS killing the process. */
+/* Converts elements [start, start + count) to doubles.  With release_pages it
+ * then releases (MADV_DONTNEED) the pages from the one holding the first byte
+ * read up to, not including, the one holding the byte after the last.  Passes
+ * read in ascending order, so the page the previous chunk ended in is done
+ * with: at most one page per operand stays resident, where releasing only
+ * the pages wholly inside each read would keep every page that straddles a
+ * chunk boundary (1/64 of an F16 tensor).  A page released early is only
+ * refetched from the page cache, never lost.  The read runs through
+ * ms_mapped_read (core/mapped_read.h): a mapped input file cut short
+ * underneath gives io_error (detail reason "file_shrank") instead of SIGBUS
+ * killing the process. */
 ms_status ms_merge_operand_read(const ms_merge_operand *operand, uint64_t start, size_t count,
                                 double *target, ms_error *err);
 
@@ -62,6 +72,10 @@ typedef struct ms_merge_task {
     ms_merge_sink sink;
 } ms_merge_task;
 
+/* Merges one tensor.  alpha and beta must be finite (invalid_parameter
+ * otherwise); count 0 emits nothing.  Errors carry task->key: cancelled,
+ * out_of_memory, io_error (reason file_shrank), invalid_parameter (a shape or
+ * weight the method cannot use), and whatever the sink returns. */
 typedef ms_status (*ms_merge_method_fn)(const ms_merge_task *task, ms_error *err);
 
 typedef struct ms_merge_method {

@@ -1,0 +1,191 @@
+/* distribution_crossover (algorithms.md section 3): with p the stable
+ * ascending order of C, x = a[p], y = b[p], the spectrum (1-f) X + f Y is
+ * brought back, z = irfft(...), and out[p[j]] = z[j].
+ *
+ * By linearity z = x + irfft(f ⊙ rfft(y - x)): only y - x needs an n-element
+ * array, and it is the one in-place FFTW buffer (n + 2 doubles).  x is never
+ * stored: out[j] = a[j] + g[position of j], scanning j in order, with the
+ * position replayed from C's counting sort (or its stored ranks, F32/F64).
+ * So the tensor is emitted in order, chunk by chunk, and the method holds the
+ * FFT buffer plus C's order (nothing per element for F16/BF16). */
+#include "method_internal.h"
+
+#include <fftw3.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+/* FFTW's planner is not thread-safe (fftw_execute is): two workers may plan
+ * at once, so planning and destroying go through one lock. */
+static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void scalar_chunk(void *context, const ms_merge_chunks *chunks, uint64_t start,
+                         size_t count)
+{
+    (void)start;
+    double alpha = *(const double *)context;
+    for (size_t i = 0; i < count; i++)
+        chunks->out[i] = alpha * chunks->a[i] + (1 - alpha) * chunks->b[i];
+}
+
+typedef struct crossover {
+    const ms_merge_task *task;
+    ms_merge_order order;
+    double *spectrum;          /* n + 2 doubles: y - x, then its transforms */
+    uint64_t *positions;
+    ms_merge_chunks chunks;
+} crossover;
+
+/* spectrum[position of j] = b[j] - a[j] */
+static ms_status scatter_differences(crossover *x, ms_error *err)
+{
+    const ms_merge_task *task = x->task;
+    for (uint64_t start = 0; start < task->count;) {
+        size_t count = ms_merge_chunk_length(task, start);
+        ms_status status = ms_merge_check_cancel(task, err);
+        if (status == MS_OK)
+            status = ms_merge_read(task, &task->a, start, count, x->chunks.a, err);
+        if (status == MS_OK)
+            status = ms_merge_read(task, &task->b, start, count, x->chunks.b, err);
+        if (status == MS_OK)
+            status = ms_merge_order_positions(task, &x->order, start, count, x->positions, err);
+        if (status != MS_OK)
+            return status;
+        for (size_t i = 0; i < count; i++)
+            x->spectrum[x->positions[i]] = x->chunks.b[i] - x->chunks.a[i];
+        start += count;
+    }
+    return MS_OK;
+}
+
+/* The crossover filter of bin i of m. */
+static double filter_at(double alpha, double beta, size_t bin, size_t bins)
+{
+    double f = (double)bin / (double)bins;
+    if (!(beta > MS_MERGE_EPSILON))
+        return f >= alpha ? 1.0 : 0.0;
+    f = (f - alpha) / beta + 0.5;
+    return f < 0 ? 0.0 : f > 1 ? 1.0 : f;
+}
+
+/* y - x -> irfft(f ⊙ rfft(y - x)), unnormalised (FFTW's c2r is n times the
+ * inverse). */
+static ms_status filter_spectrum(crossover *x, ms_error *err)
+{
+    const ms_merge_task *task = x->task;
+    int n = (int)task->count;
+    fftw_complex *bins = (fftw_complex *)(void *)x->spectrum;
+    pthread_mutex_lock(&planner_lock);
+    fftw_plan forward = fftw_plan_dft_r2c_1d(n, x->spectrum, bins, FFTW_ESTIMATE);
+    fftw_plan inverse = fftw_plan_dft_c2r_1d(n, bins, x->spectrum, FFTW_ESTIMATE);
+    pthread_mutex_unlock(&planner_lock);
+    ms_status status = MS_OK;
+    if (forward == NULL || inverse == NULL) {
+        status = ms_error_set(err, MS_ERR_INTERNAL, task->key,
+                              "FFTW could not plan a transform of %d points", n);
+    } else {
+        fftw_execute(forward);
+        size_t count = (size_t)n / 2 + 1;
+        for (size_t i = 0; i < count; i++) {
+            double f = filter_at(task->alpha, task->beta, i, count);
+            bins[i][0] *= f;
+            bins[i][1] *= f;
+        }
+        fftw_execute(inverse);
+    }
+    pthread_mutex_lock(&planner_lock);
+    if (forward != NULL)
+        fftw_destroy_plan(forward);
+    if (inverse != NULL)
+        fftw_destroy_plan(inverse);
+    pthread_mutex_unlock(&planner_lock);
+    return status;
+}
+
+/* out[j] = a[j] + g[position of j] / n */
+static ms_status emit(crossover *x, ms_error *err)
+{
+    const ms_merge_task *task = x->task;
+    double scale = 1.0 / (double)task->count;
+    ms_merge_order_rewind(&x->order);
+    for (uint64_t start = 0; start < task->count;) {
+        size_t count = ms_merge_chunk_length(task, start);
+        ms_status status = ms_merge_check_cancel(task, err);
+        if (status == MS_OK)
+            status = ms_merge_read(task, &task->a, start, count, x->chunks.a, err);
+        if (status == MS_OK)
+            status = ms_merge_order_positions(task, &x->order, start, count, x->positions, err);
+        if (status != MS_OK)
+            return status;
+        for (size_t i = 0; i < count; i++)
+            x->chunks.out[i] = x->chunks.a[i] + x->spectrum[x->positions[i]] * scale;
+        if ((status = ms_merge_emit(task, start, x->chunks.out, count, err)) != MS_OK)
+            return status;
+        start += count;
+    }
+    return MS_OK;
+}
+
+static const int crossover_buffers = MS_MERGE_CHUNK_A | MS_MERGE_CHUNK_B | MS_MERGE_CHUNK_OUT;
+
+static ms_status run(crossover *x, ms_error *err)
+{
+    const ms_merge_task *task = x->task;
+    /* FFTW's basic interface counts points in an int */
+    if (task->count > INT_MAX) {
+        ms_error_set(err, MS_ERR_INVALID_PARAMETER, task->key,
+                     "distribution_crossover: %llu elements are more than one FFT takes",
+                     (unsigned long long)task->count);
+        ms_error_detail_add(err, "elements", "%llu", (unsigned long long)task->count);
+        return MS_ERR_INVALID_PARAMETER;
+    }
+    ms_status status = ms_merge_order_build(task, &task->c, &x->order, err);
+    if (status != MS_OK)
+        return status;
+    x->spectrum = fftw_malloc(((size_t)task->count + 2) * sizeof(double));
+    x->positions = malloc(ms_merge_chunk_capacity(task) * sizeof *x->positions);
+    if (x->spectrum == NULL || x->positions == NULL)
+        return ms_merge_out_of_memory(task, ms_merge_crossover_scratch(task), err);
+    status = ms_merge_chunks_alloc(task, crossover_buffers, &x->chunks, err);
+    if (status == MS_OK)
+        status = scatter_differences(x, err);
+    if (status == MS_OK)
+        status = filter_spectrum(x, err);
+    if (status == MS_OK)
+        status = emit(x, err);
+    return status;
+}
+
+ms_status ms_merge_distribution_crossover(const ms_merge_task *task, ms_error *err)
+{
+    ms_status status = ms_merge_check_weights(task, err);
+    if (status != MS_OK || task->count == 0)
+        return status;
+    if (task->ndim == 0) {
+        double alpha = task->alpha;
+        return ms_merge_elementwise(task, scalar_chunk, &alpha, err);
+    }
+    crossover x = {.task = task};
+    status = run(&x, err);
+    ms_merge_order_free(&x.order);
+    fftw_free(x.spectrum);
+    free(x.positions);
+    ms_merge_chunks_free(&x.chunks);
+    return status;
+}
+
+/* C's order is built first (its build peak), then held next to the FFT
+ * buffer and the chunk buffers.  FFTW's own plan scratch is not counted:
+ * for the sizes of checkpoint tensors (products of small primes) it is a
+ * small fraction of the buffer. */
+uint64_t ms_merge_crossover_scratch(const ms_merge_task *task)
+{
+    if (task->ndim == 0)
+        return ms_merge_elementwise_scratch(task);
+    uint64_t order_held, order_peak;
+    ms_merge_order_scratch(task, &task->c, &order_held, &order_peak);
+    uint64_t running = order_held + (task->count + 2) * sizeof(double) +
+                       ms_merge_chunks_bytes(task, crossover_buffers) +
+                       ms_merge_chunk_capacity(task) * sizeof(uint64_t);
+    return running > order_peak ? running : order_peak;
+}

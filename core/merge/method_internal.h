@@ -1,0 +1,185 @@
+/* Private to the merge methods: chunked passes, selection, stable orders.
+ *
+ * Every method streams its operands in chunks of MS_MERGE_CHUNK_ELEMENTS;
+ * the few that need a whole-tensor view (ties: a k-th value; top_k and
+ * distribution_crossover: sorted orders) get it without an n-element copy of
+ * an input where the dtype allows (radix selection, counting sorts over the
+ * 65536 patterns of F16/BF16), and declare what they do hold. */
+#ifndef MS_MERGE_METHOD_INTERNAL_H
+#define MS_MERGE_METHOD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "method.h"
+
+/* ---- chunked passes (method_stream.c) ---- */
+
+/* Elements of the chunk that starts at start. */
+size_t ms_merge_chunk_length(const ms_merge_task *task, uint64_t start);
+
+/* Elements in one chunk buffer for this task: min(count, chunk). */
+size_t ms_merge_chunk_capacity(const ms_merge_task *task);
+
+ms_status ms_merge_check_cancel(const ms_merge_task *task, ms_error *err);
+
+/* invalid_parameter unless alpha and beta are finite. */
+ms_status ms_merge_check_weights(const ms_merge_task *task, ms_error *err);
+
+/* out_of_memory naming the key and the bytes asked for. */
+ms_status ms_merge_out_of_memory(const ms_merge_task *task, uint64_t bytes, ms_error *err);
+
+/* Puts the task's key on an error that names none; returns status. */
+ms_status ms_merge_with_key(const ms_merge_task *task, ms_status status, ms_error *err);
+
+/* ms_merge_operand_read, with the task's key put on its error. */
+ms_status ms_merge_read(const ms_merge_task *task, const ms_merge_operand *operand,
+                        uint64_t start, size_t count, double *target, ms_error *err);
+
+/* Reads raw 16-bit patterns of an F16/BF16 operand (same page release and
+ * file-shrank guard as ms_merge_operand_read). */
+ms_status ms_merge_read_bits16(const ms_merge_task *task, const ms_merge_operand *operand,
+                               uint64_t start, size_t count, uint16_t *target, ms_error *err);
+
+/* Hands values to the sink, with the task's key put on an error that has none. */
+ms_status ms_merge_emit(const ms_merge_task *task, uint64_t start, const double *values,
+                        size_t count, ms_error *err);
+
+/* Chunk buffers for a pass: a, b, c are read when non-NULL; out is emitted. */
+typedef struct ms_merge_chunks {
+    double *a, *b, *c, *out;
+} ms_merge_chunks;
+
+/* Which buffers to allocate. */
+enum {
+    MS_MERGE_CHUNK_A = 1,
+    MS_MERGE_CHUNK_B = 2,
+    MS_MERGE_CHUNK_C = 4,
+    MS_MERGE_CHUNK_OUT = 8,
+};
+
+ms_status ms_merge_chunks_alloc(const ms_merge_task *task, int which, ms_merge_chunks *chunks,
+                                ms_error *err);
+void ms_merge_chunks_free(ms_merge_chunks *chunks);
+uint64_t ms_merge_chunks_bytes(const ms_merge_task *task, int which);
+
+/* Called once per chunk of a pass, in ascending order, after the chunk's
+ * a, b, c were read; fills chunks->out when the pass emits. */
+typedef void ms_merge_visit_fn(void *context, const ms_merge_chunks *chunks, uint64_t start,
+                               size_t count);
+
+/* One pass over [0, count): checks cancel, reads, visits, and when emit is
+ * set hands chunks->out to the sink. */
+ms_status ms_merge_pass(const ms_merge_task *task, const ms_merge_chunks *chunks,
+                        ms_merge_visit_fn *visit, void *context, bool emit, ms_error *err);
+
+/* A whole method that is one emitting pass over a, b (and c when the task
+ * has it), with its chunk buffers; and the scratch it declares. */
+ms_status ms_merge_elementwise(const ms_merge_task *task, ms_merge_visit_fn *visit,
+                               void *context, ms_error *err);
+uint64_t ms_merge_elementwise_scratch(const ms_merge_task *task);
+
+/* ---- numeric helpers shared by methods (method_stream.c) ---- */
+
+/* torch.sign on the CPU: -1, 0 or 1, and 0 for NaN (unlike numpy). */
+double ms_merge_sign(double value);
+
+/* Python's int(x) of a finite double, clamped into [-2^62, 2^62] (any slice
+ * bound past the tensor acts the same). */
+int64_t ms_merge_python_int(double value);
+
+/* Python's round(x) (half to even) of a finite double, clamped likewise. */
+int64_t ms_merge_python_round(double value);
+
+/* ---- order keys (sort_key.c) ---- */
+
+bool ms_merge_dtype_is_narrow(ms_dtype dtype);      /* F16 or BF16 */
+
+/* Order-preserving keys as torch's sort orders values: -0 and +0 are one
+ * key, every NaN is one key above +Inf.  key16 works on F16/BF16 patterns,
+ * key32 on F32 patterns, key64 on doubles. */
+uint16_t ms_merge_key16(ms_dtype dtype, uint16_t bits);
+uint32_t ms_merge_key32(float value);
+uint64_t ms_merge_key64(double value);
+
+/* The value of a key (+0 for the zero key, a quiet NaN for the NaN key). */
+double ms_merge_key16_value(ms_dtype dtype, uint16_t key);
+double ms_merge_key64_value(uint64_t key);
+
+/* The key of zero (both signs). */
+enum { MS_MERGE_KEY16_ZERO = 0x8000u };
+
+/* Sorts ascending, in place (MSD radix, no extra array). */
+void ms_merge_sort_u64(uint64_t *values, size_t count);
+
+/* ---- selection (select.c) ---- */
+
+/* Members collected for the final quickselect when a radix bucket is this
+ * small (8 MiB of keys); larger buckets are split on the next 16 bits. */
+enum { MS_MERGE_SELECT_COLLECT = 1u << 20 };
+
+/* The index-th smallest (0-based) of values, which it reorders. */
+uint64_t ms_merge_nth_u64(uint64_t *values, size_t count, size_t index);
+
+/* The k-th smallest (1 <= k <= count) of |x_i - y_i|, or of |x_i| when y is
+ * NULL, over the task's elements, the differences taken in double.  Radix
+ * selection on the bit patterns of the magnitudes (for non-negative doubles
+ * and NaN they order like the values, NaN above all): a histogram of the top
+ * 16 bits, then of the next 16 among the bucket holding rank k, ..., until
+ * the bucket has at most collect_limit members, which are then collected and
+ * quickselected.  One chunked pass per level. */
+ms_status ms_merge_select_magnitude(const ms_merge_task *task, const ms_merge_operand *x,
+                                    const ms_merge_operand *y, uint64_t k,
+                                    size_t collect_limit, double *kth, ms_error *err);
+uint64_t ms_merge_select_scratch(const ms_merge_task *task, size_t collect_limit);
+
+/* ---- stable orders (sort_order.c) ---- */
+
+/* The position of every element in a stable ascending sort of one operand,
+ * produced in element order.  F16/BF16: a counting sort, 2 x 65536 counters
+ * and nothing per element.  F32/F64: a uint32 rank per element (4n bytes),
+ * found by sorting (key, index) pairs that are freed once the ranks are
+ * known (8n bytes for F32, packed in one uint64; 16n for F64). */
+typedef struct ms_merge_order {
+    const ms_merge_operand *operand;
+    uint64_t *starts;     /* narrow: first position of each key */
+    uint64_t *next;       /* narrow: next position of each key */
+    uint16_t *bits;       /* narrow: one chunk of patterns */
+    uint32_t *ranks;      /* wide: position of each element */
+} ms_merge_order;
+
+ms_status ms_merge_order_build(const ms_merge_task *task, const ms_merge_operand *operand,
+                               ms_merge_order *order, ms_error *err);
+/* Positions of elements [start, start + count); calls must run over the
+ * elements in ascending order, from 0 after build or rewind. */
+ms_status ms_merge_order_positions(const ms_merge_task *task, ms_merge_order *order,
+                                   uint64_t start, size_t count, uint64_t *positions,
+                                   ms_error *err);
+void ms_merge_order_rewind(ms_merge_order *order);
+void ms_merge_order_free(ms_merge_order *order);
+/* held: bytes kept from build to free; peak: the most held during build. */
+void ms_merge_order_scratch(const ms_merge_task *task, const ms_merge_operand *operand,
+                            uint64_t *held, uint64_t *peak);
+
+/* ---- the methods (one file per kind; the table is method_table.c) ---- */
+
+ms_status ms_merge_weighted_sum(const ms_merge_task *task, ms_error *err);
+ms_status ms_merge_weighted_subtraction(const ms_merge_task *task, ms_error *err);
+ms_status ms_merge_add_difference(const ms_merge_task *task, ms_error *err);
+ms_status ms_merge_sum_twice(const ms_merge_task *task, ms_error *err);
+ms_status ms_merge_triple_sum(const ms_merge_task *task, ms_error *err);
+ms_status ms_merge_multiply_difference(const ms_merge_task *task, ms_error *err);
+ms_status ms_merge_similarity_add_difference(const ms_merge_task *task, ms_error *err);
+ms_status ms_merge_tensor_sum(const ms_merge_task *task, ms_error *err);
+uint64_t ms_merge_tensor_sum_scratch(const ms_merge_task *task);
+ms_status ms_merge_euclidean_add_difference(const ms_merge_task *task, ms_error *err);
+uint64_t ms_merge_euclidean_scratch(const ms_merge_task *task);
+ms_status ms_merge_ties_add_difference(const ms_merge_task *task, ms_error *err);
+uint64_t ms_merge_ties_scratch(const ms_merge_task *task);
+ms_status ms_merge_top_k_tensor_sum(const ms_merge_task *task, ms_error *err);
+uint64_t ms_merge_top_k_scratch(const ms_merge_task *task);
+ms_status ms_merge_distribution_crossover(const ms_merge_task *task, ms_error *err);
+uint64_t ms_merge_crossover_scratch(const ms_merge_task *task);
+
+#endif

@@ -1,0 +1,42 @@
+/* The method table: sd-meh's names, how many models each takes, whether it
+ * reads beta, and how much scratch it holds (algorithms.md section 3). */
+#include "method_internal.h"
+
+#include <string.h>
+
+static const ms_merge_method methods[] = {
+    {"weighted_sum", 2, false, ms_merge_weighted_sum, ms_merge_elementwise_scratch},
+    {"weighted_subtraction", 2, true, ms_merge_weighted_subtraction,
+     ms_merge_elementwise_scratch},
+    {"tensor_sum", 2, true, ms_merge_tensor_sum, ms_merge_tensor_sum_scratch},
+    {"add_difference", 3, false, ms_merge_add_difference, ms_merge_elementwise_scratch},
+    {"sum_twice", 3, true, ms_merge_sum_twice, ms_merge_elementwise_scratch},
+    {"triple_sum", 3, true, ms_merge_triple_sum, ms_merge_elementwise_scratch},
+    {"euclidean_add_difference", 3, false, ms_merge_euclidean_add_difference,
+     ms_merge_euclidean_scratch},
+    {"multiply_difference", 3, true, ms_merge_multiply_difference,
+     ms_merge_elementwise_scratch},
+    {"top_k_tensor_sum", 2, true, ms_merge_top_k_tensor_sum, ms_merge_top_k_scratch},
+    {"similarity_add_difference", 3, true, ms_merge_similarity_add_difference,
+     ms_merge_elementwise_scratch},
+    {"distribution_crossover", 3, true, ms_merge_distribution_crossover,
+     ms_merge_crossover_scratch},
+    {"ties_add_difference", 3, true, ms_merge_ties_add_difference, ms_merge_ties_scratch},
+};
+
+const ms_merge_method *ms_merge_methods(size_t *count)
+{
+    if (count != NULL)
+        *count = sizeof methods / sizeof methods[0];
+    return methods;
+}
+
+const ms_merge_method *ms_merge_method_find(const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (strcmp(methods[i].name, name) == 0)
+            return &methods[i];
+    return NULL;
+}

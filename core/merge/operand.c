@@ -1,0 +1,81 @@
+/* Reading a merge operand: conversion under the SIGBUS guard, then the pages
+ * done with go back to the page cache (see method.h for which ones). */
+#include "method_internal.h"
+
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/mapped_read.h"
+
+typedef struct operand_work {
+    const ms_merge_operand *operand;
+    const unsigned char *source;
+    size_t count;
+    void *target;
+    bool raw16;              /* copy the 16-bit patterns, do not convert */
+} operand_work;
+
+static void read_work(void *context)
+{
+    const operand_work *work = context;
+    if (work->raw16)
+        memcpy(work->target, work->source, work->count * sizeof(uint16_t));
+    else
+        ms_dtype_to_double(work->operand->dtype, work->source, work->target, work->count);
+}
+
+static void release_read_pages(const unsigned char *begin, const unsigned char *end)
+{
+    long size = sysconf(_SC_PAGESIZE);
+    uintptr_t page = size > 0 ? (uintptr_t)size : 4096;
+    uintptr_t first = (uintptr_t)begin & ~(page - 1);
+    uintptr_t last = (uintptr_t)end & ~(page - 1);
+    if (last > first)
+        madvise((void *)first, last - first, MADV_DONTNEED);
+}
+
+static ms_status shrank(ms_error *err)
+{
+    ms_error_set(err, MS_ERR_IO, NULL,
+                 "an input file became shorter while a tensor was merged "
+                 "(was it replaced or truncated?)");
+    ms_error_detail_add(err, "reason", "file_shrank");
+    return MS_ERR_IO;
+}
+
+static ms_status read_elements(const ms_merge_operand *operand, uint64_t start, size_t count,
+                               void *target, bool raw16, ms_error *err)
+{
+    if (count == 0)
+        return MS_OK;
+    size_t element_size = ms_dtype_size(operand->dtype);
+    operand_work work = {operand, operand->bytes + start * element_size, count, target, raw16};
+    if (!ms_mapped_read(read_work, &work))
+        return shrank(err);
+    if (operand->release_pages)
+        release_read_pages(work.source, work.source + count * element_size);
+    return MS_OK;
+}
+
+ms_status ms_merge_operand_read(const ms_merge_operand *operand, uint64_t start, size_t count,
+                                double *target, ms_error *err)
+{
+    if (!ms_dtype_is_float(operand->dtype))
+        return ms_error_set(err, MS_ERR_UNSUPPORTED_DTYPE, NULL,
+                            "a merge operand has dtype %s, not a float type",
+                            ms_dtype_name(operand->dtype));
+    return read_elements(operand, start, count, target, false, err);
+}
+
+ms_status ms_merge_read_bits16(const ms_merge_task *task, const ms_merge_operand *operand,
+                               uint64_t start, size_t count, uint16_t *target, ms_error *err)
+{
+    ms_status status = MS_OK;
+    if (!ms_merge_dtype_is_narrow(operand->dtype))
+        status = ms_error_set(err, MS_ERR_INTERNAL, NULL, "16-bit read of a %s operand",
+                              ms_dtype_name(operand->dtype));
+    else
+        status = read_elements(operand, start, count, target, true, err);
+    return ms_merge_with_key(task, status, err);
+}
