@@ -2,6 +2,7 @@
 # output-file rules every writer shares
 core_libmscore_a_SOURCES += \
 	core/dtype.c core/dtype.h \
+	core/header_build.c core/header_build.h \
 	core/mapped_read.c core/mapped_read.h \
 	core/output_file.c core/output_file.h \
 	core/safetensors.c core/safetensors.h \

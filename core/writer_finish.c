@@ -13,8 +13,9 @@
  * hashing runs on a helper thread beside the copy. */
 #include "writer_internal.h"
 
+#include "header_build.h"
+
 #include <errno.h>
-#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -79,104 +80,46 @@ static ms_status collect_entries(finish_state *state, ms_error *err)
     return status;
 }
 
-/* The __metadata__ object, keys sorted, with the data hash (or a same-length
+/* The metadata, names sorted, with the data hash (or a same-length
  * placeholder) under its name when one was asked for. */
-static json_t *metadata_object(const ms_writer *writer, const char *data_hash_hex)
+static ms_metadata_entry *metadata_pairs(const ms_writer *writer, const char *data_hash_hex,
+                                         size_t *count)
 {
-    size_t count = 0;
+    *count = 0;
     ms_metadata_entry *pairs = malloc((writer->metadata_count + 1) * sizeof *pairs);
     if (pairs == NULL)
         return NULL;
     for (size_t i = 0; i < writer->metadata_count; i++) {
         if (writer->data_hash_name == NULL ||
             strcmp(writer->metadata[i].name, writer->data_hash_name) != 0)
-            pairs[count++] = writer->metadata[i];
+            pairs[(*count)++] = writer->metadata[i];
     }
     if (writer->data_hash_name != NULL)
-        pairs[count++] = (ms_metadata_entry){writer->data_hash_name, (char *)data_hash_hex};
-    qsort(pairs, count, sizeof *pairs, compare_metadata_names);
-    json_t *object = json_object();
-    for (size_t i = 0; i < count && object != NULL; i++) {
-        if (json_object_set_new(object, pairs[i].name, json_string(pairs[i].value)) != 0) {
-            json_decref(object);
-            object = NULL;
-        }
-    }
-    free(pairs);
-    return object;
-}
-
-static json_t *tensor_object(const writer_entry *entry, uint64_t begin)
-{
-    json_t *shape = json_array();
-    json_t *offsets = json_array();
-    json_t *object = json_object();
-    bool ok = shape != NULL && offsets != NULL && object != NULL;
-    for (int i = 0; i < entry->ndim && ok; i++)
-        ok = json_array_append_new(shape, json_integer(entry->shape[i])) == 0;
-    ok = ok && json_array_append_new(offsets, json_integer((json_int_t)begin)) == 0;
-    ok = ok && json_array_append_new(offsets,
-                                     json_integer((json_int_t)(begin + entry->byte_count))) == 0;
-    ok = ok && json_object_set_new(object, "dtype", json_string(ms_dtype_name(entry->dtype))) == 0;
-    ok = ok && json_object_set(object, "shape", shape) == 0;
-    ok = ok && json_object_set(object, "data_offsets", offsets) == 0;
-    json_decref(shape);
-    json_decref(offsets);
-    if (!ok) {
-        json_decref(object);
-        return NULL;
-    }
-    return object;
+        pairs[(*count)++] = (ms_metadata_entry){writer->data_hash_name, (char *)data_hash_hex};
+    qsort(pairs, *count, sizeof *pairs, compare_metadata_names);
+    return pairs;
 }
 
 static ms_status build_header(finish_state *state, const char *data_hash_hex, ms_error *err)
 {
+    size_t metadata_count = 0;
+    ms_metadata_entry *metadata = metadata_pairs(state->writer, data_hash_hex, &metadata_count);
+    ms_header_tensor *tensors = malloc((state->count + 1) * sizeof *tensors);
     ms_status status = MS_OK;
-    const ms_writer *writer = state->writer;
-    char *text = NULL;
-    json_t *root = json_object();
-    bool ok = root != NULL;
-    /* json_object_set_new fails (and frees nothing to leak) when the value is NULL. */
-    if (ok && (writer->metadata_count > 0 || writer->data_hash_name != NULL))
-        ok = json_object_set_new(root, "__metadata__", metadata_object(writer, data_hash_hex)) == 0;
-    uint64_t begin = 0;
-    for (size_t i = 0; i < state->count && ok; i++) {
-        ok = json_object_set_new(root, state->order[i]->name,
-                                 tensor_object(state->order[i], begin)) == 0;
-        begin += state->order[i]->byte_count;
-    }
-    if (ok)
-        text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text == NULL) {
-        status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory building the header");
-        goto done;
-    }
-    size_t length = strlen(text);
-    size_t padded = (length + 7) & ~(size_t)7;
-    if (padded > MS_MAX_HEADER_BYTES) {
-        /* the output's, not an input's: mostly metadata carried over */
-        status = ms_error_set(err, MS_ERR_HEADER_TOO_LARGE, NULL,
-                              "the output's header would be %zu bytes, over the %u-byte limit "
-                              "(its metadata: %zu entries)", padded, MS_MAX_HEADER_BYTES,
-                              writer->metadata_count);
-        ms_error_detail_add(err, "output_header_bytes", "%zu", padded);
-        ms_error_detail_add(err, "limit", "%u", MS_MAX_HEADER_BYTES);
-        goto done;
+    if (metadata == NULL || tensors == NULL)
+        status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    for (size_t i = 0; i < state->count && status == MS_OK; i++) {
+        const writer_entry *entry = state->order[i];
+        tensors[i] = (ms_header_tensor){entry->name, entry->dtype, entry->ndim, entry->shape,
+                                        entry->byte_count};
     }
     free(state->header);
-    state->header_bytes = 8 + padded;
-    state->header = malloc(state->header_bytes);
-    if (state->header == NULL) {
-        status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-        goto done;
-    }
-    for (int i = 0; i < 8; i++)
-        state->header[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-    memcpy(state->header + 8, text, length);
-    memset(state->header + 8 + length, ' ', padded - length);
-done:
-    free(text);
-    json_decref(root);
+    state->header = NULL;
+    if (status == MS_OK)
+        status = ms_header_build(tensors, state->count, metadata, metadata_count, &state->header,
+                                 &state->header_bytes, err);
+    free(metadata);
+    free(tensors);
     return status;
 }
 

@@ -2,7 +2,6 @@
 # planned writer (header first, tensors at their offsets), per-tensor work,
 # the provenance recipe, the report, and the threads that run it all.
 core_libmscore_a_SOURCES += \
-	core/header_build.c core/header_build.h \
 	core/merge/merge.h core/merge/merge_internal.h \
 	core/merge/params.c core/merge/input.c core/merge/plan.c core/merge/recipe.c \
 	core/merge/planned_writer.c core/merge/planned_writer.h \
