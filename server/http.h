@@ -36,6 +36,10 @@ typedef struct ms_http_request {
     bool in_worker;                      /* responses are kept, not queued */
     bool deferred;                       /* runs as a deferred handler (ms_http_defer) */
     enum MHD_Result worker_result;
+    /* set by a deferred handler whose answer comes later (a /bbwm merge):
+     * the worker calls it instead of resuming the connection, once it no
+     * longer touches the request (job_waiters.h) */
+    void (*after_deferred)(struct ms_http_request *request);
     struct MHD_Response *ready_response; /* queued at the next callback */
     unsigned ready_status;
 } ms_http_request;
@@ -59,6 +63,11 @@ enum MHD_Result ms_http_send_json(ms_http_request *request, unsigned status, cha
                                   const char *const *extra_headers);
 enum MHD_Result ms_http_send_error(ms_http_request *request, const ms_error *err,
                                    const char *const *extra_headers);
+/* From any thread, for a request held suspended past its deferred handler
+ * (http_worker.h): keeps the answer for the HTTP thread and resumes the
+ * connection.  Takes text. */
+void ms_http_answer_held(ms_http_request *request, unsigned status, char *text);
+
 /* Queues a prepared response (destroyed here). */
 enum MHD_Result ms_http_send(ms_http_request *request, unsigned status,
                              struct MHD_Response *response);

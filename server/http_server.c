@@ -55,6 +55,15 @@ enum MHD_Result ms_http_send(ms_http_request *request, unsigned status,
     return result;
 }
 
+void ms_http_answer_held(ms_http_request *request, unsigned status, char *text)
+{
+    /* as a deferred handler would: kept, queued by the next callback */
+    request->in_worker = true;
+    ms_http_send_json(request, status, text, NULL);
+    request->in_worker = false;
+    MHD_resume_connection(request->connection);
+}
+
 static void add_headers(struct MHD_Response *response, const char *const *extra_headers)
 {
     for (size_t i = 0; extra_headers != NULL && extra_headers[i] != NULL; i += 2)

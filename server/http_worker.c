@@ -23,6 +23,13 @@ static void run_deferred(ms_http_request *request)
     request->worker_result = request->deferred_handler(request);
     request->deferred = false;
     request->in_worker = false;
+    void (*after)(ms_http_request *) = request->after_deferred;
+    if (after != NULL) {
+        /* answered later, from another thread: the request is no longer ours */
+        request->after_deferred = NULL;
+        after(request);
+        return;
+    }
     /* the response waits in the request; the HTTP thread queues it */
     MHD_resume_connection(request->connection);
 }
@@ -79,6 +86,11 @@ void ms_http_worker_stop(ms_http_worker *worker, int wait_ms)
     pthread_mutex_unlock(&worker->mutex);
     pthread_join(worker->thread, NULL);
     worker->joined = true;
+    ms_http_worker_wait_answered(worker, wait_ms);
+}
+
+void ms_http_worker_wait_answered(ms_http_worker *worker, int wait_ms)
+{
     const struct timespec step = {0, 10 * 1000 * 1000};
     for (int waited = 0; atomic_load(&worker->unanswered) > 0 && waited < wait_ms; waited += 10)
         nanosleep(&step, NULL);

@@ -43,6 +43,10 @@ int ms_http_worker_start(ms_http_worker *worker);
  * client whose submit was recorded should hear so. */
 void ms_http_worker_stop(ms_http_worker *worker, int wait_ms);
 
+/* Waits up to wait_ms for the answers of the requests deferred to it
+ * (held ones included) to go out. */
+void ms_http_worker_wait_answered(ms_http_worker *worker, int wait_ms);
+
 /* After MHD_stop_daemon: HTTP threads may take the worker's mutex (to find
  * it stopping) until the daemon is gone.  Stops the worker first if need be. */
 void ms_http_worker_destroy(ms_http_worker *worker);
@@ -54,7 +58,9 @@ void ms_http_worker_answered(ms_http_worker *worker);
  * queues handler(request) for the worker (or, once the worker is stopping,
  * runs it here).  Either way request->deferred is true while the handler
  * runs: a handler that defers on some condition must not defer again.
- * Returns what the access handler returns now. */
+ * Returns what the access handler returns now.  A handler that answers
+ * later sets request->after_deferred (http.h); the connection then stays
+ * suspended until someone calls ms_http_answer_held. */
 enum MHD_Result ms_http_defer(struct ms_http_request *request, ms_http_worker *worker,
                               ms_http_handler *handler);
 

@@ -11,11 +11,6 @@
 #include "paths.h"
 #include "service.h"
 
-typedef struct progress_context {
-    ms_service *service;
-    ms_job *job;
-} progress_context;
-
 char *ms_job_runner_error_text(ms_status code, const char *message)
 {
     ms_error err;
@@ -23,9 +18,9 @@ char *ms_job_runner_error_text(ms_status code, const char *message)
     return ms_job_json_text(ms_api_error_object(&err));
 }
 
-static void on_progress(void *user_data, size_t done, size_t total, const char *current_key)
+void ms_job_runner_progress(void *user_data, size_t done, size_t total, const char *current_key)
 {
-    progress_context *context = user_data;
+    ms_job_progress *context = user_data;
     /* escaped outside the lock: keys come from hostile files */
     char *key_text = ms_job_json_text(ms_api_json_text(current_key));
     ms_job_table_lock(&context->service->table);
@@ -106,10 +101,20 @@ static void run_resize(ms_service *service, ms_job *job, ms_job_outcome *outcome
         goto done;
     }
     request.params.threads = service->job_threads;
-    progress_context context = {service, job};
-    outcome->status = ms_resize_file(input_path, output_path, &request.params, on_progress,
-                                     &context, &job->cancel, &outcome->report, &outcome->error);
-    outcome->has_report = outcome->status == MS_OK;
+    ms_job_progress context = {service, job};
+    ms_resize_report report;
+    outcome->status = ms_resize_file(input_path, output_path, &request.params,
+                                     ms_job_runner_progress, &context, &job->cancel, &report,
+                                     &outcome->error);
+    if (outcome->status == MS_OK) {
+        outcome->has_result = true;
+        outcome->result_bytes = report.output_bytes;
+        memcpy(outcome->result_sha256, report.output_sha256, 64);
+        outcome->result_sha256[64] = '\0';
+        /* JSON built here, not on the loop thread: reports can be long */
+        outcome->report_text = ms_job_json_text(ms_api_resize_report_to_json(&report));
+        ms_resize_report_free(&report);
+    }
 done:
     ms_api_resize_request_free(&request);
     free(input_path);
@@ -123,6 +128,9 @@ void ms_job_runner_run(ms_service *service, ms_job *job, ms_job_outcome *outcome
     switch (job->kind) {
     case MS_JOB_KIND_RESIZE:
         run_resize(service, job, outcome);
+        break;
+    case MS_JOB_KIND_MERGE:
+        ms_merge_runner_run(service, job, outcome);
         break;
     default:
         outcome->status = ms_error_set(&outcome->error, MS_ERR_NOT_IMPLEMENTED, NULL,
@@ -178,18 +186,17 @@ static void apply_fields(ms_job_table *table, ms_job *job, const finished_fields
 }
 
 /* Called with the table locked: what the outcome makes of the job. */
-static void decide_fields(const ms_job *job, ms_job_outcome *outcome, char **report_text,
-                          char **error_text, int64_t now, finished_fields *fields)
+static void decide_fields(const ms_job *job, ms_job_outcome *outcome, char **error_text,
+                          int64_t now, finished_fields *fields)
 {
     memset(fields, 0, sizeof *fields);
     fields->finished_ms = now;
     if (outcome->status == MS_OK) {
         fields->state = MS_JOB_SUCCEEDED;
-        fields->has_result = true;
-        fields->result_bytes = outcome->report.output_bytes;
-        memcpy(fields->result_sha256, outcome->report.output_sha256, 64);
-        fields->result_sha256[64] = '\0';
-        fields->report = ms_shared_text_new(*report_text);
+        fields->has_result = outcome->has_result;
+        fields->result_bytes = outcome->result_bytes;
+        memcpy(fields->result_sha256, outcome->result_sha256, sizeof fields->result_sha256);
+        fields->report = ms_shared_text_new(outcome->report_text);
     } else if (outcome->status == MS_ERR_CANCELLED && job->shutdown_cancel &&
                !job->cancel_requested) {
         fields->state = MS_JOB_QUEUED;
@@ -238,10 +245,8 @@ static void log_finished(const ms_job *snapshot, const ms_job_outcome *outcome)
 
 ms_job_state ms_job_runner_finish(ms_service *service, ms_job *job, ms_job_outcome *outcome)
 {
-    /* JSON built before taking the lock: reports can be long */
-    char *report_text = outcome->has_report
-                            ? ms_job_json_text(ms_api_resize_report_to_json(&outcome->report))
-                            : NULL;
+    char job_id[MS_JOB_ID_LENGTH + 1];
+    memcpy(job_id, job->id, sizeof job_id);
     char *error_text = NULL;
     if (outcome->status == MS_ERR_CANCELLED)
         error_text = ms_job_runner_error_text(MS_ERR_CANCELLED, "the job was cancelled");
@@ -252,7 +257,7 @@ ms_job_state ms_job_runner_finish(ms_service *service, ms_job *job, ms_job_outco
     finished_fields fields;
     ms_job_table_lock(&service->table);
     int64_t started = job->started_ms;
-    decide_fields(job, outcome, &report_text, &error_text, now, &fields);
+    decide_fields(job, outcome, &error_text, now, &fields);
     ms_job *snapshot = ms_job_copy(job);
     ms_job_table_unlock(&service->table);
     ms_job_state state = fields.state;
@@ -296,11 +301,11 @@ ms_job_state ms_job_runner_finish(ms_service *service, ms_job *job, ms_job_outco
     log_finished(snapshot, outcome);
     ms_job_free(snapshot);
 done:
+    ms_job_waiters_job_ended(service, job_id, state, fields.error_text);
     free(fields.error_text);
     ms_shared_text_release(fields.report);
-    free(report_text);
     free(error_text);
-    if (outcome->has_report)
-        ms_resize_report_free(&outcome->report);
+    free(outcome->report_text);
+    outcome->report_text = NULL;
     return state;
 }

@@ -6,17 +6,35 @@
 #include <stdbool.h>
 
 #include "core/error.h"
-#include "core/resize.h"
 #include "job.h"
 
 struct ms_service;
 
+/* What a worker hands back, whatever the job's kind: the report is JSON
+ * text already (built on the worker, not on the loop thread). */
 typedef struct ms_job_outcome {
     ms_status status;
     ms_error error;
-    bool has_report;
-    ms_resize_report report;
+    bool has_result;             /* a file in DATA/results/<id>/ (a /bbwm merge with a
+                                    destination succeeds without one) */
+    uint64_t result_bytes;
+    char result_sha256[65];
+    char *report_text;           /* the job's "report" (malloced), or NULL */
 } ms_job_outcome;
+
+/* The core's progress callback for a running job: done and total (modules
+ * or bytes), the key just done; the job's fraction, current_key and ETA
+ * follow. */
+typedef struct ms_job_progress {
+    struct ms_service *service;
+    ms_job *job;
+} ms_job_progress;
+
+void ms_job_runner_progress(void *user_data, size_t done, size_t total,
+                            const char *current_key);
+
+/* Worker thread: a merge job (merge_runner.c). */
+void ms_merge_runner_run(struct ms_service *service, ms_job *job, ms_job_outcome *outcome);
 
 /* Loop thread: queued -> running (table + store).  False when the job is
  * gone or no longer queued (cancelled meanwhile). */
@@ -27,8 +45,9 @@ bool ms_job_runner_start(struct ms_service *service, const char *job_id, ms_job 
 void ms_job_runner_run(struct ms_service *service, ms_job *job, ms_job_outcome *outcome);
 
 /* Loop thread: running -> succeeded/failed/cancelled (or back to queued
- * when shutdown stopped it); frees the outcome's report. Returns the state
- * the job ended in. */
+ * when shutdown stopped it); frees the outcome's report; answers the
+ * requests waiting for the job (job_waiters.h).  Returns the state the job
+ * ended in. */
 ms_job_state ms_job_runner_finish(struct ms_service *service, ms_job *job,
                                   ms_job_outcome *outcome);
 

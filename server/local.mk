@@ -7,3 +7,5 @@ include server/cli.mk
 # serve: HTTP, job queue, job store, downloads
 include server/service.mk
 include server/merge.mk
+# merge jobs in the service
+include server/merge_service.mk

@@ -172,34 +172,73 @@ bool ms_paths_output_name_valid(const char *name)
     return true;
 }
 
-char *ms_paths_default_output_name(const char *model)
+/* The base name of model without ".safetensors" (a web UI client may
+ * send backslashes), at most stem_max bytes. */
+static const char *model_stem(const char *model, size_t stem_max, size_t *stem_length)
 {
-    static const char tail[] = "_resized.safetensors";
-    const char *base = strrchr(model, '/');
-    base = base != NULL ? base + 1 : model;
-    size_t stem_length = strlen(base);
+    const char *base = model;
+    for (const char *at = model; *at != '\0'; at++)
+        if (*at == '/' || *at == '\\')
+            base = at + 1;
+    size_t length = strlen(base);
     size_t suffix_length = sizeof safetensors_suffix - 1;
-    if (stem_length > suffix_length &&
-        strcmp(base + stem_length - suffix_length, safetensors_suffix) == 0)
-        stem_length -= suffix_length;
-    size_t stem_max = OUTPUT_NAME_MAX - (sizeof tail - 1);
-    if (stem_length > stem_max)
-        stem_length = stem_max;
-    char *name = malloc(stem_length + sizeof tail + 1);
-    if (name == NULL)
-        return NULL;
-    size_t used = 0;
-    for (size_t i = 0; i < stem_length; i++) {
-        unsigned char c = (unsigned char)base[i];
+    if (length > suffix_length && strcmp(base + length - suffix_length, safetensors_suffix) == 0)
+        length -= suffix_length;
+    *stem_length = length < stem_max ? length : stem_max;
+    return base;
+}
+
+/* Appends text[0..length) to name, each byte the name rule refuses
+ * replaced: '_' inside, 'm' first. */
+static size_t append_sanitized(char *name, size_t used, const char *text, size_t length)
+{
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)text[i];
         bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
         bool allowed = alnum || (used > 0 && (c == '.' || c == '_' || c == '-'));
         char replacement = used == 0 ? 'm' : '_';
         name[used] = allowed ? (char)c : replacement;
         used++;
     }
+    return used;
+}
+
+char *ms_paths_default_output_name(const char *model)
+{
+    static const char tail[] = "_resized.safetensors";
+    size_t stem_length = 0;
+    const char *stem = model_stem(model, OUTPUT_NAME_MAX - (sizeof tail - 1), &stem_length);
+    char *name = malloc(stem_length + sizeof tail + 1);
+    if (name == NULL)
+        return NULL;
+    size_t used = append_sanitized(name, 0, stem, stem_length);
     if (used == 0)
         name[used++] = 'm';
     memcpy(name + used, tail, sizeof tail);
+    return name;
+}
+
+char *ms_paths_default_merge_name(const char *model_a, const char *model_b, const char *method)
+{
+    enum { METHOD_MAX = 40 };
+    size_t method_length = strnlen(method, METHOD_MAX);
+    size_t suffix_length = sizeof safetensors_suffix - 1;
+    /* "A_B_method.safetensors": the two stems share what the rest leaves */
+    size_t stem_max = (OUTPUT_NAME_MAX - suffix_length - method_length - 2) / 2;
+    size_t a_length = 0, b_length = 0;
+    const char *a = model_stem(model_a, stem_max, &a_length);
+    const char *b = model_stem(model_b, stem_max, &b_length);
+    char *name = malloc(OUTPUT_NAME_MAX + 1);
+    if (name == NULL)
+        return NULL;
+    size_t used = append_sanitized(name, 0, a, a_length);
+    if (used == 0)
+        name[used++] = 'm';
+    name[used++] = '_';
+    used = append_sanitized(name, used, b, b_length);
+    name[used++] = '_';
+    used = append_sanitized(name, used, method, method_length);
+    memcpy(name + used, safetensors_suffix, sizeof safetensors_suffix);
     return name;
 }
 

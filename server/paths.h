@@ -28,6 +28,11 @@ bool ms_paths_output_name_valid(const char *name);
  * fit; always valid. Malloced. */
 char *ms_paths_default_output_name(const char *model);
 
+/* "<A>_<B>_<method>.safetensors" for a merge (A and B: the models' base
+ * names without .safetensors), sanitised and shortened like the above;
+ * always valid.  Malloced. */
+char *ms_paths_default_merge_name(const char *model_a, const char *model_b, const char *method);
+
 /* Removes the files directly inside dir, then dir.  Missing dir is fine. */
 void ms_paths_remove_dir(const char *dir);
 

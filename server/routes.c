@@ -248,8 +248,14 @@ static enum MHD_Result cancel_job(ms_http_request *request, ms_job *job, char *c
     char id[MS_JOB_ID_LENGTH + 1];
     memcpy(id, job->id, sizeof id);
     ms_job_kind kind = job->kind;
+    /* a /bbwm request waiting for this job hears of it too */
+    char *ended_error = was_queued && job->error_text != NULL ? strdup(job->error_text) : NULL;
     ms_job_table_unlock(&service->table);
     free(cancelled_error);
+    if (was_queued) {
+        ms_job_waiters_job_ended(service, id, MS_JOB_CANCELLED, ended_error);
+        free(ended_error);
+    }
     if (was_queued)
         ms_log("job %s %s cancelled (was queued)", id, ms_job_kind_name(kind));
     else
@@ -382,7 +388,7 @@ static const static_route static_routes[] = {
     {"/resize-lora", true, ms_submit_resize},
     {"/v1/merge-models", true, ms_submit_merge},
     {"/merge-models", true, ms_submit_merge},
-    {"/bbwm/merge-models", true, ms_submit_merge},
+    {"/bbwm/merge-models", true, ms_submit_bbwm_merge},
 };
 
 bool ms_routes_authorized(ms_http_request *request)

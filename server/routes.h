@@ -1,5 +1,6 @@
 /* Routing: path + method to handler, auth in front of everything but
- * /healthz.  Handlers live in routes.c (small ones), submit.c (POST),
+ * /healthz.  Handlers live in routes.c (small ones), submit.c and
+ * submit_merge.c (POST),
  * download.c (result files) and models.c (GET /v1/models). */
 #ifndef MS_ROUTES_H
 #define MS_ROUTES_H
@@ -19,6 +20,7 @@ enum MHD_Result ms_routes_refuse_unauthorized(ms_http_request *request, bool clo
 
 enum MHD_Result ms_submit_resize(ms_http_request *request);
 enum MHD_Result ms_submit_merge(ms_http_request *request);
+enum MHD_Result ms_submit_bbwm_merge(ms_http_request *request);
 enum MHD_Result ms_download_result(ms_http_request *request, const char *job_id);
 enum MHD_Result ms_models_list(ms_http_request *request);
 

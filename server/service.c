@@ -39,7 +39,10 @@ void ms_service_save_job(ms_service *service, ms_job *snapshot)
 
 void ms_service_stop_http_workers(ms_service *service)
 {
-    ms_http_worker_stop(&service->write_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
+    /* joined first: no submit holds a request after the waiters close */
+    ms_http_worker_stop(&service->write_worker, 0);
+    ms_job_waiters_release_all(service);
+    ms_http_worker_wait_answered(&service->write_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
     ms_http_worker_stop(&service->read_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
 }
 
@@ -321,7 +324,10 @@ int ms_service_run(const ms_serve_options *options)
     ms_metrics_init(&service.metrics);
     pthread_mutex_init(&service.submit_mutex, NULL);
     bool queue_ready = false;
-    int exit_status = ms_job_table_init(&service.table) == 0 ? 0 : 1;
+    int exit_status = ms_job_table_init(&service.table) == 0 &&
+                              ms_job_waiters_init(&service.waiters) == 0
+                          ? 0
+                          : 1;
     if (exit_status == 0) {
         exit_status = start(&service);
         queue_ready = service.queue.service != NULL;
@@ -342,6 +348,7 @@ int ms_service_run(const ms_serve_options *options)
     ms_log_flush();   /* lines of connections closed by the stop above */
     ms_job_store_close(service.store);
     ms_job_table_destroy(&service.table);
+    ms_job_waiters_destroy(&service.waiters);
     ms_metrics_destroy(&service.metrics);
     pthread_mutex_destroy(&service.submit_mutex);
     if (service.lock_fd >= 0)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "http_worker.h"
+#include "job_waiters.h"
 #include "job_queue.h"
 #include "job_store.h"
 #include "job_table.h"
@@ -41,6 +42,7 @@ typedef struct ms_service {
     pthread_mutex_t submit_mutex;   /* one POST at a time between check and insert */
     ms_http_worker write_worker;    /* submits and DELETEs (SQLite commits), off the HTTP threads */
     ms_http_worker read_worker;     /* reports read back from the store */
+    ms_job_waiters waiters;         /* /bbwm requests answered when their job ends */
     atomic_bool shutting_down;
     int job_threads;                /* ms_resize_params.threads for each job */
     char listen_url[128];
@@ -58,7 +60,8 @@ void ms_service_save_job(ms_service *service, ms_job *snapshot);
  * store (a failed read leaves it null and is logged). */
 void ms_service_attach_report(ms_service *service, ms_job *copy);
 
-/* Stops both HTTP workers, letting what they hold be answered first. */
+/* Stops both HTTP workers, letting what they hold be answered first
+ * (requests waiting for their job are answered 503). */
 void ms_service_stop_http_workers(ms_service *service);
 
 /* After MHD_stop_daemon: the listening socket shut down at the first signal. */

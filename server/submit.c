@@ -1,6 +1,9 @@
 /* POST /v1/resize-lora: validate everything a client sent (body, model
  * file, output name) before a job exists, so a queued job only fails for
- * reasons that arise while it runs. */
+ * reasons that arise while it runs.  The steps every submit shares
+ * (submit.h) live here too. */
+#include "submit.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #include "core/safetensors.h"
 #include "failpoint.h"
 #include "http_worker.h"
+#include "job_waiters.h"
 #include "log.h"
 #include "paths.h"
 #include "routes.h"
@@ -27,12 +31,11 @@ typedef struct submission {
     char *output_name;
     char *params_text;
     char *request_text;       /* the body re-serialized compactly: what the job runs from */
-    const char *idempotency_key;
-    char body_sha256[65];
+    ms_submit_headers headers;
 } submission;
 
-static enum MHD_Result send_error_code(ms_http_request *request, ms_status code,
-                                       const char *message)
+enum MHD_Result ms_submit_send_code(ms_http_request *request, ms_status code,
+                                    const char *message)
 {
     ms_error err;
     ms_error_set(&err, code, NULL, "%s", message);
@@ -92,18 +95,26 @@ static ms_status check_model(const char *path, ms_error *err)
     return status;
 }
 
-static ms_status parse_body(ms_http_request *request, submission *work, ms_error *err)
+ms_status ms_submit_parse_body(const ms_http_request *request, json_t **body, ms_error *err)
 {
     json_error_t json_error;
-    json_t *body = json_loadb(request->body != NULL ? request->body : "", request->body_size,
-                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &json_error);
-    if (body == NULL) {
+    *body = json_loadb(request->body != NULL ? request->body : "", request->body_size,
+                       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &json_error);
+    if (*body == NULL) {
         ms_error_set(err, MS_ERR_INVALID_JSON, NULL, "the body is not valid JSON: %s",
                      json_error.text);
         ms_error_detail_add(err, "line", "%d", json_error.line);
         ms_error_detail_add(err, "column", "%d", json_error.column);
         return MS_ERR_INVALID_JSON;
     }
+    return MS_OK;
+}
+
+static ms_status parse_body(ms_http_request *request, submission *work, ms_error *err)
+{
+    json_t *body = NULL;
+    if (ms_submit_parse_body(request, &body, err) != MS_OK)
+        return err->code;
     ms_status status = ms_api_resize_request_from_json(body, &work->request, err);
     work->have_request = status == MS_OK;   /* freed by the caller from here on */
     /* compact: a body padded with a megabyte of blanks is not kept (or copied on every GET) */
@@ -138,20 +149,24 @@ static ms_status parse_body(ms_http_request *request, submission *work, ms_error
 }
 
 /* What is checked before an earlier job with the same key is looked up. */
-static ms_status check_headers(ms_http_request *request, submission *work, ms_error *err)
+ms_status ms_submit_check_headers(ms_http_request *request, bool honour_idempotency_key,
+                                  ms_submit_headers *headers, ms_error *err)
 {
+    memset(headers, 0, sizeof *headers);
     if (!is_json_content_type(ms_http_header(request, MHD_HTTP_HEADER_CONTENT_TYPE)))
         return ms_error_set(err, MS_ERR_UNSUPPORTED_MEDIA_TYPE, NULL,
                             "Content-Type must be application/json");
-    work->idempotency_key = ms_http_header(request, "Idempotency-Key");
-    if (work->idempotency_key != NULL && !idempotency_key_valid(work->idempotency_key)) {
+    if (honour_idempotency_key)
+        headers->idempotency_key = ms_http_header(request, "Idempotency-Key");
+    if (headers->idempotency_key != NULL && !idempotency_key_valid(headers->idempotency_key)) {
         ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL,
                      "Idempotency-Key must be 1 to %d printable ASCII characters",
                      IDEMPOTENCY_KEY_MAX);
         ms_error_detail_add(err, "field", "Idempotency-Key");
         return MS_ERR_INVALID_PARAMETER;
     }
-    sha256_hex(request->body != NULL ? request->body : "", request->body_size, work->body_sha256);
+    sha256_hex(request->body != NULL ? request->body : "", request->body_size,
+               headers->body_sha256);
     return MS_OK;
 }
 
@@ -172,21 +187,25 @@ static ms_status validate(ms_http_request *request, submission *work, ms_error *
     return status;
 }
 
-static ms_job *new_job(submission *work)
+ms_job *ms_submit_new_job(ms_job_kind kind, char *request_text, char *params_text,
+                          char *output_name, const ms_submit_headers *headers)
 {
-    ms_job *job = ms_job_new(MS_JOB_KIND_RESIZE);
-    if (job == NULL)
+    ms_job *job = ms_job_new(kind);
+    if (job == NULL) {
+        free(request_text);
+        free(params_text);
+        free(output_name);
         return NULL;
-    job->request_text = work->request_text;
-    work->request_text = NULL;
-    job->params_text = work->params_text;
-    work->params_text = NULL;
-    job->output_name = work->output_name;
-    work->output_name = NULL;
-    job->idempotency_key = work->idempotency_key != NULL ? strdup(work->idempotency_key) : NULL;
-    memcpy(job->body_sha256, work->body_sha256, sizeof job->body_sha256);
+    }
+    job->request_text = request_text;
+    job->params_text = params_text;
+    job->output_name = output_name;
+    const char *key = headers->idempotency_key;
+    job->idempotency_key = key != NULL ? strdup(key) : NULL;
+    memcpy(job->body_sha256, headers->body_sha256, sizeof job->body_sha256);
     job->created_ms = ms_clock_now_ms();
-    if (job->request_text == NULL || (work->idempotency_key != NULL && job->idempotency_key == NULL)) {
+    if (job->request_text == NULL || job->params_text == NULL || job->output_name == NULL ||
+        (key != NULL && job->idempotency_key == NULL)) {
         ms_job_free(job);
         return NULL;
     }
@@ -205,29 +224,29 @@ static enum MHD_Result send_accepted(ms_http_request *request, const char *id, c
 }
 
 /* Under the submit mutex: an earlier job with this key, if any. */
-static enum MHD_Result replay_or_conflict(ms_http_request *request, const submission *work,
-                                          bool *handled)
+enum MHD_Result ms_submit_replay_or_conflict(ms_http_request *request,
+                                             const ms_submit_headers *headers, bool *handled)
 {
     ms_service *service = request->service;
     *handled = false;
-    if (work->idempotency_key == NULL)
+    if (headers->idempotency_key == NULL)
         return MHD_YES;
     ms_job_table_lock(&service->table);
-    ms_job *job = ms_job_table_find_idempotency_key(&service->table, work->idempotency_key);
+    ms_job *job = ms_job_table_find_idempotency_key(&service->table, headers->idempotency_key);
     if (job == NULL) {
         ms_job_table_unlock(&service->table);
         return MHD_YES;
     }
     *handled = true;
-    if (strcmp(job->body_sha256, work->body_sha256) != 0) {
+    if (strcmp(job->body_sha256, headers->body_sha256) != 0) {
         ms_job_table_unlock(&service->table);
-        return send_error_code(request, MS_ERR_IDEMPOTENCY_CONFLICT,
+        return ms_submit_send_code(request, MS_ERR_IDEMPOTENCY_CONFLICT,
                                "this Idempotency-Key was used with a different body");
     }
     ms_job *copy = ms_job_copy(job);
     ms_job_table_unlock(&service->table);
     if (copy == NULL)
-        return send_error_code(request, MS_ERR_OUT_OF_MEMORY, "out of memory");
+        return ms_submit_send_code(request, MS_ERR_OUT_OF_MEMORY, "out of memory");
     ms_service_attach_report(service, copy);
     char *text = ms_job_to_json_text(copy, ms_clock_now_ms());
     enum MHD_Result result = send_accepted(request, copy->id, text, true);
@@ -235,28 +254,29 @@ static enum MHD_Result replay_or_conflict(ms_http_request *request, const submis
     return result;
 }
 
-static enum MHD_Result enqueue(ms_http_request *request, submission *work)
+enum MHD_Result ms_submit_enqueue(ms_http_request *request, const ms_submit_headers *headers,
+                                  ms_job *job, bool hold)
 {
     ms_service *service = request->service;
     bool handled = false;
-    enum MHD_Result result = replay_or_conflict(request, work, &handled);
-    if (handled)
+    enum MHD_Result result = ms_submit_replay_or_conflict(request, headers, &handled);
+    if (handled) {
+        ms_job_free(job);
         return result;
+    }
     ms_job_table_lock(&service->table);
     size_t queued = ms_job_table_count_state(&service->table, MS_JOB_QUEUED);
     int64_t sequence = service->table.next_sequence++;
     ms_job_table_unlock(&service->table);
     if (queued >= (size_t)service->options->queue_size) {
-        static const char *const headers[] = {MHD_HTTP_HEADER_RETRY_AFTER, "5", NULL};
+        ms_job_free(job);
+        static const char *const retry_headers[] = {MHD_HTTP_HEADER_RETRY_AFTER, "5", NULL};
         ms_error err;
         ms_error_set(&err, MS_ERR_QUEUE_FULL, NULL, "the queue is full (%d jobs waiting)",
                      service->options->queue_size);
         ms_error_detail_add(&err, "queue_size", "%d", service->options->queue_size);
-        return ms_http_send_error(request, &err, headers);
+        return ms_http_send_error(request, &err, retry_headers);
     }
-    ms_job *job = new_job(work);
-    if (job == NULL)
-        return send_error_code(request, MS_ERR_OUT_OF_MEMORY, "out of memory");
     job->sequence = sequence;
     /* durable before anyone is told it exists */
     ms_error err;
@@ -267,16 +287,23 @@ static enum MHD_Result enqueue(ms_http_request *request, submission *work)
     }
     char id[MS_JOB_ID_LENGTH + 1];
     memcpy(id, job->id, sizeof id);
+    ms_job_kind kind = job->kind;
     ms_job_table_lock(&service->table);
     int inserted = ms_job_table_insert(&service->table, job);
-    char *text = inserted == 0 ? ms_job_to_json_text(job, ms_clock_now_ms()) : NULL;
+    char *text = inserted == 0 && !hold ? ms_job_to_json_text(job, ms_clock_now_ms()) : NULL;
     ms_job_table_unlock(&service->table);
     if (inserted != 0) {
         ms_job_store_delete(service->store, id, &err);
         ms_job_free(job);
-        return send_error_code(request, MS_ERR_OUT_OF_MEMORY, "out of memory");
+        return ms_submit_send_code(request, MS_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    ms_log("job %s resize queued", id);
+    ms_log("job %s %s queued", id, ms_job_kind_name(kind));
+    if (hold) {
+        /* queued by ms_job_waiters_hold once the worker lets go of the request */
+        ms_http_set_job_id(request, id);
+        request->after_deferred = ms_job_waiters_hold;
+        return MHD_YES;
+    }
     ms_job_queue_push(&service->queue, id);
     return send_accepted(request, id, text, false);
 }
@@ -287,7 +314,7 @@ static enum MHD_Result submit_resize(ms_http_request *request)
     ms_failpoint_pause(MS_FAILPOINT_SUBMIT_SLEEP);
     ms_service *service = request->service;
     if (atomic_load(&service->shutting_down))
-        return send_error_code(request, MS_ERR_SHUTTING_DOWN,
+        return ms_submit_send_code(request, MS_ERR_SHUTTING_DOWN,
                                "the service is shutting down; retry after the restart");
     submission work;
     memset(&work, 0, sizeof work);
@@ -295,13 +322,13 @@ static enum MHD_Result submit_resize(ms_http_request *request)
     ms_error_clear(&err);
     enum MHD_Result result;
     bool handled = false;
-    if (check_headers(request, &work, &err) != MS_OK) {
+    if (ms_submit_check_headers(request, true, &work.headers, &err) != MS_OK) {
         result = ms_http_send_error(request, &err, NULL);
         goto done;
     }
     /* A replay answers with the job even if the model is gone since. */
     pthread_mutex_lock(&service->submit_mutex);
-    result = replay_or_conflict(request, &work, &handled);
+    result = ms_submit_replay_or_conflict(request, &work.headers, &handled);
     pthread_mutex_unlock(&service->submit_mutex);
     if (handled)
         goto done;
@@ -309,8 +336,16 @@ static enum MHD_Result submit_resize(ms_http_request *request)
         result = ms_http_send_error(request, &err, NULL);
         goto done;
     }
+    ms_job *job = ms_submit_new_job(MS_JOB_KIND_RESIZE, work.request_text, work.params_text,
+                                    work.output_name, &work.headers);
+    work.request_text = work.params_text = work.output_name = NULL;
+    if (job == NULL) {
+        result = ms_submit_send_code(request, MS_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
     pthread_mutex_lock(&service->submit_mutex);
-    result = enqueue(request, &work);   /* looks for the key again: another POST may have won */
+    /* looks for the key again: another POST may have won */
+    result = ms_submit_enqueue(request, &work.headers, job, false);
     pthread_mutex_unlock(&service->submit_mutex);
 done:
     if (work.have_request)
@@ -324,10 +359,4 @@ done:
 enum MHD_Result ms_submit_resize(ms_http_request *request)
 {
     return ms_http_defer(request, &request->service->write_worker, submit_resize);
-}
-
-enum MHD_Result ms_submit_merge(ms_http_request *request)
-{
-    return send_error_code(request, MS_ERR_NOT_IMPLEMENTED,
-                           "merging is not implemented yet; resize-lora is");
 }

@@ -139,9 +139,10 @@ static void success_outcome(ms_job_outcome *outcome)
 {
     memset(outcome, 0, sizeof *outcome);
     outcome->status = MS_OK;
-    outcome->has_report = true;
-    outcome->report.output_bytes = 4321;
-    memset(outcome->report.output_sha256, 'b', 64);
+    outcome->has_result = true;
+    outcome->result_bytes = 4321;
+    memset(outcome->result_sha256, 'b', 64);
+    outcome->report_text = strdup("{\"modules\":[]}");
 }
 
 START_TEST(test_success)

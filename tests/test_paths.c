@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "server/model_match.h"
 #include "server/paths.h"
 #include "tests/check_support.h"
 
@@ -230,6 +231,129 @@ START_TEST(test_default_names)
 }
 END_TEST
 
+/* Web UI names (model_match.h): trailing components of the client's path. */
+static ms_status match(const char *client, char **resolved, size_t *root_index, ms_error *err)
+{
+    char *roots[] = {root_a, root_b};
+    *resolved = NULL;
+    return ms_model_match(roots, 2, client, "model_a", resolved, root_index, err);
+}
+
+static void expect_match(const char *client, const char *root, const char *relative)
+{
+    char *resolved = NULL;
+    size_t root_index = 99;
+    ms_error err;
+    ck_assert_msg(match(client, &resolved, &root_index, &err) == MS_OK, "%s: %s", client,
+                  err.message);
+    char expected[PATH_MAX * 2];
+    snprintf(expected, sizeof expected, "%s/%s", root, relative);
+    ck_assert_str_eq(resolved, expected);
+    ck_assert_uint_eq(root_index, root == root_a ? 0 : 1);
+    free(resolved);
+}
+
+static const char *detail(const ms_error *err, const char *name)
+{
+    for (int i = 0; i < err->detail_count; i++)
+        if (strcmp(err->details[i].name, name) == 0)
+            return err->details[i].value;
+    return NULL;
+}
+
+START_TEST(test_match_trailing_components)
+{
+    /* the web UI's own absolute path, from another machine */
+    expect_match("/home/u/webui/models/Stable-diffusion/sub/deep.safetensors", root_a,
+                 "sub/deep.safetensors");
+    expect_match("sub/deep.safetensors", root_a, "sub/deep.safetensors");
+    expect_match("deep.safetensors", root_a, "sub/deep.safetensors");
+    expect_match("deep", root_a, "sub/deep.safetensors");   /* no extension, as the web UI */
+    expect_match("sub/deep", root_a, "sub/deep.safetensors");
+    expect_match("C:\\webui\\models\\Stable-diffusion\\sub\\deep.safetensors", root_a,
+                 "sub/deep.safetensors");
+    expect_match("two.safetensors", root_b, "two.safetensors");
+    expect_match("./one.safetensors", root_a, "one.safetensors");
+    /* a link inside a root resolves to its target */
+    expect_match("/elsewhere/inside_link.safetensors", root_a, "sub/deep.safetensors");
+    /* an absolute path inside a root is that file */
+    char absolute[PATH_MAX * 2];
+    snprintf(absolute, sizeof absolute, "%s/one.safetensors", root_a);
+    expect_match(absolute, root_a, "one.safetensors");
+}
+END_TEST
+
+START_TEST(test_match_prefers_longest_then_whole)
+{
+    /* one.safetensors at a root's top and sub/one.safetensors below it */
+    char sub[PATH_MAX * 2];
+    snprintf(sub, sizeof sub, "%s/sub", root_a);
+    touch(sub, "one.safetensors");
+    expect_match("one.safetensors", root_a, "one.safetensors");        /* whole beats partial */
+    expect_match("one", root_a, "one.safetensors");
+    expect_match("/webui/models/sub/one.safetensors", root_a, "sub/one.safetensors");
+    expect_match("/webui/models/Stable-diffusion/one.safetensors", root_a, "one.safetensors");
+}
+END_TEST
+
+START_TEST(test_match_refused)
+{
+    char *resolved = NULL;
+    size_t root_index = 0;
+    ms_error err;
+    ck_assert_int_eq(match("missing.safetensors", &resolved, &root_index, &err),
+                     MS_ERR_NOT_FOUND);
+    ck_assert_str_eq(detail(&err, "field"), "model_a");
+    ck_assert_int_eq(match("", &resolved, &root_index, &err), MS_ERR_NOT_FOUND);
+    ck_assert_int_eq(match("one.ckpt", &resolved, &root_index, &err), MS_ERR_NOT_FOUND);
+    /* directories are not models, nor are files outside the roots */
+    ck_assert_int_eq(match("sub", &resolved, &root_index, &err), MS_ERR_NOT_FOUND);
+    ck_assert_int_eq(match("secret.safetensors", &resolved, &root_index, &err),
+                     MS_ERR_NOT_FOUND);
+    ck_assert_int_eq(match("escape.safetensors", &resolved, &root_index, &err),
+                     MS_ERR_NOT_FOUND);
+    /* other components than the client's */
+    ck_assert_int_eq(match("/webui/other/deep.safetensors", &resolved, &root_index, &err),
+                     MS_ERR_NOT_FOUND);
+    ck_assert_int_eq(match("sub/../one.safetensors", &resolved, &root_index, &err),
+                     MS_ERR_PATH_OUTSIDE_MODELS);
+    ck_assert_int_eq(match("/", &resolved, &root_index, &err), MS_ERR_PATH_OUTSIDE_MODELS);
+    /* absolute inside a root but missing: not looked for elsewhere */
+    char absolute[PATH_MAX * 2];
+    snprintf(absolute, sizeof absolute, "%s/other/deep.safetensors", root_a);
+    ck_assert_int_eq(match(absolute, &resolved, &root_index, &err), MS_ERR_NOT_FOUND);
+    snprintf(absolute, sizeof absolute, "%s/deep.safetensors", root_a);
+    ck_assert_int_eq(match(absolute, &resolved, &root_index, &err), MS_ERR_NOT_FOUND);
+    ck_assert_str_eq(detail(&err, "field"), "model_a");
+    ck_assert_ptr_null(resolved);
+}
+END_TEST
+
+START_TEST(test_match_ambiguous)
+{
+    touch(root_b, "one.safetensors");
+    char *resolved = NULL;
+    size_t root_index = 0;
+    ms_error err;
+    ck_assert_int_eq(match("one.safetensors", &resolved, &root_index, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    ck_assert_ptr_null(resolved);
+    ck_assert_str_eq(detail(&err, "field"), "model_a");
+    ck_assert_str_eq(detail(&err, "candidate_count"), "2");
+    const char *candidates = detail(&err, "candidates");
+    ck_assert_ptr_nonnull(strstr(candidates, "one.safetensors (root 0)"));
+    ck_assert_ptr_nonnull(strstr(candidates, "one.safetensors (root 1)"));
+    /* two folders with the same name below one root */
+    char dir[PATH_MAX * 2];
+    snprintf(dir, sizeof dir, "%s/x", root_a);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    touch(dir, "deep.safetensors");
+    ck_assert_int_eq(match("deep", &resolved, &root_index, &err), MS_ERR_INVALID_PARAMETER);
+    /* a longer path decides */
+    expect_match("models/x/deep.safetensors", root_a, "x/deep.safetensors");
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("paths");
@@ -242,6 +366,10 @@ int main(void)
     tcase_add_test(tcase, test_is_inside);
     tcase_add_test(tcase, test_output_names);
     tcase_add_test(tcase, test_default_names);
+    tcase_add_test(tcase, test_match_trailing_components);
+    tcase_add_test(tcase, test_match_prefers_longest_then_whole);
+    tcase_add_test(tcase, test_match_refused);
+    tcase_add_test(tcase, test_match_ambiguous);
     suite_add_tcase(suite, tcase);
     return ms_test_run_suite(suite);
 }
