@@ -206,7 +206,7 @@ static ms_status read_method(body_reader *reader, const char *field, const json_
         return MS_OK;
     if (strcmp(name, "rotate") == 0) {
         ms_error_set(err, MS_ERR_UNSUPPORTED_OPTION, NULL,
-                     "merge_method 'rotate' is not offered by this service yet");
+                     "merge_method 'rotate' is not offered by this version of mergesvd");
         ms_error_detail_add(err, "field", "%s", field);
         return MS_ERR_UNSUPPORTED_OPTION;
     }

@@ -4,6 +4,7 @@
 #define MS_COMMANDS_H
 
 int ms_command_resize(int argc, char **argv);
+int ms_command_merge(int argc, char **argv);
 int ms_command_inspect(int argc, char **argv);
 int ms_command_serve(int argc, char **argv);
 

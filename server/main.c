@@ -1,4 +1,4 @@
-/* mergesvd: one binary, subcommands resize, inspect, serve. */
+/* mergesvd: one binary, subcommands resize, merge, inspect, serve. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +12,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"resize", ms_command_resize, "shrink a LoRA (kohya resize_lora.py semantics)"},
+    {"merge", ms_command_merge, "merge checkpoints (sd-meh merge_models semantics)"},
     {"inspect", ms_command_inspect, "show a safetensors file's tensors, metadata and kind"},
     {"serve", ms_command_serve, "run the HTTP service"},
 };

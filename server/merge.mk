@@ -1,2 +1,3 @@
-# server/merge: the Ctrl-C handling of the long subcommands
-mergesvd_SOURCES += server/cli_signals.c server/cli_signals.h
+# server/merge: `mergesvd merge`, and the Ctrl-C handling it shares with resize
+mergesvd_SOURCES += server/cli_merge.c \
+	server/cli_signals.c server/cli_signals.h
