@@ -123,6 +123,13 @@ expect_exit 2 "unknown block name" "$MERGESVD" merge --model_a "$A" --model_b "$
     expect_stderr_has "unknown block name" "IN99"
 expect_exit 2 "empty weight" "$MERGESVD" merge --model_a "$A" --model_b "$B" \
     --merge_mode weighted_sum --weights_alpha "0.1,,0.3" --output "$OUT"
+expect_exit 2 "block given twice" "$MERGESVD" merge --model_a "$A" --model_b "$B" \
+    --merge_mode weighted_sum --weights_alpha "BASE=0.1,BASE=0.2" --output "$OUT"
+expect_exit 2 "block given twice in two cases" "$MERGESVD" merge --model_a "$A" --model_b "$B" \
+    --merge_mode weighted_sum --weights_beta "IN00=0.1,in00=0.2" --output "$OUT" &&
+    expect_stderr_has "block given twice in two cases" "--weights_beta"
+expect_exit 2 "no weights" "$MERGESVD" merge --model_a "$A" --model_b "$B" \
+    --merge_mode weighted_sum --weights_alpha "" --output "$OUT"
 checks=$((checks + 1))
 [ -e "$OUT" ] && fail "usage errors: an output was written"
 
@@ -228,9 +235,21 @@ names = {b["block"] for b in doc["report"]["blocks"]}
 assert "BASE" in names and "IN00" in names and "OUT11" in names, names'
 fi
 
-# ---- a three-model method ----
+# 19 values are SDXL's: an SD1 model A refuses them (the core's check), exit 1
+weights19=$(python3 -c 'print(",".join(["0.5"] * 19))')
+if expect_exit 1 "19 weights on SD1" "$MERGESVD" merge --json --model_a "$A" --model_b "$B" \
+    --merge_mode weighted_sum --weights_alpha "$weights19" --output "$work/19.safetensors"; then
+    py_check "19 weights on SD1" '
+e = doc["error"]
+assert e["code"] == "invalid_parameter" and e["details"]["field"] == "alpha", e'
+    checks=$((checks + 1))
+    [ -e "$work/19.safetensors" ] && fail "19 weights on SD1: an output was written"
+fi
+
+# ---- a three-model method, with --prune and --nan_policy keep_a ----
 if expect_exit 0 "add_difference" "$MERGESVD" merge --model_a "$A" --model_b "$B" --model_c "$C" \
-    --merge_mode add_difference --alpha 1 --precision 32 --output "$work/add.safetensors"; then
+    --merge_mode add_difference --alpha 1 --precision 32 --prune --nan_policy keep_a \
+    --output "$work/add.safetensors"; then
     py_check "add_difference values" '
 a, b, c, out = (tensors(p) for p in args)
 key = "model.diffusion_model.input_blocks.0.0.weight"
