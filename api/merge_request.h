@@ -41,7 +41,8 @@ ms_status ms_api_merge_request_from_json(const json_t *body, ms_api_merge_reques
 
 /* The /bbwm/merge-models body: the same checks on the fields both bodies
  * share, unknown fields ignored, 0/1 accepted for bools, integral numbers
- * for integers; device, work_device, threads, re_basin_iterations and
+ * for integers; model_c "" or given to a two-model method is dropped (as
+ * sd-meh leaves it unused); device, work_device, threads, re_basin_iterations and
  * unload_before are checked for type and otherwise not used by a merge
  * (the service chooses its threads).  unsupported_option for re_basin true
  * and for destination "memory" (needs a web UI attached: serve --webui);
