@@ -53,6 +53,8 @@ int ms_api_http_status(ms_status code)
     case MS_ERR_IDEMPOTENCY_CONFLICT:
     case MS_ERR_CANCELLED:
         return 409;
+    case MS_ERR_RESULT_EXPIRED:
+        return 410;
     case MS_ERR_BODY_TOO_LARGE:
         return 413;
     case MS_ERR_UNSUPPORTED_MEDIA_TYPE:

@@ -49,6 +49,7 @@ static const char *const status_names[MS_STATUS_COUNT] = {
     [MS_ERR_SHUTTING_DOWN] = "shutting_down",
     [MS_ERR_NOT_IMPLEMENTED] = "not_implemented",
     [MS_ERR_UNSUPPORTED_OPTION] = "unsupported_option",
+    [MS_ERR_RESULT_EXPIRED] = "result_expired",
 };
 
 const char *ms_status_name(ms_status code)

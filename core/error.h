@@ -59,6 +59,7 @@ typedef enum ms_status {
     MS_ERR_SHUTTING_DOWN,           /* shutting_down: 503 */
     MS_ERR_NOT_IMPLEMENTED,         /* not_implemented: 501 */
     MS_ERR_UNSUPPORTED_OPTION,      /* unsupported_option: 422, valid but not offered here */
+    MS_ERR_RESULT_EXPIRED,          /* result_expired: 410, deleted by the retention limits */
     MS_STATUS_COUNT
 } ms_status;
 

@@ -27,9 +27,32 @@ static enum MHD_Result send_code(ms_http_request *request, ms_status code, const
     return ms_http_send_error(request, &err, headers);
 }
 
-/* Copies what the response needs under the table lock. */
-static ms_status find_result(ms_service *service, const char *id, result_file *file)
+/* The request's end (ms_http_request.on_completed): the file is no longer
+ * held for it.  Retention skipped the result for this download: when the
+ * last one ends, it looks again. */
+static void download_ended(ms_http_request *request)
 {
+    ms_service *service = request->service;
+    bool wake_retention = false;
+    ms_job_table_lock(&service->table);
+    ms_job *job = ms_job_table_find(&service->table, request->job_id);
+    if (job != NULL && job->downloads_in_flight > 0) {
+        job->downloads_in_flight--;
+        wake_retention = job->downloads_in_flight == 0 && job->eviction_deferred;
+    }
+    ms_job_table_unlock(&service->table);
+    if (wake_retention)
+        ms_retention_wake(&service->retention);
+}
+
+/* Copies what the response needs under the table lock.  With counted set,
+ * a result found is counted as downloading, under the same lock as the
+ * look-up, so that retention cannot delete it between here and the open;
+ * the count ends with the request (download_ended). */
+static ms_status find_result(ms_http_request *request, const char *id, result_file *file,
+                             bool counted)
+{
+    ms_service *service = request->service;
     ms_job_table_lock(&service->table);
     ms_job *job = ms_job_table_find(&service->table, id);
     ms_status status = MS_OK;
@@ -37,10 +60,17 @@ static ms_status find_result(ms_service *service, const char *id, result_file *f
         status = MS_ERR_JOB_NOT_FOUND;
     else if (job->state != MS_JOB_SUCCEEDED || !job->has_result)
         status = MS_ERR_RESULT_NOT_READY;
+    else if (job->result_expired || job->result_evicting)
+        status = MS_ERR_RESULT_EXPIRED;
     else {
         snprintf(file->name, sizeof file->name, "%s", job->output_name);
         snprintf(file->etag, sizeof file->etag, "\"%s\"", job->result_sha256);
         file->expected_bytes = job->result_bytes;
+        if (counted) {
+            job->downloads_in_flight++;
+            ms_http_set_job_id(request, id);
+            request->on_completed = download_ended;
+        }
     }
     ms_job_table_unlock(&service->table);
     return status;
@@ -149,12 +179,16 @@ enum MHD_Result ms_download_result(ms_http_request *request, const char *job_id)
 {
     ms_service *service = request->service;
     result_file file;
-    ms_status status = find_result(service, job_id, &file);
+    ms_status status = find_result(request, job_id, &file, true);
     if (status == MS_ERR_JOB_NOT_FOUND)
         return send_code(request, status, "no such job", NULL);
     ms_http_set_job_id(request, job_id);
     if (status == MS_ERR_RESULT_NOT_READY)
         return send_code(request, status, "the job has not succeeded (yet)", NULL);
+    if (status == MS_ERR_RESULT_EXPIRED)
+        return send_code(request, status, "the result file was deleted by the service's "
+                         "retention limits (--keep-results-bytes, --keep-results-seconds); "
+                         "the job's record stays", NULL);
     if (etag_matches(ms_http_header(request, MHD_HTTP_HEADER_IF_NONE_MATCH), file.etag))
         return send_not_modified(request, &file);
     char *dir = ms_service_result_dir(service, job_id);
@@ -167,7 +201,7 @@ enum MHD_Result ms_download_result(ms_http_request *request, const char *job_id)
         if (fd >= 0)
             close(fd);
         /* a DELETE between the lookup and the open: the job is gone */
-        if (find_result(service, job_id, &file) == MS_ERR_JOB_NOT_FOUND)
+        if (find_result(request, job_id, &file, false) == MS_ERR_JOB_NOT_FOUND)
             return send_code(request, MS_ERR_JOB_NOT_FOUND, "no such job", NULL);
         return send_code(request, MS_ERR_IO, "the result file is missing on the server", NULL);
     }

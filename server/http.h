@@ -29,6 +29,8 @@ typedef struct ms_http_request {
     unsigned status;
     uint64_t file_bytes;          /* bytes of a file response, for bytes_served */
     char job_id[MS_JOB_ID_LENGTH + 1];   /* for the log line, when one is involved */
+    /* called once when the request ends, however it ends (a download's count) */
+    void (*on_completed)(struct ms_http_request *request);
     /* deferred to the worker (http_worker.h) */
     enum MHD_Result (*deferred_handler)(struct ms_http_request *request);
     struct ms_http_request *next_deferred;

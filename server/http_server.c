@@ -308,6 +308,9 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
     }
     if (service->options->access_log)
         log_request(request, code);
+    /* after the log line: what it triggers is logged after it */
+    if (request->on_completed != NULL)
+        request->on_completed(request);
     if (request->ready_response != NULL)
         MHD_destroy_response(request->ready_response);
     if (request->worker != NULL)

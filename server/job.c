@@ -213,6 +213,8 @@ void ms_job_write_json(ms_text *out, const ms_job *job, int64_t now_ms)
     write_time(out, "finished_at", job->finished_ms);
     write_raw(out, "error", job->error_text);
     write_result(out, job);
+    ms_text_puts(out, job->result_expired ? ",\"result_expired\":true"
+                                          : ",\"result_expired\":false");
     ms_text_puts(out, ",\"report\":");
     if (job->report != NULL)
         ms_text_append(out, job->report->data, job->report->length);

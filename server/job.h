@@ -55,6 +55,14 @@ typedef struct ms_job {
     bool has_result;
     uint64_t result_bytes;
     char result_sha256[65];
+    bool result_expired;               /* the retention limits deleted the file; the record
+                                          (url, bytes, sha256) stays, downloads get 410 */
+    bool result_evicting;              /* being expired (store, then file): downloads get
+                                          410 from now on */
+    bool eviction_deferred;            /* retention wanted it gone during a download: it
+                                          tries again when the last download ends */
+    int downloads_in_flight;           /* result requests holding (or about to open) the
+                                          file: retention never deletes under them */
     atomic_int cancel;                 /* polled by the core between modules */
     bool cancel_requested;             /* DELETE while running */
     bool shutdown_cancel;              /* stopped by shutdown: goes back to queued */

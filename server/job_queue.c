@@ -80,6 +80,7 @@ static void work_done(uv_work_t *request, int status)
     job_work *work = request->data;
     ms_job_queue *queue = &work->service->queue;
     ms_job_runner_finish(work->service, work->job, &work->outcome);
+    ms_retention_run(&work->service->retention);   /* a new result may pass the limits */
     free(work);
     queue->running--;
     if (queue->stopping && queue->running == 0)

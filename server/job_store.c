@@ -28,7 +28,8 @@ static const char schema_sql[] =
     " error TEXT,"
     " result_bytes INTEGER,"
     " result_sha256 TEXT,"
-    " report TEXT);";
+    " report TEXT,"
+    " result_expired INTEGER NOT NULL DEFAULT 0);";
 
 /* From the result code, not sqlite3_errmsg: the connection is shared by
  * the loop and the HTTP workers, and its last message may already be
@@ -49,6 +50,37 @@ static ms_status exec(sqlite3 *db, const char *sql, ms_error *err)
         return MS_ERR_IO;
     }
     return MS_OK;
+}
+
+/* Whether jobs has the column (databases of older versions lack the later
+ * ones). */
+static ms_status has_column(sqlite3 *db, const char *column, bool *present, ms_error *err)
+{
+    *present = false;
+    sqlite3_stmt *statement = NULL;
+    int result = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('jobs')", -1,
+                                    &statement, NULL);
+    if (result != SQLITE_OK)
+        return db_error(err, result, "prepare table_info");
+    while ((result = sqlite3_step(statement)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(statement, 0);
+        if (name != NULL && strcmp(name, column) == 0)
+            *present = true;
+    }
+    sqlite3_finalize(statement);
+    return result == SQLITE_DONE ? MS_OK : db_error(err, result, "table_info");
+}
+
+/* Columns added after the first version, added to a database that predates
+ * them (their defaults describe the old rows). */
+static ms_status upgrade_schema(sqlite3 *db, ms_error *err)
+{
+    bool present = false;
+    ms_status status = has_column(db, "result_expired", &present, err);
+    if (status == MS_OK && !present)
+        status = exec(db, "ALTER TABLE jobs ADD COLUMN result_expired INTEGER NOT NULL DEFAULT 0;",
+                      err);
+    return status;
 }
 
 ms_status ms_job_store_open(const char *path, ms_job_store **store, ms_error *err)
@@ -78,6 +110,8 @@ ms_status ms_job_store_open(const char *path, ms_job_store **store, ms_error *er
         status = exec(db, "PRAGMA synchronous=FULL;", err);
     if (status == MS_OK)
         status = exec(db, schema_sql, err);
+    if (status == MS_OK)
+        status = upgrade_schema(db, err);
     if (status != MS_OK) {
         sqlite3_close(db);
         return status;
@@ -132,6 +166,7 @@ static void bind_job(sqlite3_stmt *statement, const ms_job *job)
         sqlite3_bind_null(statement, 17);
     }
     bind_text(statement, 18, job->report != NULL ? job->report->data : NULL);
+    sqlite3_bind_int(statement, 19, job->result_expired ? 1 : 0);
 }
 
 static ms_status run_job_statement(ms_job_store *store, const char *sql, const ms_job *job,
@@ -155,8 +190,10 @@ ms_status ms_job_store_insert(ms_job_store *store, const ms_job *job, ms_error *
     static const char sql[] =
         "INSERT INTO jobs (id, sequence, kind, state, request, params,"
         " output_name, idempotency_key, body_sha256, created_ms, started_ms, finished_ms,"
-        " progress_done, progress_total, error, result_bytes, result_sha256, report)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+        " progress_done, progress_total, error, result_bytes, result_sha256, report,"
+        " result_expired)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+        " ?19)";
     return run_job_statement(store, sql, job, "insert", err);
 }
 
@@ -166,7 +203,7 @@ ms_status ms_job_store_update(ms_job_store *store, const ms_job *job, ms_error *
         "UPDATE jobs SET sequence = ?2, kind = ?3, state = ?4, request = ?5, params = ?6,"
         " output_name = ?7, idempotency_key = ?8, body_sha256 = ?9, created_ms = ?10,"
         " started_ms = ?11, finished_ms = ?12, progress_done = ?13, progress_total = ?14,"
-        " error = ?15, result_bytes = ?16, result_sha256 = ?17,"
+        " error = ?15, result_bytes = ?16, result_sha256 = ?17, result_expired = ?19,"
         /* a report, once written, stays: memory may have let go of it */
         " report = COALESCE(?18, report) WHERE id = ?1";
     return run_job_statement(store, sql, job, "update", err);
@@ -242,6 +279,7 @@ static ms_job *job_from_row(sqlite3_stmt *statement)
         memcpy(job->result_sha256, result_sha, 65);
     }
     job->report_in_store = sqlite3_column_int(statement, 17) != 0;
+    job->result_expired = job->has_result && sqlite3_column_int(statement, 18) != 0;
     if (job->request_text == NULL || job->params_text == NULL || job->output_name == NULL ||
         job->sequence <= 0) {
         ms_job_free(job);
@@ -256,7 +294,8 @@ ms_status ms_job_store_load(ms_job_store *store, ms_job_table *table, size_t *sk
     static const char sql[] =
         "SELECT id, sequence, kind, state, request, params, output_name, idempotency_key,"
         " body_sha256, created_ms, started_ms, finished_ms, progress_done, progress_total,"
-        " error, result_bytes, result_sha256, report IS NOT NULL FROM jobs ORDER BY sequence";
+        " error, result_bytes, result_sha256, report IS NOT NULL, result_expired"
+        " FROM jobs ORDER BY sequence";
     *skipped = 0;
     sqlite3_stmt *statement = NULL;
     int result = sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL);

@@ -14,6 +14,7 @@ void ms_metrics_init(ms_metrics *metrics)
     for (int i = 0; i < MS_METRICS_STATUS_MAX; i++)
         atomic_init(&metrics->requests_by_status[i], 0);
     atomic_init(&metrics->bytes_served, 0);
+    atomic_init(&metrics->results_expired, 0);
     pthread_mutex_init(&metrics->mutex, NULL);
 }
 
@@ -31,6 +32,18 @@ void ms_metrics_count_request(ms_metrics *metrics, unsigned status)
 void ms_metrics_add_bytes(ms_metrics *metrics, uint64_t bytes)
 {
     atomic_fetch_add_explicit(&metrics->bytes_served, bytes, memory_order_relaxed);
+}
+
+void ms_metrics_count_result_expired(ms_metrics *metrics)
+{
+    atomic_fetch_add_explicit(&metrics->results_expired, 1, memory_order_relaxed);
+}
+
+void ms_metrics_set_results_source(ms_metrics *metrics, uint64_t (*kept_bytes)(void *context),
+                                   void *context)
+{
+    metrics->results_kept_bytes = kept_bytes;
+    metrics->results_context = context;
 }
 
 void ms_metrics_observe_duration(ms_metrics *metrics, ms_job_kind kind, double seconds)
@@ -105,6 +118,14 @@ char *ms_metrics_render(ms_metrics *metrics,
     fprintf(out, "# HELP mergesvd_bytes_served_total Result file bytes sent to clients.\n"
                  "# TYPE mergesvd_bytes_served_total counter\nmergesvd_bytes_served_total %llu\n",
             (unsigned long long)atomic_load(&metrics->bytes_served));
+    if (metrics->results_kept_bytes != NULL)
+        fprintf(out, "# HELP mergesvd_results_kept_bytes Bytes of the result files kept.\n"
+                     "# TYPE mergesvd_results_kept_bytes gauge\nmergesvd_results_kept_bytes %llu\n",
+                (unsigned long long)metrics->results_kept_bytes(metrics->results_context));
+    fprintf(out, "# HELP mergesvd_results_expired_total Result files deleted by the retention "
+                 "limits.\n# TYPE mergesvd_results_expired_total counter\n"
+                 "mergesvd_results_expired_total %llu\n",
+            (unsigned long long)atomic_load(&metrics->results_expired));
     if (fclose(out) != 0) {
         free(text);
         return NULL;

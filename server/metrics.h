@@ -20,6 +20,11 @@ typedef struct ms_metrics {
     uint64_t duration_buckets[MS_JOB_KIND_COUNT][MS_METRICS_DURATION_BUCKETS];
     uint64_t duration_count[MS_JOB_KIND_COUNT];
     double duration_sum[MS_JOB_KIND_COUNT];
+    atomic_uint_fast64_t results_expired;   /* result files deleted by the retention limits */
+    /* Bytes of the result files kept, summed when rendered (NULL: not shown):
+     * DELETEs, finished jobs and expiries all change it. */
+    uint64_t (*results_kept_bytes)(void *context);
+    void *results_context;
 } ms_metrics;
 
 void ms_metrics_init(ms_metrics *metrics);
@@ -27,6 +32,9 @@ void ms_metrics_destroy(ms_metrics *metrics);
 
 void ms_metrics_count_request(ms_metrics *metrics, unsigned status);
 void ms_metrics_add_bytes(ms_metrics *metrics, uint64_t bytes);
+void ms_metrics_count_result_expired(ms_metrics *metrics);
+void ms_metrics_set_results_source(ms_metrics *metrics, uint64_t (*kept_bytes)(void *context),
+                                   void *context);
 /* A job that ran (succeeded, failed or cancelled) took seconds. */
 void ms_metrics_observe_duration(ms_metrics *metrics, ms_job_kind kind, double seconds);
 

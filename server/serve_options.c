@@ -1,5 +1,6 @@
 #include "serve_options.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@ typedef enum option_id {
     OPT_LISTEN, OPT_MODELS, OPT_DATA, OPT_WORKERS, OPT_QUEUE_SIZE, OPT_JOB_THREADS,
     OPT_HTTP_THREADS, OPT_CONNECTION_LIMIT, OPT_CONNECTION_TIMEOUT, OPT_TOKEN_FILE,
     OPT_GRACE_SECONDS, OPT_OPENAPI, OPT_NO_ACCESS_LOG, OPT_JOB_NICE, OPT_HTTP_NICE, OPT_HELP,
+    OPT_KEEP_RESULTS_BYTES, OPT_KEEP_RESULTS_SECONDS,
 } option_id;
 
 typedef struct option_spec {
@@ -36,6 +38,10 @@ static const option_spec option_specs[] = {
     {"no-access-log", OPT_NO_ACCESS_LOG, false, "no log line per HTTP request"},
     {"job-nice", OPT_JOB_NICE, true, "nice value (0-19) of job threads (default 0)"},
     {"http-nice", OPT_HTTP_NICE, true, "nice value (0-19) of HTTP threads (default 0)"},
+    {"keep-results-bytes", OPT_KEEP_RESULTS_BYTES, true,
+     "delete the oldest finished results beyond this size (K, M, G, T: 1024-based; default no limit)"},
+    {"keep-results-seconds", OPT_KEEP_RESULTS_SECONDS, true,
+     "delete finished results this many seconds after they finish (default never)"},
     {"help", OPT_HELP, false, "show this help"},
 };
 enum { OPTION_SPEC_COUNT = sizeof option_specs / sizeof option_specs[0] };
@@ -100,6 +106,55 @@ bool ms_serve_parse_listen(const char *text, char **host, int *port)
     return *host != NULL;
 }
 
+bool ms_serve_parse_size(const char *text, uint64_t *bytes)
+{
+    if (text == NULL || *text < '0' || *text > '9')
+        return false;   /* no sign, no blanks: strtoull would take both */
+    errno = 0;
+    char *end = NULL;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno != 0)
+        return false;
+    static const char units[] = "KMGT";
+    const char *unit = *end != '\0' ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    unsigned shift = 0;
+    if (unit != NULL) {
+        shift = 10 * (unsigned)(unit - units + 1);
+        end++;
+        if (strcmp(end, "iB") == 0)
+            end += 2;
+    }
+    if (*end != '\0' || value > (UINT64_MAX >> shift))
+        return false;
+    *bytes = (uint64_t)value << shift;
+    return true;
+}
+
+/* Limits of 0 would mean "keep nothing": refused as the typing mistake
+ * they most likely are (no limit is the default: leave the option out). */
+static bool apply_retention_option(ms_serve_options *options, option_id id, const char *value,
+                                   char *message, size_t message_size)
+{
+    if (id == OPT_KEEP_RESULTS_BYTES) {
+        uint64_t bytes = 0;
+        if (ms_serve_parse_size(value, &bytes) && bytes > 0) {
+            options->keep_results_bytes = bytes;
+            return true;
+        }
+        snprintf(message, message_size, "invalid value '%s' (want a size above 0 in bytes, "
+                 "optionally with K, M, G or T, 1024-based, e.g. 20G)", value);
+        return false;
+    }
+    int seconds = 0;
+    if (parse_int(value, 1, INT_MAX, &seconds)) {
+        options->keep_results_seconds = seconds;
+        return true;
+    }
+    snprintf(message, message_size, "invalid value '%s' (want whole seconds, 1 to %d)", value,
+             INT_MAX);
+    return false;
+}
+
 static void set_string(char **slot, const char *value)
 {
     free(*slot);
@@ -143,6 +198,9 @@ static bool apply_option(ms_serve_options *options, option_id id, const char *va
     case OPT_JOB_NICE: ok = parse_int(value, 0, 19, &options->job_nice); break;
     case OPT_HTTP_NICE: ok = parse_int(value, 0, 19, &options->http_nice); break;
     case OPT_HELP: options->help = true; break;
+    case OPT_KEEP_RESULTS_BYTES:
+    case OPT_KEEP_RESULTS_SECONDS:
+        return apply_retention_option(options, id, value, message, message_size);
     }
     if (!ok)
         snprintf(message, message_size, "invalid value '%s'", value);

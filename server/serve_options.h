@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum { MS_SERVE_MAX_MODEL_ROOTS = 32 };
@@ -27,6 +28,8 @@ typedef struct ms_serve_options {
     int job_nice;                 /* nice value of job threads */
     int http_nice;                /* nice value of HTTP threads */
     bool access_log;              /* one line per request, true */
+    uint64_t keep_results_bytes;  /* results kept at most (bytes); 0 = no limit */
+    int64_t keep_results_seconds; /* results kept at most this long after they finish; 0 = none */
     bool help;
 } ms_serve_options;
 
@@ -39,6 +42,10 @@ bool ms_serve_options_parse(int argc, char **argv, ms_serve_options *options,
 void ms_serve_options_free(ms_serve_options *options);
 
 void ms_serve_options_usage(FILE *stream);
+
+/* A byte size: digits, optionally followed by K, M, G or T (1024-based, either
+ * case, "KiB" spellings too).  False when it is not one or overflows 64 bits. */
+bool ms_serve_parse_size(const char *text, uint64_t *bytes);
 
 /* Splits "HOST:PORT", "[v6]:PORT" or ":PORT"; host is malloced. */
 bool ms_serve_parse_listen(const char *text, char **host, int *port);

@@ -21,6 +21,7 @@
 #include "job_runner.h"
 #include "log.h"
 #include "paths.h"
+#include "retention.h"
 
 char *ms_service_result_dir(const ms_service *service, const char *job_id)
 {
@@ -186,7 +187,8 @@ static bool prepare_data_dir(ms_service *service)
 }
 
 /* Jobs the last process left behind: running ones were interrupted; queued
- * ones run again.  Only succeeded jobs keep a result directory. */
+ * ones run again.  Only succeeded jobs keep a result directory, and not
+ * when their result expired (a stop between the record and the deletion). */
 static void recover_jobs(ms_service *service)
 {
     ms_job_table *table = &service->table;
@@ -220,7 +222,7 @@ static void recover_jobs(ms_service *service)
             unreadable_row = true;   /* cannot tell: keep the files */
         if (unreadable_row)
             continue;   /* a row skipped at load: not ours to judge, its files stay */
-        if (job == NULL || job->state != MS_JOB_SUCCEEDED) {
+        if (job == NULL || job->state != MS_JOB_SUCCEEDED || job->result_expired) {
             char *path = ms_paths_join(service->results_dir, entry->d_name);
             if (path != NULL)
                 ms_paths_remove_dir(path);
@@ -294,6 +296,12 @@ static int start(ms_service *service)
         return 1;
     }
     recover_jobs(service);
+    if (ms_retention_start(&service->retention, service, &service->queue.loop) != 0) {
+        fprintf(stderr, "mergesvd serve: cannot start the result retention timer\n");
+        close(listen_fd);
+        return 1;
+    }
+    ms_retention_run(&service->retention);   /* limits lowered since the last run */
     if (ms_http_worker_start(&service->write_worker) != 0 ||
         ms_http_worker_start(&service->read_worker) != 0) {
         fprintf(stderr, "mergesvd serve: cannot start the HTTP worker thread\n");
@@ -310,6 +318,11 @@ static int start(ms_service *service)
     return 0;
 }
 
+static uint64_t results_kept_bytes(void *table)
+{
+    return ms_retention_kept_bytes(table);
+}
+
 int ms_service_run(const ms_serve_options *options)
 {
     ms_service service;
@@ -322,6 +335,7 @@ int ms_service_run(const ms_serve_options *options)
     signal(SIGPIPE, SIG_IGN);
     size_thread_pool(options->workers);
     ms_metrics_init(&service.metrics);
+    ms_metrics_set_results_source(&service.metrics, results_kept_bytes, &service.table);
     pthread_mutex_init(&service.submit_mutex, NULL);
     bool queue_ready = false;
     int exit_status = ms_job_table_init(&service.table) == 0 &&
@@ -343,8 +357,10 @@ int ms_service_run(const ms_serve_options *options)
         MHD_stop_daemon(service.daemon);
     ms_service_close_quiesced_socket(&service);
     destroy_http_workers(&service);
-    if (queue_ready)
+    if (queue_ready) {
+        ms_retention_stop(&service.retention, &service.queue.loop);
         ms_job_queue_destroy(&service.queue);
+    }
     ms_log_flush();   /* lines of connections closed by the stop above */
     ms_job_store_close(service.store);
     ms_job_table_destroy(&service.table);

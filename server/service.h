@@ -18,6 +18,7 @@
 #include "job_store.h"
 #include "job_table.h"
 #include "metrics.h"
+#include "retention.h"
 #include "serve_options.h"
 
 struct MHD_Daemon;
@@ -36,6 +37,7 @@ typedef struct ms_service {
     ms_job_store *store;
     ms_metrics metrics;
     ms_job_queue queue;
+    ms_retention retention;         /* --keep-results-bytes / --keep-results-seconds */
     struct MHD_Daemon *daemon;
     int quiesced_socket;            /* the listening socket after MHD_quiesce_daemon, or -1:
                                        shut down at once, closed after MHD_stop_daemon */

@@ -21,6 +21,7 @@ server_libmsserver_a_SOURCES = \
 	server/job_table.c server/job_table.h \
 	server/job_store.c server/job_store.h \
 	server/metrics.c server/metrics.h \
+	server/retention.c server/retention.h \
 	server/job_runner.c server/job_runner.h \
 	server/job_queue.c server/job_queue.h \
 	server/http_server.c server/http.h \

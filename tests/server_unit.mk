@@ -6,6 +6,8 @@ check_PROGRAMS += tests/test_paths tests/test_range tests/test_job_store tests/t
 	tests/test_job_runner
 TESTS += tests/test_paths tests/test_range tests/test_job_store tests/test_serve_misc \
 	tests/test_job_runner
+check_PROGRAMS += tests/test_retention
+TESTS += tests/test_retention
 
 tests_test_paths_SOURCES = tests/test_paths.c $(TEST_SUPPORT_SOURCES)
 tests_test_paths_CFLAGS = $(SERVER_TEST_CFLAGS)
@@ -26,3 +28,7 @@ tests_test_serve_misc_LDADD = $(SERVER_TEST_LIBS)
 tests_test_job_runner_SOURCES = tests/test_job_runner.c $(TEST_SUPPORT_SOURCES)
 tests_test_job_runner_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_test_job_runner_LDADD = $(SERVER_TEST_LIBS)
+
+tests_test_retention_SOURCES = tests/test_retention.c $(TEST_SUPPORT_SOURCES)
+tests_test_retention_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_test_retention_LDADD = $(SERVER_TEST_LIBS)

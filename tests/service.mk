@@ -4,3 +4,7 @@ dist_noinst_SCRIPTS += tests/service_test.sh
 # The script runs both programs; `make check TESTS=tests/service_test.sh` builds them first.
 tests/service_test.log: mergesvd$(EXEEXT) tests/gen_lora$(EXEEXT)
 EXTRA_DIST += tests/openapi_check.py
+# Result retention (--keep-results-bytes / --keep-results-seconds), end to end.
+TESTS += tests/retention_test.sh
+dist_noinst_SCRIPTS += tests/retention_test.sh
+tests/retention_test.log: mergesvd$(EXEEXT) tests/gen_lora$(EXEEXT)
