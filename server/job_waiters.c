@@ -94,31 +94,35 @@ void ms_job_waiters_hold(ms_http_request *request)
 {
     ms_service *service = request->service;
     ms_job_waiters *waiters = &service->waiters;
+    /* the request is not ours once answered: its job id is kept here */
+    char job_id[MS_JOB_ID_LENGTH + 1];
+    memcpy(job_id, request->job_id, sizeof job_id);
     ms_job_waiter *waiter = calloc(1, sizeof *waiter);
-    bool held = false;
-    if (waiters->ready) {
+    bool closed = !waiters->ready;
+    if (!closed) {
         pthread_mutex_lock(&waiters->mutex);
-        if (!waiters->closed && waiter != NULL) {
-            memcpy(waiter->job_id, request->job_id, sizeof waiter->job_id);
+        closed = waiters->closed;
+        if (!closed && waiter != NULL) {
+            memcpy(waiter->job_id, job_id, sizeof waiter->job_id);
             waiter->request = request;
             waiter->next = waiters->first;
             waiters->first = waiter;
-            held = true;
         }
         pthread_mutex_unlock(&waiters->mutex);
     }
-    if (!held) {
+    if (closed) {
+        /* the loop is stopping: the job runs after the restart */
         free(waiter);
-        if (waiter == NULL && waiters->ready) {
-            unsigned status = 500;
-            answer(request, status, error_answer(MS_ERR_OUT_OF_MEMORY, "out of memory", &status));
-        } else {
-            answer_shutting_down(request);
-            return;   /* the loop is stopping: the job runs after the restart */
-        }
+        answer_shutting_down(request);
+        return;
+    }
+    if (waiter == NULL) {
+        /* the job is recorded and runs; only its answer cannot wait */
+        unsigned status = 500;
+        answer(request, status, error_answer(MS_ERR_OUT_OF_MEMORY, "out of memory", &status));
     }
     /* held before queued: the job cannot end before someone waits for it */
-    ms_job_queue_push(&service->queue, request->job_id);
+    ms_job_queue_push(&service->queue, job_id);
 }
 
 /* Unlinks the held requests for job_id (all of them when job_id is NULL). */

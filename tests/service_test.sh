@@ -539,11 +539,11 @@ expect_error "output_name over 200 characters -> 422" 422 invalid_output_name
 post_json /v1/resize-lora '{"model": "lora_a.safetensors", "output_name": 7}'
 expect_error "output_name a number -> 422" 422 invalid_parameter '.error.details.field == "output_name"'
 
-# --- merge: contract fixed, not implemented yet
+# --- merge routes answer (merges themselves: tests/merge_service_test.sh)
 post_json /v1/merge-models '{"model_a": "a.safetensors", "model_b": "b.safetensors", "merge_method": "weighted_sum"}'
-expect_error "POST /v1/merge-models -> 501" 501 not_implemented
+expect_error "POST /v1/merge-models with a missing model -> 404" 404 model_not_found
 post_json /merge-models '{"model_a": "a.safetensors", "model_b": "b.safetensors", "merge_method": "weighted_sum"}'
-expect_error "POST /merge-models -> 501" 501 not_implemented
+expect_error "POST /merge-models with a missing model -> 404" 404 model_not_found
 
 # --- unknown things
 request GET /v1/jobs/0123456789abcdef0123456789abcdef

@@ -231,6 +231,31 @@ START_TEST(test_default_names)
 }
 END_TEST
 
+START_TEST(test_default_merge_names)
+{
+    char *name = ms_paths_default_merge_name("sub/My Model.safetensors", "b.safetensors",
+                                             "weighted_sum");
+    ck_assert_str_eq(name, "My_Model_b_weighted_sum.safetensors");
+    free(name);
+    name = ms_paths_default_merge_name("C:\\webui\\a.safetensors", "/x/y/b", "add_difference");
+    ck_assert_str_eq(name, "a_b_add_difference.safetensors");
+    free(name);
+    name = ms_paths_default_merge_name("_a.safetensors", ".safetensors", "tensor_sum");
+    ck_assert_str_eq(name, "ma_.safetensors_tensor_sum.safetensors");   /* as resize names */
+    ck_assert(ms_paths_output_name_valid(name));
+    free(name);
+    /* long stems share what is left, the method stays whole */
+    char long_model[600];
+    memset(long_model, 'q', sizeof long_model - 1);
+    long_model[sizeof long_model - 1] = '\0';
+    name = ms_paths_default_merge_name(long_model, long_model, "similarity_add_difference");
+    ck_assert(ms_paths_output_name_valid(name));
+    ck_assert_uint_le(strlen(name), 200);
+    ck_assert_ptr_nonnull(strstr(name, "_similarity_add_difference.safetensors"));
+    free(name);
+}
+END_TEST
+
 /* Web UI names (model_match.h): trailing components of the client's path. */
 static ms_status match(const char *client, char **resolved, size_t *root_index, ms_error *err)
 {
@@ -366,6 +391,7 @@ int main(void)
     tcase_add_test(tcase, test_is_inside);
     tcase_add_test(tcase, test_output_names);
     tcase_add_test(tcase, test_default_names);
+    tcase_add_test(tcase, test_default_merge_names);
     tcase_add_test(tcase, test_match_trailing_components);
     tcase_add_test(tcase, test_match_prefers_longest_then_whole);
     tcase_add_test(tcase, test_match_refused);
