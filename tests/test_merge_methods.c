@@ -341,7 +341,7 @@ static const double weight_pairs[][2] = {
 START_TEST(test_random_against_reference)
 {
     const char *method = all_methods[_i];
-    static const uint64_t sizes[] = {1, 2, 7, 64, 257};
+    static const uint64_t sizes[] = {1, 2, 7, 26, 64, 210, 257};
     for (size_t m = 0; m < COUNT_OF(mixes); m++) {
         for (size_t s = 0; s < COUNT_OF(sizes); s++) {
             for (size_t w = 0; w < COUNT_OF(weight_pairs); w++) {

@@ -7,17 +7,13 @@
  * stored: out[j] = a[j] + g[position of j], scanning j in order, with the
  * position replayed from C's counting sort (or its stored ranks, F32/F64).
  * So the tensor is emitted in order, chunk by chunk, and the method holds the
- * FFT buffer plus C's order (nothing per element for F16/BF16). */
+ * FFT buffer plus C's order (nothing per element for F16/BF16); the FFT
+ * itself works in that buffer (fft_real.c). */
 #include "method_internal.h"
 
 #include <fftw3.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
-
-/* FFTW's planner is not thread-safe (fftw_execute is): two workers may plan
- * at once, so planning and destroying go through one lock. */
-static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void scalar_chunk(void *context, const ms_merge_chunks *chunks, uint64_t start,
                          size_t count)
@@ -59,47 +55,15 @@ static ms_status scatter_differences(crossover *x, ms_error *err)
 }
 
 /* The crossover filter of bin i of m. */
-static double filter_at(double alpha, double beta, size_t bin, size_t bins)
+static double crossover_filter(const void *context, size_t bin, size_t bins)
 {
+    const ms_merge_task *task = context;
+    double alpha = task->alpha, beta = task->beta;
     double f = (double)bin / (double)bins;
     if (!(beta > MS_MERGE_EPSILON))
         return f >= alpha ? 1.0 : 0.0;
     f = (f - alpha) / beta + 0.5;
     return f < 0 ? 0.0 : f > 1 ? 1.0 : f;
-}
-
-/* y - x -> irfft(f ⊙ rfft(y - x)), unnormalised (FFTW's c2r is n times the
- * inverse). */
-static ms_status filter_spectrum(crossover *x, ms_error *err)
-{
-    const ms_merge_task *task = x->task;
-    int n = (int)task->count;
-    fftw_complex *bins = (fftw_complex *)(void *)x->spectrum;
-    pthread_mutex_lock(&planner_lock);
-    fftw_plan forward = fftw_plan_dft_r2c_1d(n, x->spectrum, bins, FFTW_ESTIMATE);
-    fftw_plan inverse = fftw_plan_dft_c2r_1d(n, bins, x->spectrum, FFTW_ESTIMATE);
-    pthread_mutex_unlock(&planner_lock);
-    ms_status status = MS_OK;
-    if (forward == NULL || inverse == NULL) {
-        status = ms_error_set(err, MS_ERR_INTERNAL, task->key,
-                              "FFTW could not plan a transform of %d points", n);
-    } else {
-        fftw_execute(forward);
-        size_t count = (size_t)n / 2 + 1;
-        for (size_t i = 0; i < count; i++) {
-            double f = filter_at(task->alpha, task->beta, i, count);
-            bins[i][0] *= f;
-            bins[i][1] *= f;
-        }
-        fftw_execute(inverse);
-    }
-    pthread_mutex_lock(&planner_lock);
-    if (forward != NULL)
-        fftw_destroy_plan(forward);
-    if (inverse != NULL)
-        fftw_destroy_plan(inverse);
-    pthread_mutex_unlock(&planner_lock);
-    return status;
 }
 
 /* out[j] = a[j] + g[position of j] / n */
@@ -150,7 +114,8 @@ static ms_status run(crossover *x, ms_error *err)
     if (status == MS_OK)
         status = scatter_differences(x, err);
     if (status == MS_OK)
-        status = filter_spectrum(x, err);
+        status = ms_merge_fft_filter(task, x->spectrum, (size_t)task->count, crossover_filter,
+                                     task, err);
     if (status == MS_OK)
         status = emit(x, err);
     return status;
@@ -175,9 +140,7 @@ ms_status ms_merge_distribution_crossover(const ms_merge_task *task, ms_error *e
 }
 
 /* C's order is built first (its build peak), then held next to the FFT
- * buffer and the chunk buffers.  FFTW's own plan scratch is not counted:
- * for the sizes of checkpoint tensors (products of small primes) it is a
- * small fraction of the buffer. */
+ * buffer, the chunk buffers and what FFTW may hold (see fft_real.c). */
 uint64_t ms_merge_crossover_scratch(const ms_merge_task *task)
 {
     if (task->ndim == 0)
@@ -185,6 +148,7 @@ uint64_t ms_merge_crossover_scratch(const ms_merge_task *task)
     uint64_t order_held, order_peak;
     ms_merge_order_scratch(task, &task->c, &order_held, &order_peak);
     uint64_t running = order_held + (task->count + 2) * sizeof(double) +
+                       ms_merge_fft_extra_bytes(task->count) +
                        ms_merge_chunks_bytes(task, crossover_buffers) +
                        ms_merge_chunk_capacity(task) * sizeof(uint64_t);
     return running > order_peak ? running : order_peak;

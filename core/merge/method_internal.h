@@ -162,6 +162,21 @@ void ms_merge_order_free(ms_merge_order *order);
 void ms_merge_order_scratch(const ms_merge_task *task, const ms_merge_operand *operand,
                             uint64_t *held, uint64_t *peak);
 
+/* ---- real FFT filter (fft_real.c) ---- */
+
+/* The filter's factor for bin `bin` of `bins` (n/2 + 1 of them). */
+typedef double ms_merge_bin_filter(const void *context, size_t bin, size_t bins);
+
+/* data holds n reals and 2 spare doubles; on return it holds
+ * n * irfft(filter ⊙ rfft(x)) (unnormalised, like FFTW's c2r).  Even n: a
+ * four-step complex FFT of n/2 points in the same bytes, no n-sized extra;
+ * odd n and n/2 without a factor: FFTW's r2c/c2r. */
+ms_status ms_merge_fft_filter(const ms_merge_task *task, double *data, size_t n,
+                              ms_merge_bin_filter *filter, const void *context,
+                              ms_error *err);
+/* What FFTW may hold besides data for n points (0 on the four-step path). */
+uint64_t ms_merge_fft_extra_bytes(uint64_t n);
+
 /* ---- the methods (one file per kind; the table is method_table.c) ---- */
 
 ms_status ms_merge_weighted_sum(const ms_merge_task *task, ms_error *err);
