@@ -197,11 +197,157 @@ static void half_to_double_table(const unsigned char *bytes, double *target, siz
     }
 }
 
+/* Half <-> double with the F16C and AVX2 instructions, chosen at run time.
+ * Widening is exact both ways (half -> float -> double).  Narrowing goes
+ * double -> float rounded to odd (truncate, then set the last bit when
+ * anything was cut off), then float -> half to nearest even: with float's 13
+ * spare bits that gives exactly the rounding of a direct double -> half
+ * (Boldo and Melquiond's round-to-odd), so both paths agree bit for bit.
+ * Blocks holding NaN or Inf go through the scalar code, which keeps NaN
+ * payloads its own way. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define MS_DTYPE_HAVE_F16C 1
+
+/* CPUID, not __builtin_cpu_supports: clang 14 does not know "f16c" there.
+ * AVX2 and F16C, and the operating system saving the YMM registers. */
+static bool f16c_detected;
+static pthread_once_t f16c_once = PTHREAD_ONCE_INIT;
+
+static void detect_f16c(void)
+{
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx))
+        return;
+    const unsigned osxsave = 1u << 27, avx = 1u << 28, f16c = 1u << 29;
+    if ((ecx & (osxsave | avx | f16c)) != (osxsave | avx | f16c))
+        return;
+    unsigned xcr0_low, xcr0_high;
+    __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    (void)xcr0_high;
+    if ((xcr0_low & 6u) != 6u)
+        return;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx))
+        return;
+    f16c_detected = (ebx & (1u << 5)) != 0;   /* AVX2 */
+}
+
+static bool f16c_usable(void)
+{
+    pthread_once(&f16c_once, detect_f16c);
+    return f16c_detected;
+}
+
+__attribute__((target("avx2,f16c")))
+static void half_to_double_f16c(const unsigned char *bytes, double *target, size_t count)
+{
+    const __m128i exponent = _mm_set1_epi16(0x7c00);
+    for (size_t i = 0; i < count; i += 8) {
+        __m128i half = _mm_loadu_si128((const __m128i *)(const void *)(bytes + 2 * i));
+        __m128i special = _mm_cmpeq_epi16(_mm_and_si128(half, exponent), exponent);
+        if (_mm_movemask_epi8(special) != 0) {
+            for (size_t j = i; j < i + 8; j++) {
+                uint16_t bits;
+                memcpy(&bits, bytes + 2 * j, sizeof bits);
+                target[j] = half_to_double_inline(bits);
+            }
+            continue;
+        }
+        __m256 single = _mm256_cvtph_ps(half);
+        _mm256_storeu_pd(target + i, _mm256_cvtps_pd(_mm256_castps256_ps128(single)));
+        _mm256_storeu_pd(target + i + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(single, 1)));
+    }
+}
+
+/* Four doubles to floats rounded to odd; false when one is NaN or Inf. */
+__attribute__((target("avx2,f16c")))
+static inline bool round_to_odd(__m256d value, __m128 *result)
+{
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    const __m256i lanes = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    __m256d magnitude = _mm256_andnot_pd(sign, value);
+    if (_mm256_movemask_pd(_mm256_cmp_pd(magnitude, _mm256_set1_pd(INFINITY), _CMP_NLT_UQ)))
+        return false;
+    __m128 nearest = _mm256_cvtpd_ps(value);
+    __m256d back = _mm256_cvtps_pd(nearest);
+    __m256d above = _mm256_cmp_pd(_mm256_andnot_pd(sign, back), magnitude, _CMP_GT_OQ);
+    __m256d inexact = _mm256_cmp_pd(back, value, _CMP_NEQ_UQ);
+    /* 64-bit lane masks down to 32-bit ones */
+    __m128i above32 = _mm256_castsi256_si128(
+        _mm256_permutevar8x32_epi32(_mm256_castpd_si256(above), lanes));
+    __m128i inexact32 = _mm256_castsi256_si128(
+        _mm256_permutevar8x32_epi32(_mm256_castpd_si256(inexact), lanes));
+    /* rounded away from zero: one step back toward it (sign-magnitude bits) */
+    __m128i bits = _mm_add_epi32(_mm_castps_si128(nearest), above32);
+    bits = _mm_or_si128(bits, _mm_and_si128(inexact32, _mm_set1_epi32(1)));
+    *result = _mm_castsi128_ps(bits);
+    return true;
+}
+
+__attribute__((target("avx2,f16c")))
+static void half_from_double_f16c(const double *source, unsigned char *bytes, size_t count)
+{
+    for (size_t i = 0; i < count; i += 8) {
+        __m128 low, high;
+        if (!round_to_odd(_mm256_loadu_pd(source + i), &low) ||
+            !round_to_odd(_mm256_loadu_pd(source + i + 4), &high)) {
+            for (size_t j = i; j < i + 8; j++) {
+                uint16_t bits = narrow_from_double(source[j], 5, 10, HALF_SUBNORMAL_SCALE);
+                memcpy(bytes + 2 * j, &bits, sizeof bits);
+            }
+            continue;
+        }
+        __m128i half = _mm256_cvtps_ph(_mm256_set_m128(high, low),
+                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm_storeu_si128((__m128i *)(void *)(bytes + 2 * i), half);
+    }
+}
+#endif
+
+/* The vector paths take whole blocks of 8; the return value says how many
+ * elements they converted (0 without the instructions). */
+static size_t half_to_double_vector(const unsigned char *bytes, double *target, size_t count)
+{
+#ifdef MS_DTYPE_HAVE_F16C
+    size_t blocks = count & ~(size_t)7;
+    if (blocks > 0 && f16c_usable()) {
+        half_to_double_f16c(bytes, target, blocks);
+        return blocks;
+    }
+#else
+    (void)bytes;
+    (void)target;
+    (void)count;
+#endif
+    return 0;
+}
+
+static size_t half_from_double_vector(const double *source, unsigned char *bytes, size_t count)
+{
+#ifdef MS_DTYPE_HAVE_F16C
+    size_t blocks = count & ~(size_t)7;
+    if (blocks > 0 && f16c_usable()) {
+        half_from_double_f16c(source, bytes, blocks);
+        return blocks;
+    }
+#else
+    (void)source;
+    (void)bytes;
+    (void)count;
+#endif
+    return 0;
+}
+
 void ms_dtype_to_double(ms_dtype dtype, const void *source, double *target, size_t count)
 {
     const unsigned char *bytes = source;
     switch (dtype) {
-    case MS_DTYPE_F16:
+    case MS_DTYPE_F16: {
+        size_t done = half_to_double_vector(bytes, target, count);
+        bytes += 2 * done;
+        target += done;
+        count -= done;
         if (count >= half_table_threshold) {
             half_to_double_table(bytes, target, count);
             break;
@@ -212,6 +358,7 @@ void ms_dtype_to_double(ms_dtype dtype, const void *source, double *target, size
             target[i] = half_to_double_inline(bits);
         }
         break;
+    }
     case MS_DTYPE_BF16:
         for (size_t i = 0; i < count; i++) {
             uint16_t bits;
@@ -242,7 +389,7 @@ void ms_dtype_from_double(ms_dtype dtype, const double *source, void *target, si
     unsigned char *bytes = target;
     switch (dtype) {
     case MS_DTYPE_F16: {
-        size_t i = 0;
+        size_t i = half_from_double_vector(source, bytes, count);
         for (; i + 16 <= count; i += 16)
             for (size_t j = 0; j < 16; j++) {
                 uint16_t bits = narrow_from_double(source[i + j], 5, 10, HALF_SUBNORMAL_SCALE);

@@ -239,6 +239,59 @@ START_TEST(test_array_conversions)
 }
 END_TEST
 
+/* Long arrays take the vector path (F16C, where the processor has it) in
+ * blocks of 8: every tie and its neighbours, random values, overflow and
+ * underflow boundaries, with NaN and Inf scattered into some blocks, must
+ * narrow to the same bits as the scalar conversion; every half pattern must
+ * widen to the same double. */
+START_TEST(test_half_arrays_match_scalar)
+{
+    size_t capacity = 4 * 0x7c00 + 200000 + 64, count = 0;
+    double *values = malloc(capacity * sizeof *values);
+    unsigned char *bytes = malloc(capacity * 2);
+    ck_assert_ptr_nonnull(values);
+    ck_assert_ptr_nonnull(bytes);
+    for (uint32_t bits = 0; bits < 0x7bff; bits++) {
+        double below = ms_half_to_double((uint16_t)bits);
+        double middle = below + (ms_half_to_double((uint16_t)(bits + 1)) - below) / 2;
+        values[count++] = middle;
+        values[count++] = nextafter(middle, 0.0);
+        values[count++] = -nextafter(middle, INFINITY);
+    }
+    const double edges[] = {65504.0, 65519.99999999999, 65520.0, 1e300, -1e300, 0x1p-25,
+                            0x1p-26, 0x1.0000000000001p-25, 3.4e38, 3.5e38, 1e-320, -0.0};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        values[count++] = edges[i];
+    uint64_t state = 12345;
+    for (int n = 0; n < 200000; n++) {
+        state = state * 6364136223846793005u + 1442695040888963407u;
+        int exponent = (int)((state >> 3) % 60) - 40;
+        double value = ldexp(1.0 + (double)(state >> 12) * 0x1p-52, exponent);
+        values[count++] = (state & 1) ? -value : value;
+    }
+    for (size_t i = 37; i < count; i += 997)
+        values[i] = (i % 3 == 0) ? NAN : (i % 3 == 1) ? INFINITY : -INFINITY;
+    ms_dtype_from_double(MS_DTYPE_F16, values, bytes, count);
+    for (size_t i = 0; i < count; i++) {
+        uint16_t bits;
+        memcpy(&bits, bytes + 2 * i, 2);
+        ck_assert_msg(bits == ms_half_from_double(values[i]), "%.17g: %04x, scalar %04x",
+                      values[i], bits, ms_half_from_double(values[i]));
+    }
+    for (uint32_t bits = 0; bits <= 0xffff; bits++) {
+        uint16_t pattern = (uint16_t)bits;
+        memcpy(bytes + 2 * bits, &pattern, 2);
+    }
+    ms_dtype_to_double(MS_DTYPE_F16, bytes, values, 0x10000);
+    for (uint32_t bits = 0; bits <= 0xffff; bits++) {
+        double expected = ms_half_to_double((uint16_t)bits);
+        ck_assert_msg(memcmp(&values[bits], &expected, sizeof expected) == 0, "%04x", bits);
+    }
+    free(values);
+    free(bytes);
+}
+END_TEST
+
 START_TEST(test_first_non_finite)
 {
     enum { COUNT = 1000 };
@@ -276,6 +329,7 @@ static Suite *dtype_suite(void)
     tcase_add_test(tcase, test_half_specific_values);
     tcase_add_test(tcase, test_bfloat16_specific_values);
     tcase_add_test(tcase, test_array_conversions);
+    tcase_add_test(tcase, test_half_arrays_match_scalar);
     tcase_add_test(tcase, test_first_non_finite);
     suite_add_tcase(suite, tcase);
     return suite;

@@ -40,18 +40,21 @@ typedef struct ms_merge_operand {
 } ms_merge_operand;
 
 /* Converts elements [start, start + count) to doubles.  With release_pages it
- * then releases (MADV_DONTNEED) the pages from the one holding the first byte
- * read up to, not including, the one holding the byte after the last.  Passes
- * read in ascending order, so the page the previous chunk ended in is done
- * with: at most one page per operand stays resident, where releasing only
- * the pages wholly inside each read would keep every page that straddles a
- * chunk boundary (1/64 of an F16 tensor).  A page released early is only
- * refetched from the page cache, never lost.  The read runs through
- * ms_mapped_read (core/mapped_read.h): a mapped input file cut short
- * underneath gives io_error (detail reason "file_shrank") instead of SIGBUS
- * killing the process. */
+ * first maps the pages to be read in one call (MADV_POPULATE_READ), then
+ * releases (MADV_DONTNEED) every 8 MiB window of the mapping the read
+ * completes: passes read in ascending order, so the resident set of a pass
+ * stays within a window per operand, and releases (TLB shootdowns) stay
+ * rare.  The driver releases the rest of each tensor once it is merged.  A
+ * page released early is only refetched from the page cache, never lost.
+ * The read runs through ms_mapped_read (core/mapped_read.h): a mapped input
+ * file cut short underneath gives io_error (detail reason "file_shrank")
+ * instead of SIGBUS killing the process. */
 ms_status ms_merge_operand_read(const ms_merge_operand *operand, uint64_t start, size_t count,
                                 double *target, ms_error *err);
+
+/* Drops the whole pages inside [bytes, bytes + length) of a read-only file
+ * mapping from the process (the page cache keeps them); nothing outside. */
+void ms_merge_release_pages(const void *bytes, uint64_t length);
 
 /* Receives a method's result in order (see above). */
 typedef struct ms_merge_sink {
@@ -70,6 +73,11 @@ typedef struct ms_merge_task {
     double alpha, beta;
     const atomic_int *cancel;      /* may be NULL; checked between chunks: cancelled */
     ms_merge_sink sink;
+    /* Optional: four buffers of MS_MERGE_CHUNK_ELEMENTS doubles that the
+     * caller (a worker) reuses across tasks, lent to the chunked passes in
+     * place of fresh allocations, whose pages the allocator would hand back
+     * and fault in again for every tensor.  NULL: the method allocates. */
+    double *chunk_buffers[4];
 } ms_merge_task;
 
 /* Merges one tensor.  alpha and beta must be finite (invalid_parameter

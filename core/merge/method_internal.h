@@ -49,6 +49,7 @@ ms_status ms_merge_emit(const ms_merge_task *task, uint64_t start, const double 
 /* Chunk buffers for a pass: a, b, c are read when non-NULL; out is emitted. */
 typedef struct ms_merge_chunks {
     double *a, *b, *c, *out;
+    unsigned owned;        /* the MS_MERGE_CHUNK_ flags of those allocated here */
 } ms_merge_chunks;
 
 /* Which buffers to allocate. */

@@ -87,7 +87,7 @@ uint64_t ms_merge_chunks_bytes(const ms_merge_task *task, int which)
 ms_status ms_merge_chunks_alloc(const ms_merge_task *task, int which, ms_merge_chunks *chunks,
                                 ms_error *err)
 {
-    *chunks = (ms_merge_chunks){NULL, NULL, NULL, NULL};
+    *chunks = (ms_merge_chunks){NULL, NULL, NULL, NULL, 0};
     size_t capacity = ms_merge_chunk_capacity(task);
     if (capacity == 0)
         capacity = 1;
@@ -95,7 +95,11 @@ ms_status ms_merge_chunks_alloc(const ms_merge_task *task, int which, ms_merge_c
         if ((which & chunk_flags[i]) == 0)
             continue;
         double **slot = chunk_slot(chunks, i);
+        *slot = task->chunk_buffers[i];
+        if (*slot != NULL)
+            continue;
         *slot = malloc(capacity * sizeof(double));
+        chunks->owned |= (unsigned)chunk_flags[i];
         if (*slot == NULL) {
             ms_merge_chunks_free(chunks);
             return ms_merge_out_of_memory(task, ms_merge_chunks_bytes(task, which), err);
@@ -106,11 +110,10 @@ ms_status ms_merge_chunks_alloc(const ms_merge_task *task, int which, ms_merge_c
 
 void ms_merge_chunks_free(ms_merge_chunks *chunks)
 {
-    free(chunks->a);
-    free(chunks->b);
-    free(chunks->c);
-    free(chunks->out);
-    *chunks = (ms_merge_chunks){NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 4; i++)
+        if (chunks->owned & (unsigned)chunk_flags[i])
+            free(*chunk_slot(chunks, i));
+    *chunks = (ms_merge_chunks){NULL, NULL, NULL, NULL, 0};
 }
 
 static ms_status read_chunk(const ms_merge_task *task, const ms_merge_chunks *chunks,

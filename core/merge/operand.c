@@ -25,14 +25,55 @@ static void read_work(void *context)
         ms_dtype_to_double(work->operand->dtype, work->source, work->target, work->count);
 }
 
-static void release_read_pages(const unsigned char *begin, const unsigned char *end)
+/* Pages are handed back in windows, not after every chunk: each release
+ * is a TLB shootdown on every core the process runs on, and a window of
+ * 8 MiB keeps them rare while the resident set stays small.  A read that
+ * crosses a window boundary releases the windows it completes (pages of a
+ * neighbouring tensor at the edge are only refetched from the page cache);
+ * what is left of the last window goes when the driver releases the whole
+ * tensor after merging it. */
+enum { RELEASE_WINDOW_BYTES = 8u << 20 };
+
+static uintptr_t page_size(void)
 {
     long size = sysconf(_SC_PAGESIZE);
-    uintptr_t page = size > 0 ? (uintptr_t)size : 4096;
-    uintptr_t first = (uintptr_t)begin & ~(page - 1);
-    uintptr_t last = (uintptr_t)end & ~(page - 1);
+    return size > 0 ? (uintptr_t)size : 4096;
+}
+
+void ms_merge_release_pages(const void *bytes, uint64_t length)
+{
+    uintptr_t page = page_size();
+    uintptr_t begin = ((uintptr_t)bytes + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)bytes + (uintptr_t)length) & ~(page - 1);
+    if (end > begin)
+        madvise((void *)begin, end - begin, MADV_DONTNEED);
+}
+
+/* Windows count from the operand's first byte, so a release never reaches
+ * outside the operand (only whole pages inside it). */
+static void release_read_windows(const ms_merge_operand *operand, uint64_t begin_offset,
+                                 uint64_t end_offset)
+{
+    uint64_t first = begin_offset / RELEASE_WINDOW_BYTES * RELEASE_WINDOW_BYTES;
+    uint64_t last = end_offset / RELEASE_WINDOW_BYTES * RELEASE_WINDOW_BYTES;
     if (last > first)
-        madvise((void *)first, last - first, MADV_DONTNEED);
+        ms_merge_release_pages(operand->bytes + first, last - first);
+}
+
+/* One call maps the pages about to be read, where the page faults of the
+ * conversion loop would each cost an exception (dear on a virtual
+ * machine).  Advice only: a failure leaves the faults to do the work. */
+static void populate_pages(const unsigned char *begin, const unsigned char *end)
+{
+#ifdef MADV_POPULATE_READ
+    uintptr_t page = page_size();
+    uintptr_t first = (uintptr_t)begin & ~(page - 1);
+    if ((uintptr_t)end > first)
+        madvise((void *)first, (uintptr_t)end - first, MADV_POPULATE_READ);
+#else
+    (void)begin;
+    (void)end;
+#endif
 }
 
 static ms_status shrank(ms_error *err)
@@ -51,10 +92,12 @@ static ms_status read_elements(const ms_merge_operand *operand, uint64_t start, 
         return MS_OK;
     size_t element_size = ms_dtype_size(operand->dtype);
     operand_work work = {operand, operand->bytes + start * element_size, count, target, raw16};
+    if (operand->release_pages)
+        populate_pages(work.source, work.source + count * element_size);
     if (!ms_mapped_read(read_work, &work))
         return shrank(err);
     if (operand->release_pages)
-        release_read_pages(work.source, work.source + count * element_size);
+        release_read_windows(operand, start * element_size, (start + count) * element_size);
     return MS_OK;
 }
 

@@ -23,8 +23,13 @@ ms_status ms_merge_buffers_init(merge_buffers *buffers, ms_error *err)
     buffers->clip_a = malloc(chunk * sizeof(double));
     buffers->clip_b = malloc(chunk * sizeof(double));
     buffers->bytes = malloc(chunk * sizeof(double));
-    if (buffers->values == NULL || buffers->clip_a == NULL || buffers->clip_b == NULL ||
-        buffers->bytes == NULL)
+    bool allocated = buffers->values != NULL && buffers->clip_a != NULL &&
+                     buffers->clip_b != NULL && buffers->bytes != NULL;
+    for (int i = 0; i < 4; i++) {
+        buffers->method_chunks[i] = malloc(chunk * sizeof(double));
+        allocated = allocated && buffers->method_chunks[i] != NULL;
+    }
+    if (!allocated)
         return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
     return MS_OK;
 }
@@ -35,6 +40,8 @@ void ms_merge_buffers_free(merge_buffers *buffers)
     free(buffers->clip_a);
     free(buffers->clip_b);
     free(buffers->bytes);
+    for (int i = 0; i < 4; i++)
+        free(buffers->method_chunks[i]);
     memset(buffers, 0, sizeof *buffers);
 }
 
@@ -186,15 +193,6 @@ static ms_status write_position_ids(const merge_tensor_context *context, size_t 
     return ms_planned_writer_write(context->writer, position, 0, bytes, sizeof bytes, err);
 }
 
-void ms_merge_release_pages(const void *bytes, uint64_t length)
-{
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t begin = ((uintptr_t)bytes + page - 1) & ~(page - 1);
-    uintptr_t end = ((uintptr_t)bytes + (uintptr_t)length) & ~(page - 1);
-    if (end > begin)
-        madvise((void *)begin, end - begin, MADV_DONTNEED);
-}
-
 void ms_merge_task_init(const merge_tensor_context *context, const merge_entry *entry,
                         ms_merge_task *task)
 {
@@ -213,6 +211,12 @@ void ms_merge_task_init(const merge_tensor_context *context, const merge_entry *
     task->cancel = context->stop;
 }
 
+/* The rest of a tensor's pages the operand reads left mapped. */
+static void release_operand(const ms_merge_operand *operand, uint64_t count)
+{
+    ms_merge_release_pages(operand->bytes, count * ms_dtype_size(operand->dtype));
+}
+
 static ms_status write_merged(const merge_tensor_context *context, size_t position,
                               const merge_entry *entry, merge_buffers *buffers,
                               bool *kept_a, ms_error *err)
@@ -225,7 +229,12 @@ static ms_status write_merged(const merge_tensor_context *context, size_t positi
         sink.b = &task.b;
     }
     task.sink = (ms_merge_sink){sink_write, &sink};
+    memcpy(task.chunk_buffers, buffers->method_chunks, sizeof task.chunk_buffers);
     ms_status status = context->params->method->merge(&task, err);
+    release_operand(&task.a, task.count);
+    release_operand(&task.b, task.count);
+    if (task.c.bytes != NULL)
+        release_operand(&task.c, task.count);
     if (status != MS_ERR_NAN_DETECTED || context->params->nan_policy != MS_NAN_POLICY_KEEP_A)
         return status;
     /* keep A's tensor in place of the whole merged one (what was written
@@ -248,6 +257,8 @@ ms_status ms_merge_tensor_write(const merge_tensor_context *context, size_t posi
     if (!ms_dtype_is_float(entry->source->dtype))
         return write_raw(context, position, input, entry->source, err);
     ms_merge_operand source = operand_of(input, entry->source);
-    return write_converted(context, position, entry, &source, entry->source->element_count,
-                           buffers, err);
+    ms_status status = write_converted(context, position, entry, &source,
+                                       entry->source->element_count, buffers, err);
+    release_operand(&source, entry->source->element_count);
+    return status;
 }

@@ -21,9 +21,8 @@ typedef struct merge_buffers {
     double *values;
     double *clip_a, *clip_b;
     unsigned char *bytes;
+    double *method_chunks[4];         /* lent to the methods (ms_merge_task) */
 } merge_buffers;
-
-enum { MS_MERGE_BUFFER_BYTES = 4 * MS_MERGE_CHUNK_ELEMENTS * sizeof(double) };
 
 ms_status ms_merge_buffers_init(merge_buffers *buffers, ms_error *err);
 void ms_merge_buffers_free(merge_buffers *buffers);
@@ -37,9 +36,5 @@ void ms_merge_task_init(const merge_tensor_context *context, const merge_entry *
 ms_status ms_merge_tensor_write(const merge_tensor_context *context, size_t position,
                                 const merge_entry *entry, merge_buffers *buffers, bool *kept_a,
                                 ms_error *err);
-
-/* Drops the whole pages inside [bytes, bytes + length) of a read-only file
- * mapping from the process (the page cache keeps them). */
-void ms_merge_release_pages(const void *bytes, uint64_t length);
 
 #endif
