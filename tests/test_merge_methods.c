@@ -700,6 +700,53 @@ START_TEST(test_operand_file_mapping)
 }
 END_TEST
 
+/* A crossover-shaped filter: a ramp over the bins. */
+static double ramp_filter(const void *context, size_t bin, size_t bins)
+{
+    (void)context;
+    double f = ((double)bin / (double)bins - 0.4) / 0.3 + 0.5;
+    return f < 0 ? 0.0 : f > 1 ? 1.0 : f;
+}
+
+/* The four-step split (used past MS_MERGE_FFT_DIRECT_POINTS) gives what
+ * FFTW's own r2c/c2r gives, on sizes that are powers of two, smooth, and
+ * with a large prime factor (SDXL's token embedding has 193). */
+START_TEST(test_fft_split_matches_direct)
+{
+    const size_t sizes[] = {1u << 19, 120120, 2 * 193 * 50, 12};
+    ms_merge_task task = {.key = "fft"};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        double *direct = malloc((n + 2) * sizeof *direct);
+        double *split = malloc((n + 2) * sizeof *split);
+        ck_assert_ptr_nonnull(direct);
+        ck_assert_ptr_nonnull(split);
+        uint64_t state = 99 + n;
+        double largest = 0;
+        for (size_t i = 0; i < n; i++) {
+            state = state * 6364136223846793005u + 1442695040888963407u;
+            direct[i] = split[i] = (double)(state >> 11) * 0x1p-53 - 0.5;
+        }
+        ms_error err;
+        ck_assert_int_eq(ms_merge_fft_filter(&task, direct, n, ramp_filter, NULL, &err), MS_OK);
+        ck_assert_int_eq(ms_merge_fft_filter_split(&task, split, n, ramp_filter, NULL, &err),
+                         MS_OK);
+        for (size_t i = 0; i < n; i++)
+            largest = fmax(largest, fabs(direct[i]));
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(fabs(direct[i] - split[i]) <= 1e-12 * largest * log2((double)n),
+                          "n %zu, element %zu: %.17g vs %.17g", n, i, direct[i], split[i]);
+        free(direct);
+        free(split);
+    }
+    /* odd sizes cannot be split */
+    double odd[7 + 2] = {0};
+    ms_error err;
+    ck_assert_int_eq(ms_merge_fft_filter_split(&task, odd, 7, ramp_filter, NULL, &err),
+                     MS_ERR_INVALID_PARAMETER);
+}
+END_TEST
+
 static Suite *methods_suite(void)
 {
     Suite *suite = suite_create("merge_methods");
@@ -712,6 +759,7 @@ static Suite *methods_suite(void)
     tcase_add_test(basics, test_ties_by_hand);
     tcase_add_test(basics, test_top_k_by_hand);
     tcase_add_test(basics, test_crossover_by_hand);
+    tcase_add_test(basics, test_fft_split_matches_direct);
     tcase_add_test(basics, test_keys);
     tcase_add_test(basics, test_nth_and_sort);
     tcase_add_test(basics, test_select_levels);

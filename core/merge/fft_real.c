@@ -20,6 +20,7 @@
 #include <fftw3.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 /* FFTW's planner is not thread-safe (fftw_execute is): two workers may plan
  * at once, so planning and destroying go through one lock. */
@@ -68,18 +69,84 @@ static bool plan_four_step(four_step *plan)
     return plan->strided[0] && plan->strided[1] && plan->rows[0] && plan->rows[1];
 }
 
-/* position N2 k1 + j2 times exp(sign 2πi j2 k1 / N) */
-static void twiddle(const four_step *plan, double sign)
+/* exp(2πi m / period) for any m < period from two tables of about
+ * sqrt(period) entries, e^{i(a+b)} = e^{ia} e^{ib} (an ulp or two): a cos
+ * and a sin per element cost more than the transforms themselves. */
+typedef struct unit_roots {
+    unsigned shift;
+    size_t period;
+    double *low;     /* exp(2πi j / period), j < 2^shift: re, im */
+    double *high;    /* exp(2πi (h << shift) / period) */
+} unit_roots;
+
+static bool unit_roots_init(unit_roots *roots, size_t period)
+{
+    roots->shift = 0;
+    while (((size_t)1 << (2 * roots->shift)) < period)
+        roots->shift++;
+    roots->period = period;
+    size_t low_count = (size_t)1 << roots->shift, high_count = (period >> roots->shift) + 1;
+    roots->low = malloc(2 * low_count * sizeof(double));
+    roots->high = malloc(2 * high_count * sizeof(double));
+    if (roots->low == NULL || roots->high == NULL)
+        return false;
+    for (size_t j = 0; j < low_count; j++) {
+        double angle = two_pi * (double)j / (double)period;
+        roots->low[2 * j] = cos(angle);
+        roots->low[2 * j + 1] = sin(angle);
+    }
+    for (size_t h = 0; h < high_count; h++) {
+        double angle = two_pi * (double)(h << roots->shift) / (double)period;
+        roots->high[2 * h] = cos(angle);
+        roots->high[2 * h + 1] = sin(angle);
+    }
+    return true;
+}
+
+static void unit_roots_free(unit_roots *roots)
+{
+    free(roots->low);
+    free(roots->high);
+}
+
+typedef struct complex_pair {
+    double re, im;
+} complex_pair;
+
+/* exp(sign 2πi m / period), sign +1 or -1 */
+static inline complex_pair unit_root(const unit_roots *roots, size_t m, double sign)
+{
+    const double *a = roots->low + 2 * (m & (((size_t)1 << roots->shift) - 1));
+    const double *b = roots->high + 2 * (m >> roots->shift);
+    return (complex_pair){a[0] * b[0] - a[1] * b[1], sign * (a[0] * b[1] + a[1] * b[0])};
+}
+
+static inline complex_pair complex_multiply(complex_pair x, complex_pair y)
+{
+    return (complex_pair){x.re * y.re - x.im * y.im, x.re * y.im + x.im * y.re};
+}
+
+static inline complex_pair complex_conjugate(complex_pair x)
+{
+    return (complex_pair){x.re, -x.im};
+}
+
+/* position N2 k1 + j2 times exp(sign 2πi j2 k1 / N); roots of period N */
+static void twiddle(const four_step *plan, const unit_roots *roots, double sign)
 {
     size_t count = plan->n1 * plan->n2;
-    for (size_t k1 = 0; k1 < plan->n1; k1++) {
-        for (size_t j2 = 0; j2 < plan->n2; j2++) {
-            size_t exponent = (j2 * k1) % count;
-            if (exponent == 0)
-                continue;
-            double angle = sign * two_pi * (double)exponent / (double)count;
-            double complex w = cos(angle) + I * sin(angle);
-            plan->data[plan->n2 * k1 + j2] *= w;
+    double *data = (double *)(void *)plan->data;
+    for (size_t k1 = 1; k1 < plan->n1; k1++) {
+        double *row = data + 2 * plan->n2 * k1;
+        size_t exponent = k1;                 /* j2 k1 mod N, from j2 = 1 */
+        for (size_t j2 = 1; j2 < plan->n2; j2++) {
+            complex_pair w = unit_root(roots, exponent, sign);
+            complex_pair value = complex_multiply((complex_pair){row[2 * j2], row[2 * j2 + 1]}, w);
+            row[2 * j2] = value.re;
+            row[2 * j2 + 1] = value.im;
+            exponent += k1;
+            if (exponent >= count)
+                exponent -= count;
         }
     }
 }
@@ -91,38 +158,58 @@ static size_t position_of(const four_step *plan, size_t bin)
 
 /* The spectrum of the n reals from the complex one Z, filtered, and packed
  * back into the complex spectrum whose inverse is n times the filtered
- * reals: bins k and N - k together. */
-static void filter_pair(const four_step *plan, size_t k, ms_merge_bin_filter *filter,
-                        const void *context)
+ * reals: bins k and N - k together.  With u = a + conj(b), v = a - conj(b)
+ * (a at k, b at N - k) and w = e^{-2πik/n}: X_k = u/2 + w v/(2i) and
+ * X_{N-k} = conj(u)/2 + conj(w) conj(v)/(2i); back, with G the filtered
+ * bins, Z_k = G_k + conj(G_{N-k}) + i conj(w) (G_k - conj(G_{N-k})).
+ * roots: period n. */
+static void filter_pair(const four_step *plan, const unit_roots *roots, size_t k,
+                        ms_merge_bin_filter *filter, const void *context)
 {
     size_t count = plan->n1 * plan->n2, mirror = (count - k) % count;
-    size_t real_count = 2 * count, bins = count + 1;
-    double complex *slot = &plan->data[position_of(plan, k)];
-    double complex *mirror_slot = &plan->data[position_of(plan, mirror)];
-    double complex a = *slot, b = *mirror_slot;
-    size_t k_high = count - k;             /* the partner bin, N when k = 0 */
-    double angle = -two_pi * (double)k / (double)real_count;
-    double complex w = cos(angle) + I * sin(angle);                  /* e^{-2πik/n} */
-    double complex w_high = -conj(w);                                /* e^{-2πi(N-k)/n} */
-    double complex x = (a + conj(b)) / 2 + w * (a - conj(b)) / (2 * I);
-    double complex x_high = (b + conj(a)) / 2 + w_high * (b - conj(a)) / (2 * I);
-    double complex g = filter(context, k, bins) * x;
-    double complex g_high = filter(context, k_high, bins) * x_high;
-    *slot = (g + conj(g_high)) + I * conj(w) * (g - conj(g_high));
-    if (mirror_slot != slot)
-        *mirror_slot = (g_high + conj(g)) + I * conj(w_high) * (g_high - conj(g));
+    size_t bins = count + 1, k_high = count - k;   /* the partner bin, N when k = 0 */
+    double *data = (double *)(void *)plan->data;
+    double *slot = data + 2 * position_of(plan, k);
+    double *mirror_slot = data + 2 * position_of(plan, mirror);
+    complex_pair a = {slot[0], slot[1]}, b = {mirror_slot[0], mirror_slot[1]};
+    complex_pair u = {a.re + b.re, a.im - b.im}, v = {a.re - b.re, a.im + b.im};
+    complex_pair half_u = {u.re / 2, u.im / 2}, v_over_2i = {v.im / 2, -v.re / 2};
+    complex_pair w = unit_root(roots, k, -1.0);
+    complex_pair x = complex_multiply(w, v_over_2i);
+    x = (complex_pair){half_u.re + x.re, half_u.im + x.im};
+    complex_pair x_high = complex_multiply(complex_conjugate(w), complex_conjugate(v_over_2i));
+    x_high = (complex_pair){half_u.re - x_high.re, -half_u.im - x_high.im};
+    double f = filter(context, k, bins), f_high = filter(context, k_high, bins);
+    complex_pair g = {f * x.re, f * x.im}, g_high = {f_high * x_high.re, f_high * x_high.im};
+    complex_pair i_conj_w = {w.im, w.re};               /* i conj(w) */
+    complex_pair sum = {g.re + g_high.re, g.im - g_high.im};
+    complex_pair rotated = complex_multiply(i_conj_w, (complex_pair){g.re - g_high.re,
+                                                                     g.im + g_high.im});
+    slot[0] = sum.re + rotated.re;
+    slot[1] = sum.im + rotated.im;
+    if (mirror_slot == slot)
+        return;
+    /* the same with k and N - k swapped: w becomes -conj(w) */
+    complex_pair i_conj_w_high = {w.im, -w.re};
+    complex_pair sum_high = {g_high.re + g.re, g_high.im - g.im};
+    complex_pair rotated_high = complex_multiply(
+        i_conj_w_high, (complex_pair){g_high.re - g.re, g_high.im + g.im});
+    mirror_slot[0] = sum_high.re + rotated_high.re;
+    mirror_slot[1] = sum_high.im + rotated_high.im;
 }
 
-static void run_four_step(four_step *plan, ms_merge_bin_filter *filter, const void *context)
+static void run_four_step(four_step *plan, const unit_roots *twiddles,
+                          const unit_roots *real_roots, ms_merge_bin_filter *filter,
+                          const void *context)
 {
     size_t count = plan->n1 * plan->n2;
     fftw_execute(plan->strided[0]);
-    twiddle(plan, -1);
+    twiddle(plan, twiddles, -1.0);
     fftw_execute(plan->rows[0]);
     for (size_t k = 0; k <= count / 2; k++)
-        filter_pair(plan, k, filter, context);
+        filter_pair(plan, real_roots, k, filter, context);
     fftw_execute(plan->rows[1]);
-    twiddle(plan, 1);
+    twiddle(plan, twiddles, 1.0);
     fftw_execute(plan->strided[1]);
 }
 
@@ -134,17 +221,22 @@ static ms_status four_step_filter(const ms_merge_task *task, double *data, size_
     plan.n1 = square_factor(n / 2);
     plan.n2 = n / 2 / plan.n1;
     plan.data = (fftw_complex *)(void *)data;
+    unit_roots twiddles = {0}, real_roots = {0};
     ms_status status = MS_OK;
-    if (!plan_four_step(&plan))
+    if (!unit_roots_init(&twiddles, n / 2) || !unit_roots_init(&real_roots, n))
+        status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, task->key, "out of memory");
+    else if (!plan_four_step(&plan))
         status = ms_error_set(err, MS_ERR_INTERNAL, task->key,
                               "FFTW could not plan transforms of %zu by %zu points", plan.n1,
                               plan.n2);
     else
-        run_four_step(&plan, filter, context);
+        run_four_step(&plan, &twiddles, &real_roots, filter, context);
     for (int i = 0; i < 2; i++) {
         destroy_plan(plan.strided[i]);
         destroy_plan(plan.rows[i]);
     }
+    unit_roots_free(&twiddles);
+    unit_roots_free(&real_roots);
     return status;
 }
 
@@ -177,24 +269,52 @@ static ms_status direct_filter(const ms_merge_task *task, double *data, size_t n
     return MS_OK;
 }
 
-static bool uses_four_step(uint64_t n)
+static bool can_split(uint64_t n)
 {
     return n % 2 == 0 && n >= 4 && square_factor((size_t)(n / 2)) > 1;
+}
+
+/* Up to here FFTW's own r2c is faster (no strided passes) and its extra
+ * n doubles (at most 32 MiB) are cheap; past it, the split keeps memory flat. */
+static bool uses_four_step(uint64_t n)
+{
+    return n > MS_MERGE_FFT_DIRECT_POINTS && can_split(n);
+}
+
+static ms_status check_size(const ms_merge_task *task, size_t n, ms_error *err)
+{
+    if (n > INT32_MAX)
+        return ms_error_set(err, MS_ERR_INVALID_PARAMETER, task->key,
+                            "%zu points are more than one FFT takes", n);
+    return MS_OK;
 }
 
 ms_status ms_merge_fft_filter(const ms_merge_task *task, double *data, size_t n,
                               ms_merge_bin_filter *filter, const void *context, ms_error *err)
 {
-    if (n > INT32_MAX)
-        return ms_error_set(err, MS_ERR_INVALID_PARAMETER, task->key,
-                            "%zu points are more than one FFT takes", n);
+    ms_status status = check_size(task, n, err);
+    if (status != MS_OK)
+        return status;
     if (uses_four_step(n))
         return four_step_filter(task, data, n, filter, context, err);
     return direct_filter(task, data, n, filter, context, err);
 }
 
+ms_status ms_merge_fft_filter_split(const ms_merge_task *task, double *data, size_t n,
+                                    ms_merge_bin_filter *filter, const void *context,
+                                    ms_error *err)
+{
+    ms_status status = check_size(task, n, err);
+    if (status == MS_OK && !can_split(n))
+        status = ms_error_set(err, MS_ERR_INVALID_PARAMETER, task->key,
+                              "%zu points cannot be split into a four-step FFT", n);
+    if (status != MS_OK)
+        return status;
+    return four_step_filter(task, data, n, filter, context, err);
+}
+
 /* FFTW's direct r2c of a large size has been measured to take another n
- * doubles; declare that for the sizes that go there (odd n, n/2 prime). */
+ * doubles; declare that for the sizes that go there. */
 uint64_t ms_merge_fft_extra_bytes(uint64_t n)
 {
     return uses_four_step(n) ? 0 : n * sizeof(double);
