@@ -6,9 +6,9 @@
 
 #include <jansson.h>
 
-#include "../core/error.h"
-#include "../core/inspect.h"
-#include "../core/resize.h"
+#include "core/error.h"
+#include "core/model/inspect.h"
+#include "core/lora/resize.h"
 
 /* HTTP status fitting an error code (400, 404, 409, 413, 415, 422, 429, 500...). */
 int ms_api_http_status(ms_status code);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/python_float.h"
+#include "core/format/python_float.h"
 
 /* Length of the valid UTF-8 sequence starting at bytes, 0 when invalid. */
 static size_t utf8_sequence_length(const unsigned char *bytes)

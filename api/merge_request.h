@@ -13,8 +13,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "../core/error.h"
-#include "../core/merge/merge.h"
+#include "core/error.h"
+#include "core/merge/merge.h"
 
 typedef struct ms_api_merge_request {
     char *model_a;            /* as sent: a path under a models root */

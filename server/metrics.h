@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "job.h"
+#include "server/jobs/job.h"
 
 enum { MS_METRICS_STATUS_MAX = 600, MS_METRICS_DURATION_BUCKETS = 13 };
 

@@ -15,13 +15,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "auth.h"
+#include "server/http/auth.h"
 #include "clock.h"
-#include "http.h"
-#include "job_runner.h"
+#include "server/http/http.h"
+#include "server/jobs/job_runner.h"
 #include "log.h"
 #include "paths.h"
-#include "retention.h"
+#include "server/jobs/retention.h"
 
 char *ms_service_result_dir(const ms_service *service, const char *job_id)
 {

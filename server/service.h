@@ -12,13 +12,13 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "http_worker.h"
-#include "job_waiters.h"
-#include "job_queue.h"
-#include "job_store.h"
-#include "job_table.h"
+#include "server/http/http_worker.h"
+#include "server/jobs/job_waiters.h"
+#include "server/jobs/job_queue.h"
+#include "server/jobs/job_store.h"
+#include "server/jobs/job_table.h"
 #include "metrics.h"
-#include "retention.h"
+#include "server/jobs/retention.h"
 #include "serve_options.h"
 
 struct MHD_Daemon;

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/writer.h"
+#include "core/format/writer.h"
 
 enum {
     NAME_CAPACITY = 256,

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/dtype.h"
+#include "core/format/dtype.h"
 #include "core/error.h"
 
 typedef enum gen_checkpoint_arch {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/writer.h"
+#include "core/format/writer.h"
 
 typedef struct generator {
     const gen_lora_options *options;

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/dtype.h"
+#include "core/format/dtype.h"
 #include "core/error.h"
 
 typedef enum gen_lora_arch {

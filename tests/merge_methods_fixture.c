@@ -1,5 +1,5 @@
 /* Fixture and sink for the merge method tests (see the header). */
-#include "tests/merge_methods_fixture.h"
+#include "merge_methods_fixture.h"
 
 #include <check.h>
 #include <math.h>

@@ -3,7 +3,7 @@
  * helps, full sorts (qsort with an index tie-break) instead of selection,
  * and a naive DFT (or a textbook radix-2 FFT for long power-of-two inputs)
  * in long double instead of FFTW. */
-#include "tests/merge_methods_fixture.h"
+#include "merge_methods_fixture.h"
 
 #include <check.h>
 #include <complex.h>

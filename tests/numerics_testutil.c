@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/dtype.h"
+#include "core/format/dtype.h"
 
 void test_rng_seed(test_rng *rng, uint64_t seed)
 {

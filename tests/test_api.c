@@ -8,7 +8,7 @@
 
 #include "api/api.h"
 #include "api/json_text.h"
-#include "tests/check_support.h"
+#include "check_support.h"
 
 /* ---- helpers ---- */
 

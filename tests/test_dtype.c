@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/dtype.h"
-#include "tests/check_support.h"
+#include "core/format/dtype.h"
+#include "check_support.h"
 
 typedef struct narrow_format {
     const char *name;

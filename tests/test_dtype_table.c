@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/dtype.h"
-#include "tests/check_support.h"
+#include "core/format/dtype.h"
+#include "check_support.h"
 
 enum { PATTERNS = 65536 };
 

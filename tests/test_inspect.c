@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/inspect.h"
-#include "core/writer.h"
-#include "tests/check_support.h"
-#include "tests/lora_generator.h"
+#include "core/model/inspect.h"
+#include "core/format/writer.h"
+#include "check_support.h"
+#include "lora_generator.h"
 
 static char *temp_dir;
 

@@ -12,10 +12,10 @@
 
 #include <sqlite3.h>
 
-#include "server/job_runner.h"
+#include "server/jobs/job_runner.h"
 #include "server/paths.h"
 #include "server/service.h"
-#include "tests/check_support.h"
+#include "check_support.h"
 
 static char *base;
 static ms_serve_options options;

@@ -10,10 +10,10 @@
 
 #include <sqlite3.h>
 
-#include "server/job.h"
-#include "server/job_store.h"
-#include "server/job_table.h"
-#include "tests/check_support.h"
+#include "server/jobs/job.h"
+#include "server/jobs/job_store.h"
+#include "server/jobs/job_table.h"
+#include "check_support.h"
 
 static char *base;
 

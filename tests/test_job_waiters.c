@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/job_waiters.h"
+#include "server/jobs/job_waiters.h"
 #include "server/service.h"
-#include "tests/check_support.h"
+#include "check_support.h"
 
 static json_t *answer(ms_job_state state, const char *error_text, unsigned *status)
 {

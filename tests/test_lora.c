@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/lora.h"
-#include "tests/check_support.h"
-#include "tests/numerics_testutil.h"
+#include "core/lora/lora.h"
+#include "check_support.h"
+#include "numerics_testutil.h"
 
 #define COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))
 

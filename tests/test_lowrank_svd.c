@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/lowrank.h"
-#include "core/resize.h"
-#include "tests/check_support.h"
-#include "tests/numerics_testutil.h"
+#include "core/linalg/lowrank.h"
+#include "core/lora/resize.h"
+#include "check_support.h"
+#include "numerics_testutil.h"
 
 typedef struct shape_case {
     size_t out, in;

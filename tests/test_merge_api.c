@@ -12,7 +12,7 @@
 #include "api/api.h"
 #include "api/json_text.h"
 #include "api/merge_request.h"
-#include "tests/check_support.h"
+#include "check_support.h"
 
 /* ---- helpers ---- */
 

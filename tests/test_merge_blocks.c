@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "core/merge/blocks.h"
-#include "core/safetensors.h"
-#include "tests/check_support.h"
-#include "tests/checkpoint_generator.h"
+#include "core/format/safetensors.h"
+#include "check_support.h"
+#include "checkpoint_generator.h"
 
 static char *temp_dir;
 

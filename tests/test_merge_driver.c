@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "core/merge/merge.h"
-#include "core/safetensors.h"
-#include "core/writer.h"
-#include "tests/check_support.h"
+#include "core/format/safetensors.h"
+#include "core/format/writer.h"
+#include "check_support.h"
 
 static char *temp_dir;
 static char path_a[4200], path_b[4200], path_c[4200], path_out[4400];

@@ -14,8 +14,8 @@
 
 #include "core/merge/method.h"
 #include "core/merge/method_internal.h"
-#include "tests/check_support.h"
-#include "tests/merge_methods_fixture.h"
+#include "check_support.h"
+#include "merge_methods_fixture.h"
 
 #define COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))
 

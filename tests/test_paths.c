@@ -11,7 +11,7 @@
 
 #include "server/model_match.h"
 #include "server/paths.h"
-#include "tests/check_support.h"
+#include "check_support.h"
 
 static char *base;
 static char root_a[PATH_MAX], root_b[PATH_MAX], outside_dir[PATH_MAX];

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "server/range.h"
-#include "tests/check_support.h"
+#include "server/http/range.h"
+#include "check_support.h"
 
 typedef struct range_case {
     const char *header;

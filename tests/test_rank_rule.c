@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "core/resize.h"
-#include "tests/check_support.h"
+#include "core/lora/resize.h"
+#include "check_support.h"
 
 #define COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))
 

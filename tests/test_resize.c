@@ -9,13 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/lowrank.h"
-#include "core/resize.h"
-#include "core/resize_internal.h"
-#include "core/safetensors.h"
-#include "core/writer.h"
-#include "tests/check_support.h"
-#include "tests/numerics_testutil.h"
+#include "core/linalg/lowrank.h"
+#include "core/lora/resize.h"
+#include "core/lora/resize_internal.h"
+#include "core/format/safetensors.h"
+#include "core/format/writer.h"
+#include "check_support.h"
+#include "numerics_testutil.h"
 
 #define COUNT_OF(array) (sizeof(array) / sizeof((array)[0]))
 

@@ -15,15 +15,15 @@
 #include <sqlite3.h>
 
 #include "server/clock.h"
-#include "server/job.h"
-#include "server/job_store.h"
-#include "server/job_table.h"
+#include "server/jobs/job.h"
+#include "server/jobs/job_store.h"
+#include "server/jobs/job_table.h"
 #include "server/metrics.h"
 #include "server/paths.h"
-#include "server/retention.h"
+#include "server/jobs/retention.h"
 #include "server/serve_options.h"
 #include "server/service.h"
-#include "tests/check_support.h"
+#include "check_support.h"
 
 enum { MAX_CANDIDATES = 16 };
 

@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/mapped_read.h"
-#include "core/safetensors.h"
-#include "tests/check_support.h"
+#include "core/format/mapped_read.h"
+#include "core/format/safetensors.h"
+#include "check_support.h"
 
 /* 8-byte little-endian length, header, then data_size bytes 0,1,2,... */
 static unsigned char *make_image(const char *header, size_t data_size, size_t *size)

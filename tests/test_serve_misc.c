@@ -12,17 +12,17 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "server/auth.h"
+#include "server/http/auth.h"
 #include "server/clock.h"
-#include "server/http.h"
-#include "server/http_worker.h"
+#include "server/http/http.h"
+#include "server/http/http_worker.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/printable.h"
 #include "server/serve_options.h"
 #include "server/text.h"
 #include "server/thread_priority.h"
-#include "tests/check_support.h"
+#include "check_support.h"
 
 static bool parse(ms_serve_options *options, const char *const *args)
 {

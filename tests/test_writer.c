@@ -18,11 +18,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/output_file.h"
-#include "core/safetensors.h"
-#include "core/writer.h"
-#include "core/writer_internal.h"
-#include "tests/check_support.h"
+#include "core/format/output_file.h"
+#include "core/format/safetensors.h"
+#include "core/format/writer.h"
+#include "core/format/writer_internal.h"
+#include "check_support.h"
 
 /* base_dir is made and removed by the parent process (unchecked fixture),
  * so even a failing or crashing test leaves nothing behind; each test gets

@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #include "core/error.h"
-#include "core/safetensors.h"
+#include "core/format/safetensors.h"
 
 typedef enum ms_merge_architecture {
     MS_MERGE_ARCH_SD1,     /* SD1.x and SD2.x: the 25-block UNet */

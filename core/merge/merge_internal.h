@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/safetensors.h"
+#include "core/format/safetensors.h"
 #include "merge.h"
 #include "planned_writer.h"
 

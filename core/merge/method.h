@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/dtype.h"
+#include "core/format/dtype.h"
 #include "core/error.h"
 
 /* sd-meh's EPSILON */

@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/mapped_read.h"
+#include "core/format/mapped_read.h"
 
 typedef struct operand_work {
     const ms_merge_operand *operand;

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/header_build.h"
-#include "core/output_file.h"
-#include "core/writer_internal.h"
+#include "core/format/header_build.h"
+#include "core/format/output_file.h"
+#include "core/format/writer_internal.h"
 
 struct ms_planned_writer {
     ms_output_file output;

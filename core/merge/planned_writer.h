@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/dtype.h"
+#include "core/format/dtype.h"
 #include "core/error.h"
-#include "core/safetensors.h"
+#include "core/format/safetensors.h"
 
 typedef struct ms_planned_tensor {
     const char *name;

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/python_float.h"
+#include "core/format/python_float.h"
 
 typedef struct recipe_text {
     char *text;

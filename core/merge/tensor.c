@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/mapped_read.h"
+#include "core/format/mapped_read.h"
 
 ms_status ms_merge_buffers_init(merge_buffers *buffers, ms_error *err)
 {

@@ -1,0 +1,79 @@
+/* A merge job on a worker thread: the stored request parsed and resolved
+ * again (the tree may have changed since it was queued), then the core's
+ * streamed merge into DATA/results/<id>/<output_name>, or into the /bbwm
+ * destination.  Progress counts the bytes of tensor data written. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/json_text.h"
+#include "api/merge_request.h"
+#include "core/merge/merge.h"
+#include "job_runner.h"
+#include "merge_job.h"
+#include "server/paths.h"
+#include "server/service.h"
+
+/* The report, and for a /bbwm merge where its file went. */
+static char *report_text(const ms_merge_report *report, const char *destination)
+{
+    json_t *object = ms_api_merge_report_to_json(report);
+    if (object == NULL)
+        return NULL;
+    if (destination != NULL)
+        json_object_set_new(object, "destination", ms_api_json_text(destination));
+    char *text = ms_api_json_dumps(object, 0);
+    json_decref(object);
+    return text;
+}
+
+/* DATA/results/<id>/<output_name>, the folder made; or the destination. */
+static ms_status output_path(ms_service *service, const ms_job *job,
+                             const ms_merge_job *merge, char **path, ms_error *err)
+{
+    if (merge->destination != NULL) {
+        *path = strdup(merge->destination);
+        return *path != NULL ? MS_OK
+                             : ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    }
+    char *result_dir = ms_service_result_dir(service, job->id);
+    *path = result_dir != NULL ? ms_paths_join(result_dir, job->output_name) : NULL;
+    ms_status status = MS_OK;
+    if (*path == NULL)
+        status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    else if (!ms_paths_make_dir_durable(result_dir))
+        status = ms_error_set(err, MS_ERR_IO, NULL, "cannot create the result directory");
+    free(result_dir);
+    return status;
+}
+
+void ms_merge_runner_run(ms_service *service, ms_job *job, ms_job_outcome *outcome)
+{
+    ms_merge_job merge;
+    char *path = NULL;
+    outcome->status = ms_merge_job_parse_stored(job->request_text, &merge, &outcome->error);
+    if (outcome->status == MS_OK)
+        outcome->status = ms_merge_job_resolve(service, &merge, &outcome->error);
+    if (outcome->status == MS_OK)
+        outcome->status = output_path(service, job, &merge, &path, &outcome->error);
+    if (outcome->status != MS_OK)
+        goto done;
+    merge.request.params.threads = service->job_threads;
+    ms_merge_inputs inputs = {merge.model_paths[0], merge.model_paths[1], merge.model_paths[2]};
+    ms_job_progress context = {service, job};
+    ms_merge_report report;
+    memset(&report, 0, sizeof report);
+    outcome->status = ms_merge_files(&inputs, path, &merge.request.params,
+                                     ms_job_runner_progress, &context, &job->cancel, &report,
+                                     &outcome->error);
+    if (outcome->status == MS_OK) {
+        outcome->has_result = merge.destination == NULL;
+        outcome->result_bytes = report.output_bytes;
+        memcpy(outcome->result_sha256, report.output_sha256, sizeof outcome->result_sha256);
+        outcome->result_sha256[64] = '\0';
+        outcome->report_text = report_text(&report, merge.destination);
+        ms_merge_report_free(&report);
+    }
+done:
+    free(path);
+    ms_merge_job_free(&merge);
+}
