@@ -329,6 +329,28 @@ START_TEST(test_refusals_leave_nothing)
 }
 END_TEST
 
+START_TEST(test_lora_refused)
+{
+    tensor_spec lora[] = {
+        {"lora_unet_mid_block_attentions_0_proj_in.lora_down.weight", MS_DTYPE_F16, 2, {4, 32},
+         0.0, 0.01},
+        {"lora_unet_mid_block_attentions_0_proj_in.lora_up.weight", MS_DTYPE_F16, 2, {32, 4},
+         0.0, 0.01},
+        {"lora_unet_mid_block_attentions_0_proj_in.alpha", MS_DTYPE_F16, 0, {0}, 4.0, 0.0},
+    };
+    tensor_spec checkpoint[] = {{UNET "x.weight", MS_DTYPE_F16, 1, {4}, 1.0, 1.0}};
+    write_model(path_a, checkpoint, 1);
+    write_model(path_b, lora, 3);
+    ms_merge_params params;
+    init_params(&params, "weighted_sum", 0.5, 0.5);
+    ms_error err;
+    ck_assert_int_eq(merge(&params, false, NULL, &err), MS_ERR_INVALID_PARAMETER);
+    ck_assert_ptr_nonnull(strstr(err.message, "model_b"));
+    ck_assert_ptr_nonnull(strstr(err.message, "LoRA"));
+    ck_assert_int_eq(access(path_out, F_OK), -1);
+}
+END_TEST
+
 START_TEST(test_duplicate_text_encoder_spellings)
 {
     tensor_spec a[] = {{TE_OLD "final_layer_norm.weight", MS_DTYPE_F16, 1, {4}, 1.0, 1.0},
@@ -665,6 +687,7 @@ static Suite *merge_driver_suite(void)
     tcase_add_test(tcase, test_precision_32_clip_and_prune);
     tcase_add_test(tcase, test_refusals_leave_nothing);
     tcase_add_test(tcase, test_duplicate_text_encoder_spellings);
+    tcase_add_test(tcase, test_lora_refused);
     tcase_add_test(tcase, test_nan_policy);
     tcase_add_test(tcase, test_block_weights_reach_the_method);
     tcase_add_test(tcase, test_streamed_equals_reference);

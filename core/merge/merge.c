@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/model/inspect.h"
 #include "merge_internal.h"
 #include "planned_writer.h"
 #include "tensor.h"
@@ -205,6 +206,23 @@ static void write_tensors(merge_run *run, ms_progress_fn progress, void *user_da
         pthread_join(threads[i], NULL);
 }
 
+/* A LoRA has no key a checkpoint has: merged with one it would only be
+ * copied beside the checkpoint's keys, a file neither tool can load. */
+static ms_status refuse_lora(const merge_input *input, const char *role, ms_error *err)
+{
+    ms_model_summary summary;
+    ms_error ignored;
+    if (ms_inspect_model(&input->file, &summary, &ignored) != MS_OK ||
+        summary.kind != MS_MODEL_LORA)
+        return MS_OK;
+    ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL,
+                 "%s (%s) is a LoRA with %zu modules, not a checkpoint: merge takes checkpoints",
+                 role, input->path, summary.module_count);
+    ms_error_detail_add(err, "field", "%s", role);
+    ms_error_detail_add(err, "reason", "not_a_checkpoint");
+    return MS_ERR_INVALID_PARAMETER;
+}
+
 static ms_status open_inputs(merge_run *run, const ms_merge_inputs *inputs, ms_error *err)
 {
     static const char *const roles[] = {"model_a", "model_b", "model_c"};
@@ -217,6 +235,8 @@ static ms_status open_inputs(merge_run *run, const ms_merge_inputs *inputs, ms_e
             return MS_ERR_INVALID_PARAMETER;
         }
         ms_status status = ms_merge_input_open(&run->inputs[i], paths[i], err);
+        if (status == MS_OK)
+            status = refuse_lora(&run->inputs[i], roles[i], err);
         if (status != MS_OK) {
             ms_error_detail_add(err, "model", "%s", roles[i]);
             return status;
