@@ -25,8 +25,8 @@
 /* sd-meh's EPSILON */
 #define MS_MERGE_EPSILON 1e-10
 
-/* Elements per chunk that methods read and emit at a time (1 MiB of doubles). */
-enum { MS_MERGE_CHUNK_ELEMENTS = 1u << 17 };
+/* Elements per chunk that methods read and emit at a time (512 KiB of doubles). */
+enum { MS_MERGE_CHUNK_ELEMENTS = 1u << 16 };
 
 /* One input tensor: its bytes inside a mapped file, its float dtype. */
 typedef struct ms_merge_operand {
@@ -41,7 +41,7 @@ typedef struct ms_merge_operand {
 
 /* Converts elements [start, start + count) to doubles.  With release_pages it
  * first maps the pages to be read in one call (MADV_POPULATE_READ), then
- * releases (MADV_DONTNEED) every 8 MiB window of the mapping the read
+ * releases (MADV_DONTNEED) every 2 MiB window of the mapping the read
  * completes: passes read in ascending order, so the resident set of a pass
  * stays within a window per operand, and releases (TLB shootdowns) stay
  * rare.  The driver releases the rest of each tensor once it is merged.  A

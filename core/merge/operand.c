@@ -27,12 +27,12 @@ static void read_work(void *context)
 
 /* Pages are handed back in windows, not after every chunk: each release
  * is a TLB shootdown on every core the process runs on, and a window of
- * 8 MiB keeps them rare while the resident set stays small.  A read that
+ * 2 MiB keeps them rare while the resident set stays small.  A read that
  * crosses a window boundary releases the windows it completes (pages of a
  * neighbouring tensor at the edge are only refetched from the page cache);
  * what is left of the last window goes when the driver releases the whole
  * tensor after merging it. */
-enum { RELEASE_WINDOW_BYTES = 8u << 20 };
+enum { RELEASE_WINDOW_BYTES = 2u << 20 };
 
 static uintptr_t page_size(void)
 {
