@@ -21,130 +21,13 @@ SCALE=${MERGESVD_TEST_TIMEOUT_SCALE:-1}
 SLOW_MS=200
 unset MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS MERGESVD_FAILPOINT_SUBMIT_SLEEP_MS
 
-for tool in curl jq sha256sum; do
-    command -v "$tool" >/dev/null || { echo "merge_service_test: $tool is required (apt-get install -y $tool)"; exit 1; }
-done
+. "$TESTS_DIR/service_lib.sh"
+service_setup merge_service
+request_seconds=60
+response_bytes=400
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mergesvd-merge-service.XXXXXX") || exit 1
-server_pids=()
-background_pids=()
-mounts=()
-cleanup() {
-    for pid in "${server_pids[@]}" "${background_pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-    local i
-    for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[$i]}" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-passed=0
-failed=0
 skipped=0
-pass() { passed=$((passed + 1)); echo "ok   - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
 skip() { skipped=$((skipped + 1)); echo "skip - $1${2:+: $2}"; }
-check() { # NAME COMMAND...: passes when the command succeeds
-    local name=$1; shift
-    if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name" "$(last_response)"; fi
-}
-last_response() { printf 'status %s, body %s' "$status" "$(head -c 400 "$body_file" 2>/dev/null)"; }
-
-# ---------------------------------------------------------------- servers
-
-server_pid=
-server_log=
-base=
-
-# start_server NAME DATA [serve options...]; MERGESVD_FAILPOINT_* passes through.
-start_server() {
-    local name=$1 data=$2; shift 2
-    server_log=$work/$name.log
-    : >"$server_log"
-    "$MERGESVD" serve --listen 127.0.0.1:0 --data "$data" "$@" >"$server_log" 2>&1 &
-    server_pid=$!
-    server_pids+=("$server_pid")
-    local port='' deadline=$((SECONDS + 20 * SCALE))
-    while [ $SECONDS -lt $deadline ]; do
-        port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$server_log" | head -n 1)
-        [ -n "$port" ] && break
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    if [ -z "$port" ]; then
-        fail "$name: server starts and prints its port" "$(tail -n 20 "$server_log")"
-        return 1
-    fi
-    base=http://127.0.0.1:$port
-}
-
-# stop_server SIGNAL: waits (bounded); the exit status lands in $server_status.
-stop_server() {
-    local signal=$1 deadline=$((SECONDS + 30 * SCALE))
-    server_status=
-    [ -n "$server_pid" ] || return 1
-    # bash reports a SIGKILLed job on stderr; its status is not needed.
-    [ "$signal" = KILL ] && disown "$server_pid" 2>/dev/null
-    kill -"$signal" "$server_pid" 2>/dev/null
-    while kill -0 "$server_pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
-    if kill -0 "$server_pid" 2>/dev/null; then
-        kill -9 "$server_pid" 2>/dev/null
-        { wait "$server_pid"; } 2>/dev/null
-        server_status=timeout
-    else
-        { wait "$server_pid"; } 2>/dev/null
-        server_status=$?
-    fi
-    server_pid=
-}
-
-# ---------------------------------------------------------------- requests
-
-body_file=$work/body
-headers_file=$work/headers
-status=
-
-# request METHOD PATH [curl options...]: sets $status, $body_file, $headers_file.
-request() {
-    local method=$1 path=$2; shift 2
-    : >"$body_file"
-    : >"$headers_file"
-    status=$(curl -s --max-time $((60 * SCALE)) -X "$method" -o "${OUT:-$body_file}" \
-        -D "$headers_file" -w '%{http_code}' "$@" "$base$path" 2>/dev/null)
-    [ -n "$status" ] || status=000
-}
-post_json() { # PATH BODY [curl options...]
-    local path=$1 body=$2; shift 2
-    request POST "$path" -H 'Content-Type: application/json' -H 'Expect:' --data-binary "$body" "$@"
-}
-header() { grep -i "^$1:" "$headers_file" | tail -n 1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
-json() { jq -r "$1" "$body_file" 2>/dev/null; }
-expect_status() { # NAME WANT
-    if [ "$status" = "$2" ]; then pass "$1"; else fail "$1" "want $2; $(last_response)"; fi
-}
-# keep SCHEMA LABEL: the body is checked against openapi.yaml's SCHEMA at the end.
-kept=0
-keep() {
-    kept=$((kept + 1))
-    cp "$body_file" "$work/kept/$kept.json"
-    echo "$1 $work/kept/$kept.json $2" >>"$work/kept/list"
-}
-# expect_error NAME STATUS CODE [JQ-CONDITION]
-expect_error() {
-    local name=$1 want_status=$2 want_code=$3 extra=${4:-true}
-    local code
-    code=$(json '.error.code // empty')
-    if [ "$status" = "$want_status" ] && [ "$code" = "$want_code" ] &&
-        [[ $(header Content-Type) == application/json* ]] &&
-        jq -e '.error.message | type == "string"' "$body_file" >/dev/null 2>&1 &&
-        jq -e "$extra" "$body_file" >/dev/null 2>&1; then
-        pass "$name"
-        keep Error "$name"
-    else
-        fail "$name" "want $want_status $want_code${4:+ with $4}; $(last_response)"
-    fi
-}
 
 job_id=
 merge() { # BODY [curl options...]: POST /v1/merge-models, sets $job_id on 202
@@ -154,29 +37,6 @@ merge() { # BODY [curl options...]: POST /v1/merge-models, sets $job_id on 202
 }
 bbwm() { # BODY [curl options...]: POST /bbwm/merge-models (answers when the merge ends)
     post_json /bbwm/merge-models "$@"
-}
-# wait_job ID STATES SECONDS: polls until the state is one of STATES.
-wait_job() {
-    local id=$1 states=" $2 " deadline=$((SECONDS + $3 * SCALE)) state=''
-    [ -n "$id" ] || { echo "  (no job id to wait for)"; return 1; }
-    while [ $SECONDS -lt $deadline ]; do
-        request GET "/v1/jobs/$id"
-        state=$(json .state)
-        [[ $states == *" $state "* ]] && return 0
-        sleep 0.1
-    done
-    echo "  (job $id still '$state' after $3 s)"
-    return 1
-}
-# wait_for PATH JQ-CONDITION SECONDS: polls PATH until the condition holds.
-wait_for() {
-    local path=$1 condition=$2 deadline=$((SECONDS + $3 * SCALE))
-    while [ $SECONDS -lt $deadline ]; do
-        request GET "$path"
-        jq -e "$condition" "$body_file" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
 }
 # newest_merge: the id of the newest merge job (a /bbwm request's job).
 newest_merge() {
@@ -471,7 +331,7 @@ unset MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS
 # --- DELETE mid-merge: cancelled, the partial file gone
 merge '{"model_a": "sd15_a.safetensors", "model_b": "sd15_b.safetensors", "merge_method": "weighted_sum"}'
 cancel_id=$job_id
-if wait_for "/v1/jobs/$cancel_id" '.state == "running" and .progress.done > 0' 30; then
+if wait_for_path "/v1/jobs/$cancel_id" '.state == "running" and .progress.done > 0' 30; then
     check "a running merge shows byte progress, its key and an ETA" jq -e \
         '.progress.fraction > 0 and .progress.fraction < 1 and .progress.total > .progress.done and (.progress.current_key|type == "string") and (.progress.eta_seconds|type == "number")' "$body_file"
     keep Job "running merge job"
@@ -564,39 +424,4 @@ fi
 unset MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS
 
 # ================================================================ schemas
-echo "# responses against openapi.yaml's schemas"
-schema_python=
-for candidate in python3 /root/.pyenv/shims/python3; do
-    if "$candidate" -c 'import yaml, openapi_schema_validator' >/dev/null 2>&1; then
-        schema_python=$candidate
-        break
-    fi
-done
-if [ -z "$schema_python" ]; then
-    fail "python3 with openapi_schema_validator" "install it with: pip install openapi-spec-validator"
-elif [ "$kept" -gt 0 ]; then
-    "$schema_python" "$TESTS_DIR/openapi_check.py" "$OPENAPI_SOURCE" "$work/kept/list" >"$work/schema.out" 2>&1
-    while IFS= read -r line; do
-        case $line in
-        "ok   - "*) pass "${line#ok   - }" ;;
-        "FAIL - "*) fail "${line#FAIL - }" ;;
-        *) fail "openapi_check" "$line" ;;
-        esac
-    done <"$work/schema.out"
-fi
-
-if grep -lE 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$work"/*.log >"$work/sanitized" 2>/dev/null; then
-    fail "no sanitizer report in the server logs" "$(tr '\n' ' ' <"$work/sanitized")"
-else
-    pass "no sanitizer report in the server logs"
-fi
-if [ "$failed" -gt 0 ]; then
-    for log in "$work"/*.log; do
-        echo "# --- last lines of $(basename "$log")"
-        tail -n 15 "$log" | sed 's/^/#   /'
-    done
-fi
-
-echo "# done in ${SECONDS} s${skipped:+, $skipped skipped}"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+service_finish

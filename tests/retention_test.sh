@@ -14,136 +14,9 @@ OPENAPI_SOURCE=$TESTS_DIR/../openapi.yaml
 SCALE=${MERGESVD_TEST_TIMEOUT_SCALE:-1}
 unset MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS MERGESVD_FAILPOINT_SUBMIT_SLEEP_MS
 
-for tool in curl jq sha256sum; do
-    command -v "$tool" >/dev/null || { echo "retention_test: $tool is required (apt-get install -y $tool)"; exit 1; }
-done
+. "$TESTS_DIR/service_lib.sh"
+service_setup retention
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mergesvd-retention.XXXXXX") || exit 1
-server_pids=()
-background_pids=()
-cleanup() {
-    for pid in "${server_pids[@]}" "${background_pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
-check() { # NAME COMMAND...: passes when the command succeeds
-    local name=$1; shift
-    if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name" "$(last_response)"; fi
-}
-last_response() { printf 'status %s, body %s' "$status" "$(head -c 300 "$body_file" 2>/dev/null)"; }
-
-# ---------------------------------------------------------------- servers
-
-server_pid=
-server_log=
-base=
-
-# start_server NAME DATA [serve options...]
-start_server() {
-    local name=$1 data=$2; shift 2
-    server_log=$work/$name.log
-    "$MERGESVD" serve --listen 127.0.0.1:0 --models "$models" --data "$data" "$@" >>"$server_log" 2>&1 &
-    server_pid=$!
-    server_pids+=("$server_pid")
-    local port='' deadline=$((SECONDS + 20 * SCALE))
-    while [ $SECONDS -lt $deadline ]; do
-        port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$server_log" | tail -n 1)
-        [ -n "$port" ] && [ "http://127.0.0.1:$port" != "$base" ] && break
-        port=
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    if [ -z "$port" ]; then
-        fail "$name: server starts and prints its port" "$(tail -n 20 "$server_log")"
-        return 1
-    fi
-    base=http://127.0.0.1:$port
-}
-
-# stop_server: SIGTERM, waits (bounded); the exit status in $server_status.
-stop_server() {
-    local deadline=$((SECONDS + 30 * SCALE))
-    server_status=
-    [ -n "$server_pid" ] || return 1
-    kill -TERM "$server_pid" 2>/dev/null
-    while kill -0 "$server_pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
-    local timed_out=false
-    if kill -0 "$server_pid" 2>/dev/null; then
-        kill -9 "$server_pid" 2>/dev/null
-        timed_out=true
-    fi
-    { wait "$server_pid"; } 2>/dev/null
-    server_status=$?
-    [ "$timed_out" = false ] || server_status=timeout
-    server_pid=
-}
-
-# ---------------------------------------------------------------- requests
-
-body_file=$work/body
-headers_file=$work/headers
-status=
-
-# request METHOD PATH [curl options...]; OUT=FILE request ... writes the body there.
-request() {
-    local method=$1 path=$2; shift 2
-    : >"$body_file"
-    : >"$headers_file"
-    status=$(curl -s --max-time $((30 * SCALE)) -X "$method" -o "${OUT:-$body_file}" \
-        -D "$headers_file" -w '%{http_code}' "$@" "$base$path" 2>/dev/null)
-    [ -n "$status" ] || status=000
-}
-header() { grep -i "^$1:" "$headers_file" | tail -n 1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
-json() { jq -r "$1" "$body_file" 2>/dev/null; }
-expect_status() { if [ "$status" = "$2" ]; then pass "$1"; else fail "$1" "want $2; $(last_response)"; fi; }
-
-# keep SCHEMA LABEL: the body is checked against openapi.yaml's SCHEMA at the end.
-kept=0
-mkdir -p "$work/kept"
-keep() {
-    kept=$((kept + 1))
-    cp "$body_file" "$work/kept/$kept.json"
-    echo "$1 $work/kept/$kept.json $2" >>"$work/kept/list"
-}
-
-# expect_error NAME STATUS CODE: the one error shape of the contract.
-expect_error() {
-    local name=$1 want_status=$2 want_code=$3 content_type
-    content_type=$(header Content-Type)
-    if [ "$status" = "$want_status" ] && [ "$(json '.error.code // empty')" = "$want_code" ] &&
-        [[ $content_type == application/json* ]] &&
-        jq -e '.error.message | type == "string" and length > 0' "$body_file" >/dev/null 2>&1; then
-        pass "$name"
-        keep Error "$name"
-    else
-        fail "$name" "want $want_status $want_code (Content-Type $content_type); $(last_response)"
-    fi
-}
-
-job_id=
-submit() { # BODY: POST /v1/resize-lora, sets $job_id on 202
-    request POST /v1/resize-lora -H 'Content-Type: application/json' -H 'Expect:' --data-binary "$1"
-    job_id=
-    [ "$status" = 202 ] && job_id=$(json .id)
-}
-# wait_for ID JQ-CONDITION SECONDS: polls the job until the condition holds.
-wait_for() {
-    local id=$1 condition=$2 deadline=$((SECONDS + $3 * SCALE))
-    [ -n "$id" ] || return 1
-    while [ $SECONDS -lt $deadline ]; do
-        request GET "/v1/jobs/$id"
-        jq -e "$condition" "$body_file" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # run_job BODY: submits and waits for success; the id in $job_id ("" on failure).
 run_job() {
     submit "$1"
@@ -171,6 +44,7 @@ downloads_intact() { # ID: the result downloads and matches the job's sha256
 # ---------------------------------------------------------------- inputs
 
 models=$work/models
+serve_options=(--models "$models")
 mkdir -p "$models"
 if [ ! -x "$GEN_LORA" ]; then
     echo "retention_test: $GEN_LORA is missing (make tests/gen_lora)"
@@ -234,7 +108,8 @@ if [ -n "$result_bytes" ] && start_server bytes "$data" --keep-results-bytes $((
         '[.jobs[] | select(.id == $id)][0].result_expired == true and ([.jobs[] | select(.result_expired)] | length == 1)' "$body_file"
     keep JobList "job list with an expired job"
     request GET "/v1/jobs/$first/result"
-    expect_error "download of the expired result -> 410 result_expired" 410 result_expired
+    expect_error "download of the expired result -> 410 result_expired" 410 result_expired \
+        '.error.message | length > 0'
     request HEAD "/v1/jobs/$first/result" -I
     expect_status "HEAD of the expired result -> 410" 410
     check "the expired result's folder is gone" test ! -e "$data/results/$first"
@@ -252,7 +127,8 @@ if [ -n "$result_bytes" ] && start_server bytes "$data" --keep-results-bytes $((
     if start_server bytes-again "$data"; then
         check "after a restart (no limits) the first is still expired" test "$(expired "$first")" = true
         request GET "/v1/jobs/$first/result"
-        expect_error "after a restart its download is still 410" 410 result_expired
+        expect_error "after a restart its download is still 410" 410 result_expired \
+        '.error.message | length > 0'
         check "after a restart without limits the others stay" test "$(expired "$second")$(expired "$third")" = falsefalse
         stop_server
     fi
@@ -277,7 +153,8 @@ if start_server age "$data" --keep-results-seconds 1; then
             fail "a result expires about a second after it finished" "$(last_response)"
         fi
         request GET "/v1/jobs/$aged/result"
-        expect_error "its download is then 410" 410 result_expired
+        expect_error "its download is then 410" 410 result_expired \
+        '.error.message | length > 0'
         check "its folder is gone" test ! -e "$data/results/$aged"
     fi
     stop_server
@@ -320,39 +197,4 @@ if start_server download "$data" --keep-results-seconds 1; then
     stop_server
 fi
 
-echo "# responses against openapi.yaml's schemas"
-schema_python=
-for candidate in python3 /root/.pyenv/shims/python3; do
-    if "$candidate" -c 'import yaml, openapi_schema_validator' >/dev/null 2>&1; then
-        schema_python=$candidate
-        break
-    fi
-done
-if [ -z "$schema_python" ]; then
-    fail "python3 with openapi_schema_validator" "install it with: pip install openapi-spec-validator"
-elif [ "$kept" -gt 0 ]; then
-    "$schema_python" "$TESTS_DIR/openapi_check.py" "$OPENAPI_SOURCE" "$work/kept/list" >"$work/schema.out" 2>&1
-    while IFS= read -r line; do
-        case $line in
-        "ok   - "*) pass "${line#ok   - }" ;;
-        "FAIL - "*) fail "${line#FAIL - }" ;;
-        *) fail "openapi_check" "$line" ;;
-        esac
-    done <"$work/schema.out"
-fi
-
-if grep -lE 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$work"/*.log >"$work/sanitized" 2>/dev/null; then
-    fail "no sanitizer report in the server logs" "$(tr '\n' ' ' <"$work/sanitized")"
-else
-    pass "no sanitizer report in the server logs"
-fi
-if [ "$failed" -gt 0 ]; then
-    for log in "$work"/*.log; do
-        echo "# --- last lines of $(basename "$log")"
-        tail -n 15 "$log" | sed 's/^/#   /'
-    done
-fi
-
-echo "# done in ${SECONDS} s"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+service_finish

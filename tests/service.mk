@@ -4,6 +4,8 @@ dist_noinst_SCRIPTS += tests/service_test.sh
 # The script runs both programs; `make check TESTS=tests/service_test.sh` builds them first.
 tests/service_test.log: mergesvd$(EXEEXT) tests/gen_lora$(EXEEXT)
 EXTRA_DIST += tests/openapi_check.py
+# Helpers sourced by service_test.sh, merge_service_test.sh and retention_test.sh.
+EXTRA_DIST += tests/service_lib.sh
 # Result retention (--keep-results-bytes / --keep-results-seconds), end to end.
 TESTS += tests/retention_test.sh
 dist_noinst_SCRIPTS += tests/retention_test.sh

@@ -17,170 +17,9 @@ SLOW_MS=300
 # Only the servers that ask for it get the failpoint.
 unset MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS
 
-for tool in curl jq sha256sum; do
-    command -v "$tool" >/dev/null || { echo "service_test: $tool is required (apt-get install -y $tool)"; exit 1; }
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/mergesvd-service.XXXXXX") || exit 1
-server_pids=()
-cleanup() {
-    for pid in "${server_pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
-check() { # NAME COMMAND...: passes when the command succeeds
-    local name=$1; shift
-    if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name" "$(last_response)"; fi
-}
-last_response() { printf 'status %s, body %s' "$status" "$(head -c 300 "$body_file" 2>/dev/null)"; }
-
-# ---------------------------------------------------------------- servers
-
-server_pid=
-server_log=
-base=
+. "$TESTS_DIR/service_lib.sh"
+service_setup service
 auth=()
-
-# start_server NAME DATA [serve options...]; env MERGESVD_FAILPOINT_* is passed through.
-start_server() {
-    local name=$1 data=$2; shift 2
-    launch "$name" "$MERGESVD" serve --listen 127.0.0.1:0 --models "$models" --data "$data" "$@"
-}
-# launch NAME COMMAND...: starts a server and waits (bounded) for its port.
-launch() {
-    local name=$1; shift
-    server_log=$work/$name.log
-    : >"$server_log"
-    "$@" >"$server_log" 2>&1 &
-    server_pid=$!
-    server_pids+=("$server_pid")
-    local port='' deadline=$((SECONDS + 20 * SCALE))
-    while [ $SECONDS -lt $deadline ]; do
-        port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$server_log" | head -n 1)
-        [ -n "$port" ] && break
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    if [ -z "$port" ]; then
-        fail "$name: server starts and prints its port" "$(tail -n 20 "$server_log")"
-        return 1
-    fi
-    base=http://127.0.0.1:$port
-    return 0
-}
-
-# stop_server SIGNAL: waits (bounded) and leaves the exit status in $server_status.
-stop_server() {
-    local signal=$1 deadline=$((SECONDS + 30 * SCALE))
-    server_status=
-    [ -n "$server_pid" ] || return 1
-    # bash reports a SIGKILLed job on stderr; its status is not needed.
-    [ "$signal" = 9 ] && disown "$server_pid" 2>/dev/null
-    kill -"$signal" "$server_pid" 2>/dev/null
-    while kill -0 "$server_pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
-    if kill -0 "$server_pid" 2>/dev/null; then
-        kill -9 "$server_pid" 2>/dev/null
-        { wait "$server_pid"; } 2>/dev/null
-        server_status=timeout
-    else
-        { wait "$server_pid"; } 2>/dev/null
-        server_status=$?
-    fi
-    server_pid=
-}
-
-# ---------------------------------------------------------------- requests
-
-body_file=$work/body
-headers_file=$work/headers
-status=
-
-# request METHOD PATH [curl options...]: sets $status, $body_file, $headers_file;
-# OUT=FILE request ... writes the body to FILE instead.
-request() {
-    local method=$1 path=$2; shift 2
-    : >"$body_file"
-    : >"$headers_file"
-    status=$(curl -s --max-time $((30 * SCALE)) -X "$method" ${auth[@]+"${auth[@]}"} \
-        -o "${OUT:-$body_file}" -D "$headers_file" -w '%{http_code}' "$@" "$base$path" 2>/dev/null)
-    [ -n "$status" ] || status=000
-}
-post_json() { # PATH BODY [curl options...]
-    local path=$1 body=$2; shift 2
-    request POST "$path" -H 'Content-Type: application/json' -H 'Expect:' \
-        --data-binary "$body" "$@"
-}
-header() { # NAME: the last value of a response header
-    grep -i "^$1:" "$headers_file" | tail -n 1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'
-}
-json() { jq -r "$1" "$body_file" 2>/dev/null; }
-
-expect_status() { # NAME WANT
-    if [ "$status" = "$2" ]; then pass "$1"; else fail "$1" "want $2; $(last_response)"; fi
-}
-# keep SCHEMA LABEL: the body is checked against openapi.yaml's SCHEMA at the end.
-kept=0
-keep() {
-    kept=$((kept + 1))
-    cp "$body_file" "$work/kept/$kept.json"
-    echo "$1 $work/kept/$kept.json $2" >>"$work/kept/list"
-}
-
-# expect_error NAME STATUS CODE [JQ-CONDITION]: the one error shape of the contract.
-expect_error() {
-    local name=$1 want_status=$2 want_code=$3 extra=${4:-true}
-    local code content_type
-    code=$(json '.error.code // empty')
-    content_type=$(header Content-Type)
-    if [ "$status" = "$want_status" ] && [ "$code" = "$want_code" ] &&
-        [[ $content_type == application/json* ]] &&
-        jq -e ".error.message | type == \"string\"" "$body_file" >/dev/null 2>&1 &&
-        jq -e "$extra" "$body_file" >/dev/null 2>&1; then
-        pass "$name"
-        keep Error "$name"
-    else
-        fail "$name" "want $want_status $want_code${4:+ with $4} (Content-Type $content_type); $(last_response)"
-    fi
-}
-
-job_id=
-submit() { # BODY [curl options...]: POST /v1/resize-lora, sets $job_id on 202
-    post_json /v1/resize-lora "$@"
-    job_id=
-    [ "$status" = 202 ] && job_id=$(json .id)
-}
-# wait_job ID STATES SECONDS: polls until the state is one of STATES (space separated).
-wait_job() {
-    local id=$1 states=" $2 " deadline=$((SECONDS + $3 * SCALE)) state=''
-    [ -n "$id" ] || { echo "  (no job id to wait for)"; return 1; }
-    while [ $SECONDS -lt $deadline ]; do
-        request GET "/v1/jobs/$id"
-        state=$(json .state)
-        [[ $states == *" $state "* ]] && return 0
-        sleep 0.1
-    done
-    echo "  (job $id still '$state' after $3 s)"
-    return 1
-}
-
-# wait_for ID JQ-CONDITION SECONDS: polls the job until the condition holds.
-wait_for() {
-    local id=$1 condition=$2 deadline=$((SECONDS + $3 * SCALE))
-    [ -n "$id" ] || return 1
-    while [ $SECONDS -lt $deadline ]; do
-        request GET "/v1/jobs/$id"
-        jq -e "$condition" "$body_file" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # ---------------------------------------------------------------- inputs
 
@@ -195,6 +34,7 @@ make_safetensors() { # FILE HEADER-JSON DATA-BYTES
 }
 
 models=$work/models
+serve_options=(--models "$models")
 outside=$work/outside
 mkdir -p "$work/kept" "$models/nested" "$outside" "$work/data-main" "$work/data-slow" "$work/data-auth" \
     "$work/data-restart" "$work/data-public"
@@ -897,39 +737,4 @@ check "unit's TimeoutStopSec exceeds its --grace-seconds" awk '
     /^TimeoutStopSec=/ { split($0, kv, "="); stop = kv[2] + 0 }
     END { exit !(grace > 0 && stop > grace) }' "$unit_source"
 
-echo "# responses against openapi.yaml's schemas"
-schema_python=
-for candidate in python3 /root/.pyenv/shims/python3; do
-    if "$candidate" -c 'import yaml, openapi_schema_validator' >/dev/null 2>&1; then
-        schema_python=$candidate
-        break
-    fi
-done
-if [ -z "$schema_python" ]; then
-    fail "python3 with openapi_schema_validator" "install it with: pip install openapi-spec-validator"
-elif [ "$kept" -gt 0 ]; then
-    "$schema_python" "$TESTS_DIR/openapi_check.py" "$OPENAPI_SOURCE" "$work/kept/list" >"$work/schema.out" 2>&1
-    while IFS= read -r line; do
-        case $line in
-        "ok   - "*) pass "${line#ok   - }" ;;
-        "FAIL - "*) fail "${line#FAIL - }" ;;
-        *) fail "openapi_check" "$line" ;;
-        esac
-    done <"$work/schema.out"
-fi
-
-if grep -lE 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$work"/*.log >"$work/sanitized" 2>/dev/null; then
-    fail "no sanitizer report in the server logs" "$(tr '\n' ' ' <"$work/sanitized")"
-else
-    pass "no sanitizer report in the server logs"
-fi
-if [ "$failed" -gt 0 ]; then
-    for log in "$work"/*.log; do
-        echo "# --- last lines of $(basename "$log")"
-        tail -n 15 "$log" | sed 's/^/#   /'
-    done
-fi
-
-echo "# done in ${SECONDS} s"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+service_finish
