@@ -5,6 +5,8 @@ LORA_GENERATOR = tests/lora_generator.c tests/lora_generator.h
 check_PROGRAMS += tests/test_api tests/test_inspect
 TESTS += tests/test_api tests/test_inspect tests/cli_test.sh
 dist_noinst_SCRIPTS += tests/cli_test.sh
+# Helpers sourced by cli_test.sh and cli_merge_test.sh.
+EXTRA_DIST += tests/cli_lib.sh
 
 tests_test_api_SOURCES = tests/test_api.c $(TEST_SUPPORT_SOURCES)
 tests_test_api_CFLAGS = $(TEST_CFLAGS)

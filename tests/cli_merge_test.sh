@@ -4,35 +4,13 @@
 # error), a weighted_sum whose output `inspect` reads back and whose values
 # are checked, --json (params echoed in the shortest form), block weights by
 # list and by name, and Ctrl-C/SIGTERM removing the temporary.
-# Environment (from AM_TESTS_ENVIRONMENT): MERGESVD, BUILD_DIR.
+# Environment (from AM_TESTS_ENVIRONMENT): MERGESVD, BUILD_DIR, TESTS_DIR.
 set -u
 MERGESVD=${MERGESVD:?MERGESVD not set}
 GEN_CHECKPOINT=${BUILD_DIR:?BUILD_DIR not set}/tests/gen_checkpoint
-work=$(mktemp -d "${TMPDIR:-/tmp}/cli_merge_test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-failures=0
-checks=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-# expect_exit STATUS DESCRIPTION COMMAND...: runs COMMAND, output in
-# $work/out and $work/err.
-expect_exit() {
-    local want=$1 what=$2
-    shift 2
-    checks=$((checks + 1))
-    "$@" >"$work/out" 2>"$work/err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$what: exit $got, expected $want ($*)"
-        sed 's/^/    /' "$work/err" | head -5 >&2
-        return 1
-    fi
-    return 0
-}
+TESTS_DIR=${TESTS_DIR:?TESTS_DIR not set}
+. "$TESTS_DIR/cli_lib.sh"
+cli_setup cli_merge_test
 
 # py_check DESCRIPTION PYTHON [ARGS...]: PYTHON sees ARGS as sys.argv[1:] and
 # `doc` (the JSON of $work/out, when it parses) and must raise on failure.
@@ -67,16 +45,6 @@ PYEOF
         fail "$what"
         sed 's/^/    /' "$work/py_err" | tail -3 >&2
     fi
-}
-
-expect_stderr_has() {
-    checks=$((checks + 1))
-    grep -q -- "$2" "$work/err" || fail "$1: stderr lacks '$2': $(head -c 300 "$work/err")"
-}
-
-expect_stdout_has() {
-    checks=$((checks + 1))
-    grep -q -- "$2" "$work/out" || fail "$1: stdout lacks '$2': $(head -c 300 "$work/out")"
 }
 
 # ---- usage errors: exit 2, nothing written ----

@@ -2,35 +2,13 @@
 # End-to-end tests of `mergesvd resize` and `mergesvd inspect` on generated
 # LoRAs: ranks, alpha/rank ratios, option spellings, usage errors (exit 2)
 # and failed operations (exit 1, structured error, no output left behind).
-# Environment (from AM_TESTS_ENVIRONMENT): MERGESVD, BUILD_DIR.
+# Environment (from AM_TESTS_ENVIRONMENT): MERGESVD, BUILD_DIR, TESTS_DIR.
 set -u
 MERGESVD=${MERGESVD:?MERGESVD not set}
 GEN_LORA=${BUILD_DIR:?BUILD_DIR not set}/tests/gen_lora
-work=$(mktemp -d "${TMPDIR:-/tmp}/cli_test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-failures=0
-checks=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-# expect_exit STATUS DESCRIPTION COMMAND...: runs COMMAND, output in
-# $work/out and $work/err.
-expect_exit() {
-    local want=$1 what=$2
-    shift 2
-    checks=$((checks + 1))
-    "$@" >"$work/out" 2>"$work/err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$what: exit $got, expected $want ($*)"
-        sed 's/^/    /' "$work/err" | head -5 >&2
-        return 1
-    fi
-    return 0
-}
+TESTS_DIR=${TESTS_DIR:?TESTS_DIR not set}
+. "$TESTS_DIR/cli_lib.sh"
+cli_setup cli_test
 
 # py_check DESCRIPTION FILE PYTHON: PYTHON sees the parsed JSON of FILE as
 # `doc` and must raise (assert) on failure.
@@ -45,11 +23,6 @@ PYEOF
         fail "$what"
         sed 's/^/    /' "$work/py_err" | tail -3 >&2
     fi
-}
-
-expect_stderr_has() {
-    checks=$((checks + 1))
-    grep -q -- "$2" "$work/err" || fail "$1: stderr lacks '$2': $(head -c 300 "$work/err")"
 }
 
 # ---- inputs ----
