@@ -5,19 +5,16 @@
  * the child's peak RSS and the floor: copying a file of the output's size
  * with fsync, measured in the same run. */
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_common.h"
 #include "tests/checkpoint_generator.h"
 
 enum { MAX_RUNS = 50, MAX_METHODS = 16 };
@@ -53,36 +50,6 @@ typedef struct bench_config {
     int method_count;
 } bench_config;
 
-typedef struct run_result {
-    double seconds;
-    long peak_rss_kb;
-} run_result;
-
-static double now_seconds(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + now.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *values, int count)
-{
-    qsort(values, (size_t)count, sizeof *values, compare_doubles);
-    return count % 2 ? values[count / 2] : (values[count / 2 - 1] + values[count / 2]) / 2;
-}
-
-static long long file_size(const char *path)
-{
-    struct stat info;
-    return stat(path, &info) == 0 ? (long long)info.st_size : -1;
-}
-
 static int model_count_of(const char *method)
 {
     for (size_t i = 0; i < sizeof known_methods / sizeof known_methods[0]; i++)
@@ -113,21 +80,21 @@ static int prepare_model(const bench_config *config, gen_checkpoint_arch arch, c
     ms_error err;
     ms_error_clear(&err);
     gen_checkpoint_totals totals;
-    double start = now_seconds();
+    double start = bench_now_seconds();
     if (gen_checkpoint_write(&options, path, &totals, &err) != MS_OK) {
         fprintf(stderr, "bench_merge: generating %s: %s\n", path, err.message);
         return -1;
     }
     printf("generated %s: %zu tensors, %.1f M parameters, %.1f MB in %.1f s\n", path,
            totals.tensor_count, totals.parameter_count / 1e6, totals.file_bytes / 1e6,
-           now_seconds() - start);
+           bench_now_seconds() - start);
     fflush(stdout);
     return 0;
 }
 
 /* Runs mergesvd merge once; 0 and result filled, -1 on failure. */
 static int run_merge(const bench_config *config, const char *const models[3], int model_count,
-                     const char *method, const char *output, run_result *result)
+                     const char *method, const char *output, bench_run_result *result)
 {
     const char *argv[24];
     int argc = 0;
@@ -151,64 +118,7 @@ static int run_merge(const bench_config *config, const char *const models[3], in
     argv[argc++] = output;
     argv[argc] = NULL;
     unlink(output);
-    double start = now_seconds();
-    pid_t child = fork();
-    if (child < 0)
-        return -1;
-    if (child == 0) {
-        int null_fd = open("/dev/null", O_WRONLY);
-        if (null_fd >= 0)
-            dup2(null_fd, STDOUT_FILENO);
-        execv(config->mergesvd, (char *const *)argv);
-        fprintf(stderr, "bench_merge: cannot run %s: %s\n", config->mergesvd, strerror(errno));
-        _exit(127);
-    }
-    int status = 0;
-    struct rusage usage;
-    if (wait4(child, &status, 0, &usage) < 0)
-        return -1;
-    result->seconds = now_seconds() - start;
-    result->peak_rss_kb = usage.ru_maxrss;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "bench_merge: %s failed (status %d)\n", method, status);
-        return -1;
-    }
-    return 0;
-}
-
-/* The floor: read the output and write a copy of it, then fsync (what
- * `dd bs=16M conv=fsync` does); seconds, or a negative value on failure. */
-static double copy_with_fsync(const char *source, const char *target)
-{
-    enum { BUFFER_BYTES = 16 << 20 };
-    char *buffer = malloc(BUFFER_BYTES);
-    int in = open(source, O_RDONLY);
-    unlink(target);
-    int out = open(target, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    double seconds = -1;
-    if (buffer == NULL || in < 0 || out < 0)
-        goto done;
-    double start = now_seconds();
-    ssize_t got;
-    while ((got = read(in, buffer, BUFFER_BYTES)) > 0) {
-        for (ssize_t written = 0; written < got;) {
-            ssize_t put = write(out, buffer + written, (size_t)(got - written));
-            if (put < 0)
-                goto done;
-            written += put;
-        }
-    }
-    if (got < 0 || fsync(out) != 0)
-        goto done;
-    seconds = now_seconds() - start;
-done:
-    if (in >= 0)
-        close(in);
-    if (out >= 0)
-        close(out);
-    unlink(target);
-    free(buffer);
-    return seconds;
+    return bench_run_child("bench_merge", argv, method, result);
 }
 
 static int bench_case(const bench_config *config, gen_checkpoint_arch arch,
@@ -222,7 +132,7 @@ static int bench_case(const bench_config *config, gen_checkpoint_arch arch,
     long long output_bytes = 0;
     int model_count = model_count_of(method);
     for (int run = 0; run < config->runs; run++) {
-        run_result result;
+        bench_run_result result;
         if (run_merge(config, models, model_count, method, output, &result) != 0) {
             unlink(output);
             return -1;
@@ -230,8 +140,8 @@ static int bench_case(const bench_config *config, gen_checkpoint_arch arch,
         seconds[run] = result.seconds;
         if (result.peak_rss_kb > peak_rss_kb)
             peak_rss_kb = result.peak_rss_kb;
-        output_bytes = file_size(output);
-        floors[run] = copy_with_fsync(output, copy);
+        output_bytes = bench_file_size(output);
+        floors[run] = bench_copy_with_fsync(output, copy);
         unlink(output);
         if (floors[run] < 0) {
             fprintf(stderr, "bench_merge: floor copy failed: %s\n", strerror(errno));
@@ -243,7 +153,7 @@ static int bench_case(const bench_config *config, gen_checkpoint_arch arch,
         low = seconds[run] < low ? seconds[run] : low;
         high = seconds[run] > high ? seconds[run] : high;
     }
-    double wall = median(seconds, config->runs), floor = median(floors, config->runs);
+    double wall = bench_median(seconds, config->runs), floor = bench_median(floors, config->runs);
     printf("%-5s %-26s %9.2f %9.2f %9.2f %10.1f %10.1f %9.2f %7.2fx\n", arch_name(arch), method,
            wall, low, high, peak_rss_kb / 1024.0, output_bytes / 1e6, floor,
            floor > 0 ? wall / floor : 0.0);

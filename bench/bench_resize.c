@@ -4,18 +4,15 @@
  * each case next to the floor: copying a file of the output's size with
  * fsync, measured in the same run (benchmarks.md). */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_common.h"
 #include "tests/lora_generator.h"
 
 enum { MAX_RUNS = 50 };
@@ -31,33 +28,9 @@ static const bench_case cases[] = {
     {"rank 32", {"--new_rank", "32", NULL}},
 };
 
-typedef struct run_result {
-    double seconds;
-    long peak_rss_kb;
-} run_result;
-
-static double now_seconds(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + now.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *values, int count)
-{
-    qsort(values, (size_t)count, sizeof *values, compare_doubles);
-    return count % 2 ? values[count / 2] : (values[count / 2 - 1] + values[count / 2]) / 2;
-}
-
 /* Runs mergesvd resize once; returns 0 and fills result, -1 on failure. */
 static int run_resize(const char *mergesvd, const char *input, const char *output,
-                      const bench_case *bench, run_result *result)
+                      const bench_case *bench, bench_run_result *result)
 {
     const char *argv[24];
     int argc = 0;
@@ -71,70 +44,7 @@ static int run_resize(const char *mergesvd, const char *input, const char *outpu
         argv[argc++] = bench->arguments[i];
     argv[argc] = NULL;
     unlink(output);
-    double start = now_seconds();
-    pid_t child = fork();
-    if (child < 0)
-        return -1;
-    if (child == 0) {
-        int null_fd = open("/dev/null", O_WRONLY);
-        if (null_fd >= 0)
-            dup2(null_fd, STDOUT_FILENO);
-        execv(mergesvd, (char *const *)argv);
-        fprintf(stderr, "bench_resize: cannot run %s: %s\n", mergesvd, strerror(errno));
-        _exit(127);
-    }
-    int status = 0;
-    struct rusage usage;
-    if (wait4(child, &status, 0, &usage) < 0)
-        return -1;
-    result->seconds = now_seconds() - start;
-    result->peak_rss_kb = usage.ru_maxrss;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "bench_resize: %s failed (status %d)\n", bench->label, status);
-        return -1;
-    }
-    return 0;
-}
-
-/* The floor: read a file and write a copy of it, then fsync (what dd
- * conv=fsync does); returns seconds or a negative value on failure. */
-static double copy_with_fsync(const char *source, const char *target)
-{
-    enum { BUFFER_BYTES = 16 << 20 };
-    char *buffer = malloc(BUFFER_BYTES);
-    int in = open(source, O_RDONLY);
-    unlink(target);
-    int out = open(target, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    double seconds = -1;
-    if (buffer == NULL || in < 0 || out < 0)
-        goto done;
-    double start = now_seconds();
-    ssize_t got;
-    while ((got = read(in, buffer, BUFFER_BYTES)) > 0) {
-        for (ssize_t written = 0; written < got;) {
-            ssize_t put = write(out, buffer + written, (size_t)(got - written));
-            if (put < 0)
-                goto done;
-            written += put;
-        }
-    }
-    if (got < 0 || fsync(out) != 0)
-        goto done;
-    seconds = now_seconds() - start;
-done:
-    if (in >= 0)
-        close(in);
-    if (out >= 0)
-        close(out);
-    unlink(target);
-    free(buffer);
-    return seconds;
-}
-
-static long file_size(const char *path)
-{
-    struct stat info;
-    return stat(path, &info) == 0 ? (long)info.st_size : -1;
+    return bench_run_child("bench_resize", argv, bench->label, result);
 }
 
 static int prepare_input(const char *work, char *input, size_t size)
@@ -155,13 +65,13 @@ static int prepare_input(const char *work, char *input, size_t size)
     options.seed = 20261122;
     ms_error err;
     ms_error_clear(&err);
-    double start = now_seconds();
+    double start = bench_now_seconds();
     if (gen_lora_write(&options, input, NULL, &err) != MS_OK) {
         fprintf(stderr, "bench_resize: generating %s: %s\n", input, err.message);
         return -1;
     }
-    printf("generated %s (%.1f MB) in %.2f s\n", input, file_size(input) / 1e6,
-           now_seconds() - start);
+    printf("generated %s (%.1f MB) in %.2f s\n", input, bench_file_size(input) / 1e6,
+           bench_now_seconds() - start);
     return 0;
 }
 
@@ -196,20 +106,20 @@ static int bench_one(const char *mergesvd, const char *work, const char *input,
     double seconds[MAX_RUNS], floors[MAX_RUNS];
     long peak_rss_kb = 0;
     for (int run = 0; run < runs; run++) {
-        run_result result;
+        bench_run_result result;
         if (run_resize(mergesvd, input, output, bench, &result) != 0)
             return -1;
         seconds[run] = result.seconds;
         if (result.peak_rss_kb > peak_rss_kb)
             peak_rss_kb = result.peak_rss_kb;
-        floors[run] = copy_with_fsync(output, copy);
+        floors[run] = bench_copy_with_fsync(output, copy);
         if (floors[run] < 0) {
             fprintf(stderr, "bench_resize: floor copy failed: %s\n", strerror(errno));
             return -1;
         }
     }
-    long output_bytes = file_size(output);
-    double wall = median(seconds, runs), floor = median(floors, runs);
+    long long output_bytes = bench_file_size(output);
+    double wall = bench_median(seconds, runs), floor = bench_median(floors, runs);
     printf("%-12s %9.3f %9.3f %9.3f %10.1f %10.1f %9.3f %7.2fx\n", bench->label, wall,
            seconds[0], seconds[runs - 1], peak_rss_kb / 1024.0, output_bytes / 1e6, floor,
            floor > 0 ? wall / floor : 0.0);
@@ -249,8 +159,8 @@ int main(int argc, char **argv)
     char input[PATH_MAX];
     if (prepare_input(work, input, sizeof input) != 0)
         return 1;
-    printf("input %s (%.1f MB), binary %s, %d runs per case\n", input, file_size(input) / 1e6,
-           mergesvd, runs);
+    printf("input %s (%.1f MB), binary %s, %d runs per case\n", input,
+           bench_file_size(input) / 1e6, mergesvd, runs);
     printf("targets: < 1.5 s, < 400 MB peak RSS\n");
     printf("%-12s %9s %9s %9s %10s %10s %9s %8s\n", "case", "median_s", "min_s", "max_s",
            "peak_MB", "output_MB", "floor_s", "vs_floor");
