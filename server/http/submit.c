@@ -187,8 +187,10 @@ static ms_status validate(ms_http_request *request, submission *work, ms_error *
     return status;
 }
 
-ms_job *ms_submit_new_job(ms_job_kind kind, char *request_text, char *params_text,
-                          char *output_name, const ms_submit_headers *headers)
+/* A queued job from what was validated; takes the three texts (freed on
+ * failure too).  NULL when out of memory. */
+static ms_job *new_job(ms_job_kind kind, char *request_text, char *params_text,
+                       char *output_name, const ms_submit_headers *headers)
 {
     ms_job *job = ms_job_new(kind);
     if (job == NULL) {
@@ -254,8 +256,10 @@ enum MHD_Result ms_submit_replay_or_conflict(ms_http_request *request,
     return result;
 }
 
-enum MHD_Result ms_submit_enqueue(ms_http_request *request, const ms_submit_headers *headers,
-                                  ms_job *job, bool hold)
+/* Under the submit mutex: replay, queue limit (429), the durable insert,
+ * the table.  Takes job; hold as in ms_submit_job. */
+static enum MHD_Result enqueue(ms_http_request *request, const ms_submit_headers *headers,
+                               ms_job *job, bool hold)
 {
     ms_service *service = request->service;
     bool handled = false;
@@ -308,6 +312,21 @@ enum MHD_Result ms_submit_enqueue(ms_http_request *request, const ms_submit_head
     return send_accepted(request, id, text, false);
 }
 
+enum MHD_Result ms_submit_job(ms_http_request *request, ms_job_kind kind, char *request_text,
+                              char *params_text, char *output_name,
+                              const ms_submit_headers *headers, bool hold)
+{
+    ms_job *job = new_job(kind, request_text, params_text, output_name, headers);
+    if (job == NULL)
+        return ms_submit_send_code(request, MS_ERR_OUT_OF_MEMORY, "out of memory");
+    ms_service *service = request->service;
+    pthread_mutex_lock(&service->submit_mutex);
+    /* looks for the key again: another POST may have won */
+    enum MHD_Result result = enqueue(request, headers, job, hold);
+    pthread_mutex_unlock(&service->submit_mutex);
+    return result;
+}
+
 /* On the HTTP worker: it reads the model's header and commits to SQLite. */
 static enum MHD_Result submit_resize(ms_http_request *request)
 {
@@ -336,17 +355,9 @@ static enum MHD_Result submit_resize(ms_http_request *request)
         result = ms_http_send_error(request, &err, NULL);
         goto done;
     }
-    ms_job *job = ms_submit_new_job(MS_JOB_KIND_RESIZE, work.request_text, work.params_text,
-                                    work.output_name, &work.headers);
+    result = ms_submit_job(request, MS_JOB_KIND_RESIZE, work.request_text, work.params_text,
+                           work.output_name, &work.headers, false);
     work.request_text = work.params_text = work.output_name = NULL;
-    if (job == NULL) {
-        result = ms_submit_send_code(request, MS_ERR_OUT_OF_MEMORY, "out of memory");
-        goto done;
-    }
-    pthread_mutex_lock(&service->submit_mutex);
-    /* looks for the key again: another POST may have won */
-    result = ms_submit_enqueue(request, &work.headers, job, false);
-    pthread_mutex_unlock(&service->submit_mutex);
 done:
     if (work.have_request)
         ms_api_resize_request_free(&work.request);

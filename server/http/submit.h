@@ -31,18 +31,16 @@ ms_status ms_submit_parse_body(const ms_http_request *request, json_t **body, ms
 enum MHD_Result ms_submit_replay_or_conflict(ms_http_request *request,
                                              const ms_submit_headers *headers, bool *handled);
 
-/* A queued job from what was validated; takes the three texts (freed on
- * failure too).  NULL when out of memory. */
-ms_job *ms_submit_new_job(ms_job_kind kind, char *request_text, char *params_text,
-                          char *output_name, const ms_submit_headers *headers);
-
-/* Under the submit mutex: replay, queue limit (429), the durable insert,
- * the table.  Takes job.  Then, by default, the job is queued and 202
+/* A job of kind from what was validated; takes the three texts (freed on
+ * failure too; 500 out_of_memory when the job cannot be made).  Under the
+ * submit mutex: the replay looked for again, the queue limit (429), the
+ * durable insert, the table.  Then, by default, the job is queued and 202
  * answered.  With hold set, nothing is answered and the job is not queued
  * yet: request->after_deferred is set to ms_job_waiters_hold, which does
  * both once the worker has let go of the request (job_waiters.h). */
-enum MHD_Result ms_submit_enqueue(ms_http_request *request, const ms_submit_headers *headers,
-                                  ms_job *job, bool hold);
+enum MHD_Result ms_submit_job(ms_http_request *request, ms_job_kind kind, char *request_text,
+                              char *params_text, char *output_name,
+                              const ms_submit_headers *headers, bool hold);
 
 enum MHD_Result ms_submit_send_code(ms_http_request *request, ms_status code,
                                     const char *message);

@@ -99,16 +99,9 @@ static enum MHD_Result submit(ms_http_request *request, bool from_bbwm)
         result = ms_http_send_error(request, &err, NULL);
         goto done;
     }
-    ms_job *job = ms_submit_new_job(MS_JOB_KIND_MERGE, work.request_text, work.params_text,
-                                    work.output_name, &work.headers);
+    result = ms_submit_job(request, MS_JOB_KIND_MERGE, work.request_text, work.params_text,
+                           work.output_name, &work.headers, from_bbwm);
     work.request_text = work.params_text = work.output_name = NULL;
-    if (job == NULL) {
-        result = ms_submit_send_code(request, MS_ERR_OUT_OF_MEMORY, "out of memory");
-        goto done;
-    }
-    pthread_mutex_lock(&service->submit_mutex);
-    result = ms_submit_enqueue(request, &work.headers, job, from_bbwm);
-    pthread_mutex_unlock(&service->submit_mutex);
 done:
     ms_merge_job_free(&work.job);
     free(work.request_text);
