@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "json_text.h"
+#include "request_fields.h"
 
 enum { BODY_V1 = 1, BODY_BBWM = 2, BODY_BOTH = BODY_V1 | BODY_BBWM };
 
@@ -19,19 +20,6 @@ typedef struct body_reader {
     unsigned body;      /* BODY_V1 or BODY_BBWM */
     bool lenient;       /* BODY_BBWM: 0/1 for bools, integral reals for integers */
 } body_reader;
-
-static ms_status field_error(ms_error *err, const char *field, const char *format,
-                             const char *text)
-{
-    ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL, format, field, text);
-    ms_error_detail_add(err, "field", "%s", field);
-    return MS_ERR_INVALID_PARAMETER;
-}
-
-static ms_status wrong_type(ms_error *err, const char *field, const char *expected)
-{
-    return field_error(err, field, "field '%s' must be %s", expected);
-}
 
 static ms_status out_of_memory(ms_error *err)
 {
@@ -46,10 +34,10 @@ static ms_status read_string(const json_t *value, const char *field, const char 
                              ms_error *err)
 {
     if (!json_is_string(value))
-        return wrong_type(err, field, "a string");
+        return ms_api_wrong_type(err, field, "a string");
     const char *text = json_string_value(value);
     if (strlen(text) != json_string_length(value))
-        return field_error(err, field, "field '%s' %s", "contains a NUL character");
+        return ms_api_field_error(err, field, "field '%s' %s", "contains a NUL character");
     *out = text;
     return MS_OK;
 }
@@ -62,7 +50,7 @@ static ms_status read_path(const json_t *value, const char *field, char **out, m
     if (status != MS_OK)
         return status;
     if (text[0] == '\0')
-        return field_error(err, field, "field '%s' %s", "must not be empty");
+        return ms_api_field_error(err, field, "field '%s' %s", "must not be empty");
     *out = strdup(text);
     return *out != NULL ? MS_OK : out_of_memory(err);
 }
@@ -73,7 +61,7 @@ static ms_status read_number(const json_t *value, const char *field, double *out
                              ms_error *err)
 {
     if (!json_is_number(value))
-        return wrong_type(err, field, "a number");
+        return ms_api_wrong_type(err, field, "a number");
     *out = json_number_value(value);
     return MS_OK;
 }
@@ -90,7 +78,7 @@ static ms_status read_bool(const body_reader *reader, const json_t *value, const
         *out = json_integer_value(value) == 1;
         return MS_OK;
     }
-    return wrong_type(err, field, reader->lenient ? "true, false, 0 or 1" : "true or false");
+    return ms_api_wrong_type(err, field, reader->lenient ? "true, false, 0 or 1" : "true or false");
 }
 
 /* An integer; the lenient body also takes an integral real (16.0). */
@@ -108,7 +96,7 @@ static ms_status read_integer(const body_reader *reader, const json_t *value,
             return MS_OK;
         }
     }
-    return wrong_type(err, field, "an integer");
+    return ms_api_wrong_type(err, field, "an integer");
 }
 
 /* ---- block weights: null, [], a list of 25 or 19, or {name: value} ---- */
@@ -188,7 +176,7 @@ static ms_status read_blocks(const json_t *value, const char *field, ms_block_we
         return read_block_list(value, field, weights, err);
     if (json_is_object(value))
         return read_block_object(value, field, weights, err);
-    return wrong_type(err, field,
+    return ms_api_wrong_type(err, field,
                       "a list of 25 (or 19) numbers or an object keyed by block name");
 }
 
@@ -218,7 +206,7 @@ static ms_status read_method(body_reader *reader, const char *field, const json_
         snprintf(accepted + used, sizeof accepted - used, "%s%s", i > 0 ? ", " : "",
                  methods[i].name);
     }
-    field_error(err, field, "field '%s' names no known merge method (one of %s)", accepted);
+    ms_api_field_error(err, field, "field '%s' names no known merge method (one of %s)", accepted);
     ms_error_detail_add(err, "accepted", "%s", accepted);
     return MS_ERR_INVALID_PARAMETER;
 }
@@ -269,7 +257,7 @@ static ms_status read_precision(body_reader *reader, const char *field, const js
     if (status != MS_OK)
         return status;
     if (precision != 16 && precision != 32)
-        return field_error(err, field, "field '%s' must be %s", "16 or 32");
+        return ms_api_field_error(err, field, "field '%s' must be %s", "16 or 32");
     reader->request->params.precision = (int)precision;
     return MS_OK;
 }
@@ -297,7 +285,7 @@ static ms_status read_nan_policy(body_reader *reader, const char *field, const j
     if (status != MS_OK)
         return status;
     if (!ms_nan_policy_from_name(name, &reader->request->params.nan_policy))
-        return field_error(err, field, "field '%s' must be %s", "fail or keep_a");
+        return ms_api_field_error(err, field, "field '%s' must be %s", "fail or keep_a");
     return MS_OK;
 }
 
@@ -339,7 +327,7 @@ static ms_status read_destination(body_reader *reader, const char *field,
     }
     /* the extension saves any other suffix with torch.save (a pickle) */
     if (has_suffix(text, ".ckpt") || has_suffix(text, ".pt") || has_suffix(text, ".pth"))
-        return field_error(err, field, "field '%s' %s", "must name a .safetensors file: "
+        return ms_api_field_error(err, field, "field '%s' %s", "must name a .safetensors file: "
                                                         "this service writes safetensors only");
     return read_path(value, field, &reader->request->destination, err);
 }
@@ -416,7 +404,7 @@ static ms_status read_field(body_reader *reader, const char *field, const json_t
     }
     if (reader->lenient)
         return MS_OK;   /* forks send cache, sdxl, save_iterations... */
-    return field_error(err, field, "unknown field '%s'%s", "");
+    return ms_api_field_error(err, field, "unknown field '%s'%s", "");
 }
 
 /* What only the whole body can tell: required fields, and model_c against
@@ -425,14 +413,14 @@ static ms_status check_complete(const body_reader *reader, ms_error *err)
 {
     ms_api_merge_request *request = reader->request;
     if (request->model_a == NULL)
-        return field_error(err, "model_a", "field '%s' %s", "is required");
+        return ms_api_field_error(err, "model_a", "field '%s' %s", "is required");
     if (request->model_b == NULL)
-        return field_error(err, "model_b", "field '%s' %s", "is required");
+        return ms_api_field_error(err, "model_b", "field '%s' %s", "is required");
     const ms_merge_method *method = request->params.method;
     if (method == NULL)
-        return field_error(err, "merge_method", "field '%s' %s", "is required");
+        return ms_api_field_error(err, "merge_method", "field '%s' %s", "is required");
     if (method->model_count == 3 && request->model_c == NULL)
-        return field_error(err, "model_c", "field '%s' is required by merge_method '%s'",
+        return ms_api_field_error(err, "model_c", "field '%s' is required by merge_method '%s'",
                            method->name);
     if (method->model_count != 3 && request->model_c != NULL) {
         if (reader->lenient) {   /* sd-meh loads it and leaves it unused */
@@ -440,7 +428,7 @@ static ms_status check_complete(const body_reader *reader, ms_error *err)
             request->model_c = NULL;
             return MS_OK;
         }
-        return field_error(err, "model_c", "field '%s' is not used by merge_method '%s'",
+        return ms_api_field_error(err, "model_c", "field '%s' is not used by merge_method '%s'",
                            method->name);
     }
     return MS_OK;

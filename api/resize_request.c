@@ -2,32 +2,20 @@
  * field name must not silently fall back to a default. */
 #include "api.h"
 #include "json_text.h"
+#include "request_fields.h"
 
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static ms_status field_error(ms_error *err, const char *field, const char *format,
-                             const char *expected)
-{
-    ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL, format, field, expected);
-    ms_error_detail_add(err, "field", "%s", field);
-    return MS_ERR_INVALID_PARAMETER;
-}
-
-static ms_status wrong_type(ms_error *err, const char *field, const char *expected)
-{
-    return field_error(err, field, "field '%s' must be %s", expected);
-}
-
 static ms_status read_int(const json_t *value, const char *field, int *out, ms_error *err)
 {
     if (!json_is_integer(value))
-        return wrong_type(err, field, "an integer");
+        return ms_api_wrong_type(err, field, "an integer");
     json_int_t number = json_integer_value(value);
     if (number < INT_MIN || number > INT_MAX)
-        return field_error(err, field, "field '%s' is out of range (%s)", "does not fit an int");
+        return ms_api_field_error(err, field, "field '%s' is out of range (%s)", "does not fit an int");
     *out = (int)number;
     return MS_OK;
 }
@@ -38,10 +26,10 @@ static ms_status read_string(const json_t *value, const char *field, const char 
                              ms_error *err)
 {
     if (!json_is_string(value))
-        return wrong_type(err, field, "a string");
+        return ms_api_wrong_type(err, field, "a string");
     const char *text = json_string_value(value);
     if (strlen(text) != json_string_length(value))
-        return field_error(err, field, "field '%s' %s", "contains a NUL character");
+        return ms_api_field_error(err, field, "field '%s' %s", "contains a NUL character");
     *out = text;
     return MS_OK;
 }
@@ -54,7 +42,7 @@ static ms_status read_model(const json_t *value, ms_api_resize_request *request,
     if (status != MS_OK)
         return status;
     if (text[0] == '\0')
-        return field_error(err, "model", "field '%s' %s", "must not be empty");
+        return ms_api_field_error(err, "model", "field '%s' %s", "must not be empty");
     request->model = strdup(text);
     return request->model != NULL ? MS_OK
                                   : ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
@@ -84,7 +72,7 @@ static ms_status read_method(const json_t *value, ms_resize_params *params, ms_e
     if (status != MS_OK)
         return status;
     if (text[0] == '\0' || !ms_dynamic_method_from_name(text, &params->dynamic_method))
-        return field_error(err, "dynamic_method", "field '%s' must be %s",
+        return ms_api_field_error(err, "dynamic_method", "field '%s' must be %s",
                            "one of sv_ratio, sv_fro, sv_cumulative");
     return MS_OK;
 }
@@ -94,10 +82,10 @@ static ms_status read_param(const json_t *value, ms_resize_params *params, ms_er
     if (json_is_null(value))
         return MS_OK;
     if (!json_is_number(value))
-        return wrong_type(err, "dynamic_param", "a number");
+        return ms_api_wrong_type(err, "dynamic_param", "a number");
     double number = json_number_value(value);
     if (!isfinite(number))
-        return field_error(err, "dynamic_param", "field '%s' %s", "must be finite");
+        return ms_api_field_error(err, "dynamic_param", "field '%s' %s", "must be finite");
     params->has_dynamic_param = true;
     params->dynamic_param = number;
     return MS_OK;
@@ -113,7 +101,7 @@ static ms_status read_precision(const json_t *value, ms_resize_params *params, m
         return status;
     if (!ms_save_precision_from_name(text, &params->save_precision) ||
         params->save_precision == MS_SAVE_PRECISION_INPUT)
-        return field_error(err, "save_precision", "field '%s' must be %s",
+        return ms_api_field_error(err, "save_precision", "field '%s' must be %s",
                            "one of float, fp16, bf16");
     return MS_OK;
 }
@@ -139,16 +127,16 @@ static ms_status read_field(const char *field, const json_t *value,
         return read_param(value, params, err);
     if (strcmp(field, "save_precision") == 0)
         return read_precision(value, params, err);
-    return field_error(err, field, "unknown field '%s'%s", "");
+    return ms_api_field_error(err, field, "unknown field '%s'%s", "");
 }
 
 /* Ranges the core does not check: both caps are at least 1 when sent. */
 static ms_status check_ranks(const ms_resize_params *params, bool has_conv_rank, ms_error *err)
 {
     if (params->new_rank < 1)
-        return field_error(err, "new_rank", "field '%s' %s", "must be at least 1");
+        return ms_api_field_error(err, "new_rank", "field '%s' %s", "must be at least 1");
     if (has_conv_rank && params->new_conv_rank < 1)
-        return field_error(err, "new_conv_rank", "field '%s' %s", "must be at least 1");
+        return ms_api_field_error(err, "new_conv_rank", "field '%s' %s", "must be at least 1");
     return MS_OK;
 }
 
@@ -173,7 +161,7 @@ ms_status ms_api_resize_request_from_json(const json_t *body, ms_api_resize_requ
             goto done;
     }
     if (request->model == NULL) {
-        status = field_error(err, "model", "field '%s' %s", "is required");
+        status = ms_api_field_error(err, "model", "field '%s' %s", "is required");
         goto done;
     }
     status = check_ranks(&request->params, has_conv_rank, err);

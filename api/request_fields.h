@@ -1,0 +1,15 @@
+/* The refusals every request parser shares: invalid_parameter naming the
+ * field (details.field), so a client knows which of its fields to fix. */
+#ifndef MS_API_REQUEST_FIELDS_H
+#define MS_API_REQUEST_FIELDS_H
+
+#include "core/error.h"
+
+/* format has two %s: the field, then text. */
+ms_status ms_api_field_error(ms_error *err, const char *field, const char *format,
+                             const char *text);
+
+/* "field 'F' must be EXPECTED" */
+ms_status ms_api_wrong_type(ms_error *err, const char *field, const char *expected);
+
+#endif
