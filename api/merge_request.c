@@ -28,25 +28,11 @@ static ms_status out_of_memory(ms_error *err)
 
 /* ---- value readers ---- */
 
-/* Strings handed to the core must be valid C strings: "a\u0000b" would be
- * cut short silently, so it is refused. */
-static ms_status read_string(const json_t *value, const char *field, const char **out,
-                             ms_error *err)
-{
-    if (!json_is_string(value))
-        return ms_api_wrong_type(err, field, "a string");
-    const char *text = json_string_value(value);
-    if (strlen(text) != json_string_length(value))
-        return ms_api_field_error(err, field, "field '%s' %s", "contains a NUL character");
-    *out = text;
-    return MS_OK;
-}
-
 /* A non-empty string, copied into *out (which must be NULL). */
 static ms_status read_path(const json_t *value, const char *field, char **out, ms_error *err)
 {
     const char *text = NULL;
-    ms_status status = read_string(value, field, &text, err);
+    ms_status status = ms_api_read_string(value, field, &text, err);
     if (status != MS_OK)
         return status;
     if (text[0] == '\0')
@@ -186,7 +172,7 @@ static ms_status read_method(body_reader *reader, const char *field, const json_
                              ms_error *err)
 {
     const char *name = NULL;
-    ms_status status = read_string(value, field, &name, err);
+    ms_status status = ms_api_read_string(value, field, &name, err);
     if (status != MS_OK)
         return status;
     reader->request->params.method = ms_merge_method_find(name);
@@ -281,7 +267,7 @@ static ms_status read_nan_policy(body_reader *reader, const char *field, const j
     if (json_is_null(value))
         return MS_OK;
     const char *name = NULL;
-    ms_status status = read_string(value, field, &name, err);
+    ms_status status = ms_api_read_string(value, field, &name, err);
     if (status != MS_OK)
         return status;
     if (!ms_nan_policy_from_name(name, &reader->request->params.nan_policy))
@@ -295,7 +281,7 @@ static ms_status read_output_name(body_reader *reader, const char *field,
     if (json_is_null(value))
         return MS_OK;
     const char *text = NULL;
-    ms_status status = read_string(value, field, &text, err);
+    ms_status status = ms_api_read_string(value, field, &text, err);
     if (status != MS_OK)
         return status;
     reader->request->output_name = strdup(text);
@@ -315,7 +301,7 @@ static ms_status read_destination(body_reader *reader, const char *field,
     if (json_is_null(value))
         return MS_OK;
     const char *text = NULL;
-    ms_status status = read_string(value, field, &text, err);
+    ms_status status = ms_api_read_string(value, field, &text, err);
     if (status != MS_OK)
         return status;
     if (strcmp(text, "memory") == 0) {
@@ -361,7 +347,7 @@ static ms_status read_ignored_string(body_reader *reader, const char *field,
 {
     (void)reader;
     const char *unused;
-    return json_is_null(value) ? MS_OK : read_string(value, field, &unused, err);
+    return json_is_null(value) ? MS_OK : ms_api_read_string(value, field, &unused, err);
 }
 
 typedef ms_status (*field_fn)(body_reader *reader, const char *field, const json_t *value,

@@ -1,5 +1,7 @@
 #include "request_fields.h"
 
+#include <string.h>
+
 ms_status ms_api_field_error(ms_error *err, const char *field, const char *format,
                              const char *text)
 {
@@ -11,4 +13,16 @@ ms_status ms_api_field_error(ms_error *err, const char *field, const char *forma
 ms_status ms_api_wrong_type(ms_error *err, const char *field, const char *expected)
 {
     return ms_api_field_error(err, field, "field '%s' must be %s", expected);
+}
+
+ms_status ms_api_read_string(const json_t *value, const char *field, const char **out,
+                             ms_error *err)
+{
+    if (!json_is_string(value))
+        return ms_api_wrong_type(err, field, "a string");
+    const char *text = json_string_value(value);
+    if (strlen(text) != json_string_length(value))
+        return ms_api_field_error(err, field, "field '%s' %s", "contains a NUL character");
+    *out = text;
+    return MS_OK;
 }

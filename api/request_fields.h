@@ -3,6 +3,8 @@
 #ifndef MS_API_REQUEST_FIELDS_H
 #define MS_API_REQUEST_FIELDS_H
 
+#include <jansson.h>
+
 #include "core/error.h"
 
 /* format has two %s: the field, then text. */
@@ -11,5 +13,10 @@ ms_status ms_api_field_error(ms_error *err, const char *field, const char *forma
 
 /* "field 'F' must be EXPECTED" */
 ms_status ms_api_wrong_type(ms_error *err, const char *field, const char *expected);
+
+/* A JSON string that is a valid C string ("a\u0000b" would be cut short
+ * silently, so it is refused); *out points into value. */
+ms_status ms_api_read_string(const json_t *value, const char *field, const char **out,
+                             ms_error *err);
 
 #endif

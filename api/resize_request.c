@@ -20,25 +20,11 @@ static ms_status read_int(const json_t *value, const char *field, int *out, ms_e
     return MS_OK;
 }
 
-/* Strings handed to the core must be valid C strings: "a\u0000b" would be
- * cut short silently, so it is refused. */
-static ms_status read_string(const json_t *value, const char *field, const char **out,
-                             ms_error *err)
-{
-    if (!json_is_string(value))
-        return ms_api_wrong_type(err, field, "a string");
-    const char *text = json_string_value(value);
-    if (strlen(text) != json_string_length(value))
-        return ms_api_field_error(err, field, "field '%s' %s", "contains a NUL character");
-    *out = text;
-    return MS_OK;
-}
-
 static ms_status read_model(const json_t *value, ms_api_resize_request *request,
                             ms_error *err)
 {
     const char *text = NULL;
-    ms_status status = read_string(value, "model", &text, err);
+    ms_status status = ms_api_read_string(value, "model", &text, err);
     if (status != MS_OK)
         return status;
     if (text[0] == '\0')
@@ -54,7 +40,7 @@ static ms_status read_output_name(const json_t *value, ms_api_resize_request *re
     if (json_is_null(value))
         return MS_OK;
     const char *text = NULL;
-    ms_status status = read_string(value, "output_name", &text, err);
+    ms_status status = ms_api_read_string(value, "output_name", &text, err);
     if (status != MS_OK)
         return status;
     request->output_name = strdup(text);
@@ -68,7 +54,7 @@ static ms_status read_method(const json_t *value, ms_resize_params *params, ms_e
     if (json_is_null(value))
         return MS_OK;
     const char *text = NULL;
-    ms_status status = read_string(value, "dynamic_method", &text, err);
+    ms_status status = ms_api_read_string(value, "dynamic_method", &text, err);
     if (status != MS_OK)
         return status;
     if (text[0] == '\0' || !ms_dynamic_method_from_name(text, &params->dynamic_method))
@@ -96,7 +82,7 @@ static ms_status read_precision(const json_t *value, ms_resize_params *params, m
     if (json_is_null(value))
         return MS_OK;
     const char *text = NULL;
-    ms_status status = read_string(value, "save_precision", &text, err);
+    ms_status status = ms_api_read_string(value, "save_precision", &text, err);
     if (status != MS_OK)
         return status;
     if (!ms_save_precision_from_name(text, &params->save_precision) ||
