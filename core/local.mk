@@ -1,7 +1,7 @@
 # One folder per concept; the dependency rule: core uses nothing of ours
 # but itself (error.h is shared by all of core).
 noinst_LIBRARIES += core/libmscore.a
-core_libmscore_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(OPENBLAS_CFLAGS) $(LAPACKE_CFLAGS) $(CRYPTO_CFLAGS) $(FFTW_CFLAGS)
+core_libmscore_a_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(OPENBLAS_CFLAGS) $(LAPACKE_CFLAGS) $(CRYPTO_CFLAGS) $(FFTW_CFLAGS) $(XXHASH_CFLAGS)
 core_libmscore_a_SOURCES = \
 	core/error.c core/error.h
 # file formats: dtypes, the safetensors reader, the writers, output-file rules
