@@ -1,0 +1,3 @@
+# core/merge/rotate: neuron rotation (algorithms.md section 4)
+core_libmscore_a_SOURCES += \
+	core/merge/rotate_math.h core/merge/rotate_math.c
