@@ -5,3 +5,4 @@ include tests/merge_driver.mk
 include tests/checkpoint.mk
 include tests/merge_api.mk
 include tests/merge_service.mk
+include tests/rotate_cache.mk

@@ -2,3 +2,4 @@
 include core/merge/methods.mk
 include core/merge/blocks.mk
 include core/merge/driver.mk
+include core/merge/rotate_cache.mk
