@@ -6,3 +6,4 @@ include tests/checkpoint.mk
 include tests/merge_api.mk
 include tests/merge_service.mk
 include tests/rotate.mk
+include tests/rotate_cache.mk

@@ -3,3 +3,4 @@ include core/merge/methods.mk
 include core/merge/blocks.mk
 include core/merge/driver.mk
 include core/merge/rotate.mk
+include core/merge/rotate_cache.mk
