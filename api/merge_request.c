@@ -178,12 +178,6 @@ static ms_status read_method(body_reader *reader, const char *field, const json_
     reader->request->params.method = ms_merge_method_find(name);
     if (reader->request->params.method != NULL)
         return MS_OK;
-    if (strcmp(name, "rotate") == 0) {
-        ms_error_set(err, MS_ERR_UNSUPPORTED_OPTION, NULL,
-                     "merge_method 'rotate' is not offered by this version of mergesvd");
-        ms_error_detail_add(err, "field", "%s", field);
-        return MS_ERR_UNSUPPORTED_OPTION;
-    }
     size_t count = 0;
     const ms_merge_method *methods = ms_merge_methods(&count);
     char accepted[256] = "";
@@ -558,6 +552,15 @@ json_t *ms_api_merge_report_to_json(const ms_merge_report *report)
     json_object_set_new(object, "keys", keys);
     json_object_set_new(object, "nan_keys", nan_keys);
     json_object_set_new(object, "blocks", blocks);
+    if (report->rotate) {
+        json_t *cache = json_object();
+        json_object_set_new(cache, "hits", json_integer((json_int_t)report->rotate_cache_hits));
+        json_object_set_new(cache, "misses",
+                            json_integer((json_int_t)report->rotate_cache_misses));
+        json_object_set_new(cache, "bytes_stored",
+                            json_integer((json_int_t)report->rotate_cache_bytes_stored));
+        json_object_set_new(object, "rotate_cache", cache);
+    }
     json_object_set_new(object, "seconds", ms_api_json_number(report->seconds));
     return object;
 }

@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include "core/merge/rotate_cache.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +95,39 @@ static void render_durations(FILE *out, ms_metrics *metrics)
     pthread_mutex_unlock(&metrics->mutex);
 }
 
+void ms_metrics_set_rotate_cache(ms_metrics *metrics, struct ms_rotate_cache *cache)
+{
+    metrics->rotate_cache = cache;
+}
+
+static void render_rotate_cache(FILE *out, ms_rotate_cache *cache)
+{
+    ms_rotate_cache_stats stats;
+    ms_rotate_cache_stats_get(cache, &stats);
+    const struct {
+        const char *name, *type, *help;
+        uint64_t value;
+    } series[] = {
+        {"hits_total", "counter", "Rotate keys whose decomposition came from the cache.",
+         stats.hits},
+        {"misses_total", "counter", "Rotate keys whose decomposition was computed.",
+         stats.misses},
+        {"bytes", "gauge", "Bytes the rotate cache holds.", stats.bytes},
+        {"capacity_bytes", "gauge", "The rotate cache's limit (--cache-bytes).",
+         stats.capacity_bytes},
+        {"entries", "gauge", "Decompositions the rotate cache holds.", stats.entries},
+        {"evictions_total", "counter", "Entries removed to stay within the limit.",
+         stats.evictions},
+        {"corrupt_dropped_total", "counter", "Damaged cache files found and deleted.",
+         stats.corrupt_dropped},
+    };
+    for (size_t i = 0; i < sizeof series / sizeof series[0]; i++)
+        fprintf(out, "# HELP mergesvd_rotate_cache_%s %s\n# TYPE mergesvd_rotate_cache_%s %s\n"
+                     "mergesvd_rotate_cache_%s %llu\n",
+                series[i].name, series[i].help, series[i].name, series[i].type,
+                series[i].name, (unsigned long long)series[i].value);
+}
+
 char *ms_metrics_render(ms_metrics *metrics,
                         size_t state_counts[MS_JOB_KIND_COUNT][MS_JOB_STATE_COUNT],
                         size_t queue_depth)
@@ -126,6 +161,8 @@ char *ms_metrics_render(ms_metrics *metrics,
                  "limits.\n# TYPE mergesvd_results_expired_total counter\n"
                  "mergesvd_results_expired_total %llu\n",
             (unsigned long long)atomic_load(&metrics->results_expired));
+    if (metrics->rotate_cache != NULL)
+        render_rotate_cache(out, metrics->rotate_cache);
     if (fclose(out) != 0) {
         free(text);
         return NULL;

@@ -25,6 +25,7 @@ typedef struct ms_metrics {
      * DELETEs, finished jobs and expiries all change it. */
     uint64_t (*results_kept_bytes)(void *context);
     void *results_context;
+    struct ms_rotate_cache *rotate_cache;   /* its counters, when set */
 } ms_metrics;
 
 void ms_metrics_init(ms_metrics *metrics);
@@ -35,6 +36,9 @@ void ms_metrics_add_bytes(ms_metrics *metrics, uint64_t bytes);
 void ms_metrics_count_result_expired(ms_metrics *metrics);
 void ms_metrics_set_results_source(ms_metrics *metrics, uint64_t (*kept_bytes)(void *context),
                                    void *context);
+/* The rotate decomposition cache whose hits, misses and bytes are shown
+ * (NULL: none).  Set before serving and cleared before the cache closes. */
+void ms_metrics_set_rotate_cache(ms_metrics *metrics, struct ms_rotate_cache *cache);
 /* A job that ran (succeeded, failed or cancelled) took seconds. */
 void ms_metrics_observe_duration(ms_metrics *metrics, ms_job_kind kind, double seconds);
 

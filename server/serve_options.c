@@ -1,5 +1,7 @@
 #include "serve_options.h"
 
+#include "core/merge/merge.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -11,7 +13,7 @@ typedef enum option_id {
     OPT_LISTEN, OPT_MODELS, OPT_DATA, OPT_WORKERS, OPT_QUEUE_SIZE, OPT_JOB_THREADS,
     OPT_HTTP_THREADS, OPT_CONNECTION_LIMIT, OPT_CONNECTION_TIMEOUT, OPT_TOKEN_FILE,
     OPT_GRACE_SECONDS, OPT_OPENAPI, OPT_NO_ACCESS_LOG, OPT_JOB_NICE, OPT_HTTP_NICE, OPT_HELP,
-    OPT_KEEP_RESULTS_BYTES, OPT_KEEP_RESULTS_SECONDS,
+    OPT_KEEP_RESULTS_BYTES, OPT_KEEP_RESULTS_SECONDS, OPT_CACHE_BYTES,
 } option_id;
 
 typedef struct option_spec {
@@ -42,6 +44,8 @@ static const option_spec option_specs[] = {
      "delete the oldest finished results beyond this size (K, M, G, T: 1024-based; default no limit)"},
     {"keep-results-seconds", OPT_KEEP_RESULTS_SECONDS, true,
      "delete finished results this many seconds after they finish (default never)"},
+    {"cache-bytes", OPT_CACHE_BYTES, true,
+     "rotate decomposition cache in DATA/rotate-cache at most this size (default 16G; 0: none kept)"},
     {"help", OPT_HELP, false, "show this help"},
 };
 enum { OPTION_SPEC_COUNT = sizeof option_specs / sizeof option_specs[0] };
@@ -201,6 +205,7 @@ static bool apply_option(ms_serve_options *options, option_id id, const char *va
     case OPT_KEEP_RESULTS_BYTES:
     case OPT_KEEP_RESULTS_SECONDS:
         return apply_retention_option(options, id, value, message, message_size);
+    case OPT_CACHE_BYTES: ok = ms_serve_parse_size(value, &options->cache_bytes); break;
     }
     if (!ok)
         snprintf(message, message_size, "invalid value '%s'", value);
@@ -215,6 +220,7 @@ static void set_defaults(ms_serve_options *options)
     options->data_dir = strdup("./data");
     options->workers = 1;
     options->queue_size = 64;
+    options->cache_bytes = MS_ROTATE_CACHE_DEFAULT_BYTES;
     options->http_threads = 0;
     options->connection_limit = 512;
     options->connection_timeout = 30;

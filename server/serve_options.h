@@ -29,6 +29,7 @@ typedef struct ms_serve_options {
     int http_nice;                /* nice value of HTTP threads */
     bool access_log;              /* one line per request, true */
     uint64_t keep_results_bytes;  /* results kept at most (bytes); 0 = no limit */
+    uint64_t cache_bytes;         /* rotate decomposition cache at most (bytes) */
     int64_t keep_results_seconds; /* results kept at most this long after they finish; 0 = none */
     bool help;
 } ms_serve_options;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "paths.h"
 #include "server/jobs/retention.h"
+#include "core/merge/rotate_cache.h"
 
 char *ms_service_result_dir(const ms_service *service, const char *job_id)
 {
@@ -156,6 +157,25 @@ static int open_listen_socket(ms_service *service, bool *ipv6, bool *loopback)
     return fd;
 }
 
+/* The rotate method's decomposition cache, shared by every job. */
+static bool open_rotate_cache(ms_service *service)
+{
+    if (service->options->cache_bytes == 0)
+        return true;   /* --cache-bytes 0: nothing kept between merges */
+    char *path = ms_paths_join(service->data_dir, "rotate-cache");
+    ms_error err;
+    ms_error_clear(&err);
+    ms_status status = path == NULL ? MS_ERR_OUT_OF_MEMORY
+                                    : ms_rotate_cache_open(path, service->options->cache_bytes,
+                                                           &service->rotate_cache, &err);
+    if (status != MS_OK)
+        fprintf(stderr, "mergesvd serve: cannot use the rotate cache %s: %s\n",
+                path != NULL ? path : "(out of memory)", err.message);
+    free(path);
+    ms_metrics_set_rotate_cache(&service->metrics, service->rotate_cache);
+    return status == MS_OK;
+}
+
 static bool prepare_data_dir(ms_service *service)
 {
     const char *data = service->options->data_dir;
@@ -286,7 +306,7 @@ static int start(ms_service *service)
         close(listen_fd);
         return 2;
     }
-    if (!prepare_data_dir(service) || !open_store(service)) {
+    if (!prepare_data_dir(service) || !open_store(service) || !open_rotate_cache(service)) {
         close(listen_fd);
         return 1;
     }
@@ -363,6 +383,9 @@ int ms_service_run(const ms_serve_options *options)
     }
     ms_log_flush();   /* lines of connections closed by the stop above */
     ms_job_store_close(service.store);
+    ms_metrics_set_rotate_cache(&service.metrics, NULL);
+    if (service.rotate_cache != NULL)
+        ms_rotate_cache_close(service.rotate_cache);
     ms_job_table_destroy(&service.table);
     ms_job_waiters_destroy(&service.waiters);
     ms_metrics_destroy(&service.metrics);

@@ -38,6 +38,7 @@ typedef struct ms_service {
     ms_metrics metrics;
     ms_job_queue queue;
     ms_retention retention;         /* --keep-results-bytes / --keep-results-seconds */
+    struct ms_rotate_cache *rotate_cache;   /* DATA/rotate-cache, --cache-bytes; all jobs */
     struct MHD_Daemon *daemon;
     int quiesced_socket;            /* the listening socket after MHD_quiesce_daemon, or -1:
                                        shut down at once, closed after MHD_stop_daemon */

@@ -101,9 +101,7 @@ expect_exit 2 "no weights" "$MERGESVD" merge --model_a "$A" --model_b "$B" \
 checks=$((checks + 1))
 [ -e "$OUT" ] && fail "usage errors: an output was written"
 
-# rotate is a method this build does not offer: the service's error, exit 1
-expect_exit 1 "rotate" "$MERGESVD" merge --model_a "$A" --model_b "$B" \
-    --merge_mode rotate --output "$OUT" && expect_stderr_has "rotate" "unsupported_option"
+# (rotate, one more method, is tried end to end in tests/rotate_service_test.sh)
 
 # ---- a missing model: exit 1, model_not_found, as JSON with --json ----
 expect_exit 1 "missing model" "$MERGESVD" merge --model_a "$work/nope.safetensors" \

@@ -127,6 +127,8 @@ ms_status mm_run(mm_case *k, const char *method, ms_error *err)
     task.alpha = k->alpha;
     task.beta = k->beta;
     task.cancel = &k->cancel;
+    task.rotate_cache = k->rotate_cache;
+    task.rotate_counts = k->rotate_counts;
     task.sink = (ms_merge_sink){record, k};
     k->next = 0;
     k->calls = 0;

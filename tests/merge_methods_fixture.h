@@ -30,6 +30,9 @@ typedef struct mm_case {
     size_t calls;
     size_t disorder;                /* chunks not contiguous, empty or past the end */
     size_t fail_at_call;            /* 0: never; n: the n-th write fails (io_error) */
+    /* rotate: handed to the task (NULL: none) */
+    struct ms_rotate_cache *rotate_cache;
+    ms_merge_rotate_counts *rotate_counts;
 } mm_case;
 
 /* A 1-d case of count elements; dtype_c < 0: no c. */

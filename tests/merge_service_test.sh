@@ -177,8 +177,6 @@ merge '{"model_a": "sd15_a.safetensors", "model_b": "../outside/sd15_secret.safe
 expect_error "model outside the roots -> 422" 422 path_outside_models
 merge '{"model_a": "sd15_a.safetensors", "model_b": "sd15_b.safetensors", "merge_method": "average"}'
 expect_error "unknown method -> 422" 422 invalid_parameter '.error.details.field == "merge_method"'
-merge '{"model_a": "sd15_a.safetensors", "model_b": "sd15_b.safetensors", "merge_method": "rotate"}'
-expect_error "rotate -> 422 unsupported_option" 422 unsupported_option
 merge "{\"model_a\": \"sd15_a.safetensors\", \"model_b\": \"sd15_b.safetensors\", \"merge_method\": \"weighted_sum\", \"alpha\": [$(seq -s, 1 24 | sed 's/[0-9]*/0.5/g')]}"
 expect_error "24 alphas -> 422 naming field, length and accepted lengths" 422 invalid_parameter \
     '.error.details.field == "alpha" and .error.details.length == 24 and (.error.details.accepted | tostring | test("25"))'

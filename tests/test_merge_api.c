@@ -559,12 +559,11 @@ START_TEST(test_v1_methods)
     json_decref(object);
     expect_refused("{" AB ", \"merge_method\": \"\"}", "merge_method");
 
-    /* rotate: a known method this build does not offer */
-    expect_refused_by(ms_api_merge_request_from_json, "{" AB ", \"merge_method\": \"rotate\"}",
-                      MS_ERR_UNSUPPORTED_OPTION, "merge_method", &err);
-    object = ms_api_error_object(&err);
-    ck_assert_str_eq(json_string_value(json_object_get(object, "code")), "unsupported_option");
-    json_decref(object);
+    /* rotate is one more method of the table */
+    ms_api_merge_request rotate_request;
+    accept("{" AB ", \"merge_method\": \"rotate\"}", &rotate_request);
+    ck_assert_str_eq(rotate_request.params.method->name, "rotate");
+    ms_api_merge_request_free(&rotate_request);
 
     /* three-model methods need model_c; two-model ones refuse it */
     expect_refused_by(ms_api_merge_request_from_json,
@@ -711,8 +710,11 @@ START_TEST(test_bbwm_refusals)
                       MS_ERR_UNSUPPORTED_OPTION, "re_basin", &err);
     expect_refused_by(ms_api_bbwm_request_from_json, "{" WS ", \"re_basin\": 1}",
                       MS_ERR_UNSUPPORTED_OPTION, "re_basin", &err);
-    expect_refused_by(ms_api_bbwm_request_from_json, "{" AB ", \"merge_method\": \"rotate\"}",
-                      MS_ERR_UNSUPPORTED_OPTION, "merge_method", &err);
+    /* rotate, with the forks' cache field (the cache is always on) */
+    ms_api_merge_request rotate_request;
+    accept_bbwm("{" AB ", \"merge_method\": \"rotate\", \"cache\": true}", &rotate_request);
+    ck_assert_str_eq(rotate_request.params.method->name, "rotate");
+    ms_api_merge_request_free(&rotate_request);
     /* null is absent */
     ms_api_merge_request request;
     accept_bbwm("{" WS ", \"destination\": null, \"re_basin\": null, \"threads\": null,"

@@ -108,6 +108,7 @@ START_TEST(test_table)
         {"similarity_add_difference", 3, true},
         {"distribution_crossover", 3, true},
         {"ties_add_difference", 3, true},
+        {"rotate", 2, true},
     };
     size_t count = 0;
     const ms_merge_method *methods = ms_merge_methods(&count);
@@ -119,7 +120,7 @@ START_TEST(test_table)
         ck_assert(methods[i].merge != NULL && methods[i].scratch_bytes != NULL);
         ck_assert_ptr_eq(ms_merge_method_find(expected[i].name), &methods[i]);
     }
-    ck_assert_ptr_null(ms_merge_method_find("rotate"));
+    ck_assert_ptr_null(ms_merge_method_find("Rotate"));
     ck_assert_ptr_null(ms_merge_method_find("Weighted_Sum"));
     ck_assert_ptr_null(ms_merge_method_find(""));
     ck_assert_ptr_null(ms_merge_method_find(NULL));

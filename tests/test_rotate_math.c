@@ -12,160 +12,26 @@
 #include "check_support.h"
 #include "core/merge/rotate_math.h"
 #include "numerics_testutil.h"
+#include "rotate_reference.h"
 
 #define TOLERANCE 1e-9
-
-static double *zeros(size_t count)
-{
-    double *values = calloc(count, sizeof *values);
-    ck_assert_ptr_nonnull(values);
-    return values;
-}
-
-static void multiply(const double *a, const double *b, double *c, size_t m, size_t n, size_t k)
-{
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0, a,
-                (int)k, b, (int)n, 0.0, c, (int)n);
-}
-
-static double determinant(const double *matrix, size_t n)
-{
-    double *lu = zeros(n * n);
-    lapack_int *pivots = calloc(n, sizeof *pivots);
-    memcpy(lu, matrix, n * n * sizeof(double));
-    ck_assert_int_eq(LAPACKE_dgetrf(LAPACK_ROW_MAJOR, (int)n, (int)n, lu, (int)n, pivots), 0);
-    double value = 1.0;
-    for (size_t i = 0; i < n; i++)
-        value *= (pivots[i] != (lapack_int)(i + 1) ? -1.0 : 1.0) * lu[i * n + i];
-    free(lu);
-    free(pivots);
-    return value;
-}
-
-static double largest_difference(const double *x, const double *y, size_t count)
-{
-    double largest = 0.0;
-    for (size_t i = 0; i < count; i++)
-        largest = fmax(largest, fabs(x[i] - y[i]));
-    return largest;
-}
-
-/* sd-meh's rotation from a full SVD, the determinant taken as a number. */
-static void reference_rotation(size_t rows, size_t d, const double *a, const double *b,
-                               bool proper, double *rotation)
-{
-    double *m = zeros(d * d), *u = zeros(d * d), *vt = zeros(d * d), *s = zeros(d);
-    double *superb = zeros(d);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)rows, 1.0, a,
-                (int)d, b, (int)d, 0.0, m, (int)d);
-    ck_assert_int_eq(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'A', 'A', (int)d, (int)d, m, (int)d, s, u,
-                                    (int)d, vt, (int)d, superb), 0);
-    if (proper && determinant(u, d) * determinant(vt, d) < 0)
-        for (size_t i = 0; i < d; i++)
-            u[i * d + d - 1] = -u[i * d + d - 1];
-    multiply(u, vt, rotation, d, d, d);
-    free(m);
-    free(u);
-    free(vt);
-    free(s);
-    free(superb);
-}
-
-/* The canonical completion by another road: the polar factor of
- * M + (I - U1 U1^T)(I - V1 V1^T), whose SVD pairs the two complements
- * the way the closest-to-identity completion does. */
-static void reference_canonical(size_t rows, size_t d, const double *a, const double *b,
-                                double *rotation)
-{
-    double *m = zeros(d * d), *u = zeros(d * d), *vt = zeros(d * d), *s = zeros(d);
-    double *superb = zeros(d), *pu = zeros(d * d), *pv = zeros(d * d);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)rows, 1.0, a,
-                (int)d, b, (int)d, 0.0, m, (int)d);
-    double *copy = zeros(d * d);
-    memcpy(copy, m, d * d * sizeof(double));
-    ck_assert_int_eq(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'A', 'A', (int)d, (int)d, copy, (int)d, s,
-                                    u, (int)d, vt, (int)d, superb), 0);
-    size_t rank = 0;
-    while (rank < d && s[rank] > 1e-10 * s[0])
-        rank++;
-    for (size_t i = 0; i < d; i++)
-        for (size_t j = 0; j < d; j++) {
-            double x = i == j, y = i == j;
-            for (size_t t = 0; t < rank; t++) {
-                x -= u[i * d + t] * u[j * d + t];
-                y -= vt[t * d + i] * vt[t * d + j];
-            }
-            pu[i * d + j] = x;
-            pv[i * d + j] = y;
-        }
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, 1.0, pu,
-                (int)d, pv, (int)d, 1.0, m, (int)d);
-    ck_assert_int_eq(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'A', 'A', (int)d, (int)d, m, (int)d, s, u,
-                                    (int)d, vt, (int)d, superb), 0);
-    multiply(u, vt, rotation, d, d, d);
-    free(m);
-    free(u);
-    free(vt);
-    free(s);
-    free(superb);
-    free(pu);
-    free(pv);
-    free(copy);
-}
-
-/* The principal power through the complex eigendecomposition. */
-static void reference_power(const double *rotation, size_t n, double alpha, double *power)
-{
-    lapack_complex_double *matrix = calloc(n * n, sizeof *matrix);
-    lapack_complex_double *values = calloc(n, sizeof *values);
-    lapack_complex_double *vectors = calloc(n * n, sizeof *vectors);
-    lapack_complex_double *scaled = calloc(n * n, sizeof *scaled);
-    lapack_complex_double *inverse = calloc(n * n, sizeof *inverse);
-    lapack_int *pivots = calloc(n, sizeof *pivots);
-    for (size_t i = 0; i < n * n; i++)
-        matrix[i] = rotation[i];
-    ck_assert_int_eq(LAPACKE_zgeev(LAPACK_ROW_MAJOR, 'N', 'V', (int)n, matrix, (int)n, values,
-                                   NULL, (int)n, vectors, (int)n), 0);
-    for (size_t i = 0; i < n * n; i++)
-        matrix[i] = vectors[i];
-    for (size_t i = 0; i < n; i++)
-        inverse[i * n + i] = 1.0;
-    ck_assert_int_eq(LAPACKE_zgesv(LAPACK_ROW_MAJOR, (int)n, (int)n, matrix, (int)n, pivots,
-                                   inverse, (int)n), 0);
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++)
-            scaled[i * n + j] = vectors[i * n + j] * cpow(values[j], alpha);
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++) {
-            double complex sum = 0;
-            for (size_t t = 0; t < n; t++)
-                sum += scaled[i * n + t] * inverse[t * n + j];
-            power[i * n + j] = creal(sum);
-        }
-    free(matrix);
-    free(values);
-    free(vectors);
-    free(scaled);
-    free(inverse);
-    free(pivots);
-}
 
 static double *solve_full(size_t rows, size_t d, const double *a, const double *b, bool proper)
 {
     ms_rotation rotation;
     ms_error err;
     ck_assert_int_eq(ms_rotation_solve(rows, d, a, b, proper, &rotation, &err), MS_OK);
-    double *full = zeros(d * d);
+    double *full = rr_zeros(d * d);
     if (rotation.basis == NULL) {
         memcpy(full, rotation.matrix, d * d * sizeof(double));
     } else {
         /* R = I + P (S - I) P^T */
         size_t k = rotation.dimension;
-        double *shifted = zeros(k * k), *left = zeros(d * k);
+        double *shifted = rr_zeros(k * k), *left = rr_zeros(d * k);
         memcpy(shifted, rotation.matrix, k * k * sizeof(double));
         for (size_t i = 0; i < k; i++)
             shifted[i * k + i] -= 1.0;
-        multiply(rotation.basis, shifted, left, d, k, k);
+        rr_multiply(rotation.basis, shifted, left, d, k, k);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)k, 1.0, left,
                     (int)k, rotation.basis, (int)k, 0.0, full, (int)d);
         for (size_t i = 0; i < d; i++)
@@ -182,7 +48,7 @@ static double *power_of(const double *rotation, size_t n, double alpha)
     ms_rotation_spectrum spectrum;
     ms_error err;
     ck_assert_int_eq(ms_rotation_spectrum_compute(rotation, n, &spectrum, &err), MS_OK);
-    double *power = zeros(n * n);
+    double *power = rr_zeros(n * n);
     ck_assert_int_eq(ms_rotation_power(&spectrum, alpha, power, &err), MS_OK);
     ms_rotation_spectrum_free(&spectrum);
     return power;
@@ -190,21 +56,21 @@ static double *power_of(const double *rotation, size_t n, double alpha)
 
 static void assert_orthogonal(const double *r, size_t n, double expected_determinant)
 {
-    double *gram = zeros(n * n);
+    double *gram = rr_zeros(n * n);
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0, r, (int)n,
                 r, (int)n, 0.0, gram, (int)n);
     for (size_t i = 0; i < n; i++)
         gram[i * n + i] -= 1.0;
     ck_assert_double_le(cblas_dnrm2((int)(n * n), gram, 1), TOLERANCE);
     if (expected_determinant != 0.0)
-        ck_assert_double_le(fabs(determinant(r, n) - expected_determinant), TOLERANCE);
+        ck_assert_double_le(fabs(rr_determinant(r, n) - expected_determinant), TOLERANCE);
     free(gram);
 }
 
 static void random_pair(test_rng *rng, size_t rows, size_t d, double **a, double **b)
 {
-    *a = zeros(rows * d);
-    *b = zeros(rows * d);
+    *a = rr_zeros(rows * d);
+    *b = rr_zeros(rows * d);
     test_random_matrix(rng, rows, d, *a);
     test_random_matrix(rng, rows, d, *b);
 }
@@ -220,9 +86,9 @@ START_TEST(test_rotation_matches_reference)
     double *a, *b;
     random_pair(&rng, rows, d, &a, &b);
     for (int proper = 0; proper < 2; proper++) {
-        double *ours = solve_full(rows, d, a, b, proper), *theirs = zeros(d * d);
-        reference_rotation(rows, d, a, b, proper, theirs);
-        ck_assert_double_le(largest_difference(ours, theirs, d * d), TOLERANCE);
+        double *ours = solve_full(rows, d, a, b, proper), *theirs = rr_zeros(d * d);
+        rr_reference_rotation(rows, d, a, b, proper, theirs);
+        ck_assert_double_le(rr_largest_difference(ours, theirs, d * d), TOLERANCE);
         assert_orthogonal(ours, d, proper ? 1.0 : 0.0);
         free(ours);
         free(theirs);
@@ -243,9 +109,9 @@ START_TEST(test_power_matches_complex_reference)
     random_pair(&rng, rows, d, &a, &b);
     double *rotation = solve_full(rows, d, a, b, true);
     double alpha = alphas[_i];
-    double *ours = power_of(rotation, d, alpha), *theirs = zeros(d * d);
-    reference_power(rotation, d, alpha, theirs);
-    ck_assert_double_le(largest_difference(ours, theirs, d * d), TOLERANCE);
+    double *ours = power_of(rotation, d, alpha), *theirs = rr_zeros(d * d);
+    rr_reference_power(rotation, d, alpha, theirs);
+    ck_assert_double_le(rr_largest_difference(ours, theirs, d * d), TOLERANCE);
     assert_orthogonal(ours, d, 1.0);
     free(rotation);
     free(ours);
@@ -264,16 +130,16 @@ START_TEST(test_powers_add)
     random_pair(&rng, 25, d, &a, &b);
     double *rotation = solve_full(25, d, a, b, true);
     double *first = power_of(rotation, d, 0.3), *second = power_of(rotation, d, 1.45);
-    double *sum = power_of(rotation, d, 1.75), *product = zeros(d * d);
-    multiply(first, second, product, d, d, d);
-    ck_assert_double_le(largest_difference(product, sum, d * d), TOLERANCE);
+    double *sum = power_of(rotation, d, 1.75), *product = rr_zeros(d * d);
+    rr_multiply(first, second, product, d, d, d);
+    ck_assert_double_le(rr_largest_difference(product, sum, d * d), TOLERANCE);
     /* integer powers are plain matrix powers, also for improper rotations */
-    double *improper = solve_full(25, d, a, b, false), *square = zeros(d * d);
-    multiply(improper, improper, square, d, d, d);
+    double *improper = solve_full(25, d, a, b, false), *square = rr_zeros(d * d);
+    rr_multiply(improper, improper, square, d, d, d);
     double *power = power_of(improper, d, 2.0);
-    ck_assert_double_le(largest_difference(power, square, d * d), TOLERANCE);
+    ck_assert_double_le(rr_largest_difference(power, square, d * d), TOLERANCE);
     double *one = power_of(improper, d, 1.0);
-    ck_assert_double_le(largest_difference(one, improper, d * d), TOLERANCE);
+    ck_assert_double_le(rr_largest_difference(one, improper, d * d), TOLERANCE);
     free(improper);
     free(square);
     free(power);
@@ -295,30 +161,30 @@ START_TEST(test_half_turn)
     size_t d = 5;
     test_rng rng;
     test_rng_seed(&rng, 5);
-    double *basis = zeros(d * d), *block = zeros(d * d), *tmp = zeros(d * d);
-    double *rotation = zeros(d * d);
+    double *basis = rr_zeros(d * d), *block = rr_zeros(d * d), *tmp = rr_zeros(d * d);
+    double *rotation = rr_zeros(d * d);
     ck_assert_int_eq(test_random_orthonormal(&rng, d, d, basis), 0);
-    if (determinant(basis, d) < 0)
+    if (rr_determinant(basis, d) < 0)
         for (size_t i = 0; i < d; i++)
             basis[i * d] = -basis[i * d];
     block[0 * d + 0] = block[1 * d + 1] = -1.0;
     block[2 * d + 2] = 0.0, block[2 * d + 3] = -1.0, block[3 * d + 2] = 1.0;
     block[4 * d + 4] = 1.0;
-    multiply(basis, block, tmp, d, d, d);
+    rr_multiply(basis, block, tmp, d, d, d);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)d, 1.0, tmp, (int)d,
                 basis, (int)d, 0.0, rotation, (int)d);
-    double *root = power_of(rotation, d, 0.5), *square = zeros(d * d);
+    double *root = power_of(rotation, d, 0.5), *square = rr_zeros(d * d);
     assert_orthogonal(root, d, 1.0);
-    multiply(root, root, square, d, d, d);
-    ck_assert_double_le(largest_difference(square, rotation, d * d), TOLERANCE);
+    rr_multiply(root, root, square, d, d, d);
+    ck_assert_double_le(rr_largest_difference(square, rotation, d * d), TOLERANCE);
     double *again = power_of(rotation, d, 0.5);
-    ck_assert_double_le(largest_difference(root, again, d * d), 0.0);
+    ck_assert_double_le(rr_largest_difference(root, again, d * d), 0.0);
     /* the pure half turn -I_2 (+ identity) too */
     double minus[9] = {-1, 0, 0, 0, -1, 0, 0, 0, 1};
-    double *third = power_of(minus, 3, 1.0 / 3.0), *cube = zeros(9), *t2 = zeros(9);
-    multiply(third, third, t2, 3, 3, 3);
-    multiply(t2, third, cube, 3, 3, 3);
-    ck_assert_double_le(largest_difference(cube, minus, 9), TOLERANCE);
+    double *third = power_of(minus, 3, 1.0 / 3.0), *cube = rr_zeros(9), *t2 = rr_zeros(9);
+    rr_multiply(third, third, t2, 3, 3, 3);
+    rr_multiply(t2, third, cube, 3, 3, 3);
+    ck_assert_double_le(rr_largest_difference(cube, minus, 9), TOLERANCE);
     assert_orthogonal(third, 3, 1.0);
     free(third);
     free(cube);
@@ -344,21 +210,21 @@ START_TEST(test_low_rank_canonical)
     double *a, *b;
     random_pair(&rng, rows, d, &a, &b);
     for (int proper = 0; proper < 2; proper++) {
-        double *ours = solve_full(rows, d, a, b, proper), *theirs = zeros(d * d);
-        reference_rotation(rows, d, a, b, proper, theirs);
+        double *ours = solve_full(rows, d, a, b, proper), *theirs = rr_zeros(d * d);
+        rr_reference_rotation(rows, d, a, b, proper, theirs);
         assert_orthogonal(ours, d, proper ? 1.0 : 0.0);
-        double *mapped_ours = zeros(rows * d), *mapped_theirs = zeros(rows * d);
-        multiply(a, ours, mapped_ours, rows, d, d);
-        multiply(a, theirs, mapped_theirs, rows, d, d);
-        ck_assert_double_le(largest_difference(mapped_ours, mapped_theirs, rows * d), TOLERANCE);
+        double *mapped_ours = rr_zeros(rows * d), *mapped_theirs = rr_zeros(rows * d);
+        rr_multiply(a, ours, mapped_ours, rows, d, d);
+        rr_multiply(a, theirs, mapped_theirs, rows, d, d);
+        ck_assert_double_le(rr_largest_difference(mapped_ours, mapped_theirs, rows * d), TOLERANCE);
         double trace_ours = 0.0, trace_theirs = 0.0;
         for (size_t i = 0; i < d; i++)
             trace_ours += ours[i * d + i], trace_theirs += theirs[i * d + i];
         ck_assert_double_ge(trace_ours, trace_theirs - TOLERANCE);
         if (!proper) {
-            double *canonical = zeros(d * d);
-            reference_canonical(rows, d, a, b, canonical);
-            ck_assert_double_le(largest_difference(ours, canonical, d * d), TOLERANCE);
+            double *canonical = rr_zeros(d * d);
+            rr_reference_canonical(rows, d, a, b, canonical);
+            ck_assert_double_le(rr_largest_difference(ours, canonical, d * d), TOLERANCE);
             free(canonical);
         }
         free(mapped_ours);
@@ -368,10 +234,10 @@ START_TEST(test_low_rank_canonical)
     }
     if (_i == 0) {
         /* a direction outside every row is left alone */
-        double *ours = solve_full(rows, d, a, b, true), *x = zeros(d), *image = zeros(d);
+        double *ours = solve_full(rows, d, a, b, true), *x = rr_zeros(d), *image = rr_zeros(d);
         test_random_matrix(&rng, 1, d, x);
         /* project x off span(rows of a and b) by least squares through QR */
-        double *stack = zeros(d * 2 * rows), *tau = zeros(2 * rows);
+        double *stack = rr_zeros(d * 2 * rows), *tau = rr_zeros(2 * rows);
         for (size_t i = 0; i < d; i++)
             for (size_t r = 0; r < rows; r++) {
                 stack[i * 2 * rows + r] = a[r * d + i];
@@ -390,7 +256,7 @@ START_TEST(test_low_rank_canonical)
         }
         cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d, (int)d, 1.0, ours, (int)d, x, 1, 0.0,
                     image, 1);
-        ck_assert_double_le(largest_difference(image, x, d), TOLERANCE);
+        ck_assert_double_le(rr_largest_difference(image, x, d), TOLERANCE);
         free(stack);
         free(tau);
         free(ours);
@@ -406,7 +272,7 @@ START_TEST(test_degenerate_inputs)
 {
     /* zero matrices: every rotation is optimal; the canonical one is I */
     size_t rows = 4, d = 3;
-    double *a = zeros(rows * d), *b = zeros(rows * d);
+    double *a = rr_zeros(rows * d), *b = rr_zeros(rows * d);
     double *rotation = solve_full(rows, d, a, b, true);
     for (size_t i = 0; i < d; i++)
         for (size_t j = 0; j < d; j++)
@@ -427,10 +293,10 @@ START_TEST(test_degenerate_inputs)
         b[r * d + 1] = 0.0;
     rotation = solve_full(rows, d, a, b, true);
     assert_orthogonal(rotation, d, 1.0);
-    double *reference = zeros(d * d), *mine = zeros(rows * d), *theirs = zeros(rows * d);
-    reference_rotation(rows, d, a, b, false, reference);
-    multiply(a, rotation, mine, rows, d, d);
-    multiply(a, reference, theirs, rows, d, d);
+    double *reference = rr_zeros(d * d), *mine = rr_zeros(rows * d), *theirs = rr_zeros(rows * d);
+    rr_reference_rotation(rows, d, a, b, false, reference);
+    rr_multiply(a, rotation, mine, rows, d, d);
+    rr_multiply(a, reference, theirs, rows, d, d);
     /* optimal: as close to b as the reference (which need not be proper) or closer than none */
     double ours_distance = 0.0, reference_distance = 0.0;
     for (size_t i = 0; i < rows * d; i++) {

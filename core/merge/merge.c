@@ -37,6 +37,7 @@ typedef struct merge_run {
     ms_planned_tensor *planned;
     ms_planned_writer *writer;
     merge_tensor_context context;
+    ms_merge_rotate_counts rotate_counts;
     atomic_int stop;
 
     pthread_mutex_t lock;            /* guards everything below */
@@ -331,7 +332,8 @@ static ms_status prepare(merge_run *run, const ms_merge_inputs *inputs, const ch
                                      &run->plan, err);
     if (status == MS_OK)
         status = lay_out_output(run, output_path, err);
-    run->context = (merge_tensor_context){run->params, run->inputs, run->writer, &run->stop};
+    run->context = (merge_tensor_context){run->params, run->inputs, run->writer, &run->stop,
+                                          &run->rotate_counts};
     return status;
 }
 
@@ -373,6 +375,10 @@ ms_status ms_merge_files(const ms_merge_inputs *inputs, const char *output_path,
     }
     struct timespec ended;
     clock_gettime(CLOCK_MONOTONIC, &ended);
+    local.rotate = strcmp(params->method->name, "rotate") == 0;
+    local.rotate_cache_hits = atomic_load(&run.rotate_counts.hits);
+    local.rotate_cache_misses = atomic_load(&run.rotate_counts.misses);
+    local.rotate_cache_bytes_stored = atomic_load(&run.rotate_counts.bytes_stored);
     local.seconds = (double)(ended.tv_sec - started.tv_sec) +
                     (double)(ended.tv_nsec - started.tv_nsec) / 1e9;
     if (status == MS_OK && report != NULL)

@@ -31,7 +31,14 @@ typedef struct ms_merge_params {
     ms_nan_policy nan_policy;
     int threads;                   /* tensor workers; 0 = online cores */
     uint64_t memory_budget;        /* bytes of method scratch in flight; 0 = default */
+    /* rotate: the decomposition cache shared by merges (NULL: nothing kept
+     * between merges) */
+    struct ms_rotate_cache *rotate_cache;
 } ms_merge_params;
+
+/* The rotate cache's size when none is given: an SD1.5 pair's
+ * decompositions with room to spare. */
+#define MS_ROTATE_CACHE_DEFAULT_BYTES (UINT64_C(16) << 30)
 
 void ms_merge_params_init(ms_merge_params *params);
 
@@ -72,6 +79,10 @@ typedef struct ms_merge_report {
     ms_merge_block_use *block_uses;     /* by block, base (-1) first */
     uint64_t output_bytes;
     char output_sha256[65];             /* whole file: the job's ETag */
+    /* rotate: keys whose decomposition came from the cache, keys computed,
+     * and bytes those added to it */
+    bool rotate;                        /* the method was rotate: the counts below apply */
+    uint64_t rotate_cache_hits, rotate_cache_misses, rotate_cache_bytes_stored;
     double seconds;
 } ms_merge_report;
 

@@ -78,7 +78,16 @@ typedef struct ms_merge_task {
      * place of fresh allocations, whose pages the allocator would hand back
      * and fault in again for every tensor.  NULL: the method allocates. */
     double *chunk_buffers[4];
+    /* rotate only: the decomposition cache (NULL: none) and the merge's
+     * counts of its hits and misses */
+    struct ms_rotate_cache *rotate_cache;
+    struct ms_merge_rotate_counts *rotate_counts;
 } ms_merge_task;
+
+/* What the rotate method did with the cache during one merge. */
+typedef struct ms_merge_rotate_counts {
+    atomic_ullong hits, misses, bytes_stored;
+} ms_merge_rotate_counts;
 
 /* Merges one tensor.  alpha and beta must be finite (invalid_parameter
  * otherwise); count 0 emits nothing.  Errors carry task->key: cancelled,

@@ -205,5 +205,7 @@ ms_status ms_merge_top_k_tensor_sum(const ms_merge_task *task, ms_error *err);
 uint64_t ms_merge_top_k_scratch(const ms_merge_task *task);
 ms_status ms_merge_distribution_crossover(const ms_merge_task *task, ms_error *err);
 uint64_t ms_merge_crossover_scratch(const ms_merge_task *task);
+ms_status ms_merge_rotate(const ms_merge_task *task, ms_error *err);
+uint64_t ms_merge_rotate_scratch(const ms_merge_task *task);
 
 #endif

@@ -22,6 +22,7 @@ static const ms_merge_method methods[] = {
     {"distribution_crossover", 3, true, ms_merge_distribution_crossover,
      ms_merge_crossover_scratch},
     {"ties_add_difference", 3, true, ms_merge_ties_add_difference, ms_merge_ties_scratch},
+    {"rotate", 2, true, ms_merge_rotate, ms_merge_rotate_scratch},
 };
 
 const ms_merge_method *ms_merge_methods(size_t *count)

@@ -163,19 +163,16 @@ done:
     return status;
 }
 
-/* The k x k Procrustes rotation of a (rows x k) onto b. */
-static ms_status procrustes(size_t rows, size_t k, const double *a, const double *b,
-                           bool proper, double *rotation, ms_error *err)
+ms_status ms_rotation_from_covariance(size_t rows, size_t k, double *covariance, bool proper,
+                                      double *rotation, ms_error *err)
 {
-    double *m = matrix_new(k, k), *u = matrix_new(k, k), *vt = matrix_new(k, k);
-    double *s = matrix_new(k, 1);
+    double *u = matrix_new(k, k), *vt = matrix_new(k, k), *s = matrix_new(k, 1);
     ms_status status = MS_OK;
-    if (!m || !u || !vt || !s) {
+    if (!u || !vt || !s) {
         status = no_memory(err);
         goto done;
     }
-    product(true, false, k, k, rows, a, k, b, k, m, k);
-    status = svd(m, k, s, u, vt, err);
+    status = svd(covariance, k, s, u, vt, err);
     if (status != MS_OK)
         goto done;
     size_t rank = numerical_rank(s, k, rows);
@@ -195,10 +192,22 @@ static ms_status procrustes(size_t rows, size_t k, const double *a, const double
         }
     }
 done:
-    free(m);
     free(u);
     free(vt);
     free(s);
+    return status;
+}
+
+/* The k x k Procrustes rotation of a (rows x k) onto b. */
+static ms_status procrustes(size_t rows, size_t k, const double *a, const double *b,
+                           bool proper, double *rotation, ms_error *err)
+{
+    double *m = matrix_new(k, k);
+    if (m == NULL)
+        return no_memory(err);
+    product(true, false, k, k, rows, a, k, b, k, m, k);
+    ms_status status = ms_rotation_from_covariance(rows, k, m, proper, rotation, err);
+    free(m);
     return status;
 }
 

@@ -34,6 +34,11 @@ ms_status ms_rotation_solve(size_t rows, size_t columns, const double *a, const 
                             bool proper, ms_rotation *rotation, ms_error *err);
 void ms_rotation_free(ms_rotation *rotation);
 
+/* The same rotation (k x k, no subspace) from the covariance a^T b of rows
+ * neurons, which it destroys: for callers that accumulate it in blocks. */
+ms_status ms_rotation_from_covariance(size_t rows, size_t k, double *covariance, bool proper,
+                                      double *rotation, ms_error *err);
+
 /* S = W (diag(cos theta) + diag(sin theta) H) W^T: the real spectral form of
  * an orthogonal S, from the symmetric eigendecomposition of (S + S^T)/2.
  * generator row j is (W^T K)_j with K = (S - S^T)/2, which is sin(theta_j)

@@ -209,6 +209,8 @@ void ms_merge_task_init(const merge_tensor_context *context, const merge_entry *
     task->alpha = entry->alpha;
     task->beta = entry->beta;
     task->cancel = context->stop;
+    task->rotate_cache = context->params->rotate_cache;
+    task->rotate_counts = context->rotate_counts;
 }
 
 /* The rest of a tensor's pages the operand reads left mapped. */

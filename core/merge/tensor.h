@@ -14,6 +14,7 @@ typedef struct merge_tensor_context {
     const merge_input *inputs;
     ms_planned_writer *writer;
     const atomic_int *stop;           /* cancel or another tensor's failure */
+    ms_merge_rotate_counts *rotate_counts;
 } merge_tensor_context;
 
 /* A worker's chunk buffers, reused for every tensor it writes. */

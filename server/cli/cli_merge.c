@@ -14,7 +14,9 @@
 #include "cli_options.h"
 #include "cli_signals.h"
 #include "commands.h"
+#include "core/merge/rotate_cache.h"
 #include "server/failpoint.h"
+#include "server/serve_options.h"
 #include "server/printable.h"
 #include "progress_display.h"
 
@@ -23,7 +25,7 @@ static const char merge_usage[] =
     "                      [--alpha X] [--beta X] [--weights_alpha W] [--weights_beta W]\n"
     "                      [--precision 16|32] [--weights_clip] [--prune]\n"
     "                      [--nan_policy fail|keep_a] [--threads N] [--verbose] [--json]\n"
-    "                      --output OUT\n"
+    "                      [--cache_dir DIR] [--cache_bytes SIZE] --output OUT\n"
     "\n"
     "Merges Stable Diffusion checkpoints with sd-meh semantics. Options take\n"
     "underscores or dashes (--model_a, --model-a) and --opt=value.\n"
@@ -42,6 +44,11 @@ static const char merge_usage[] =
     "  --nan_policy P             fail (default) or keep_a: keep A's tensor where the\n"
     "                             merge gives NaN or infinity\n"
     "  --threads N                tensor workers (default 0: every core)\n"
+    "  --cache_dir DIR            rotate: keep each key's decomposition in DIR, keyed by\n"
+    "                             the content of both tensors, so that merging the same\n"
+    "                             pair again with other alpha and beta costs a product\n"
+    "  --cache_bytes SIZE         at most this much in DIR, least recently used out first\n"
+    "                             (K, M, G, T: 1024-based; default 16G)\n"
     "  --output OUT               output file (written atomically)\n"
     "  --verbose                  the alpha and beta each block took, and its keys\n"
     "  --json                     print the job report as JSON on stdout\n";
@@ -55,6 +62,7 @@ typedef struct merge_arguments {
     const char *nan_policy;
     const char *threads;
     const char *output;
+    const char *cache_dir, *cache_bytes;
     bool weights_clip, prune;
     bool verbose, json, help;
 } merge_arguments;
@@ -74,6 +82,8 @@ static int parse_arguments(int argc, char **argv, merge_arguments *args)
         {"nan_policy", &args->nan_policy, NULL},
         {"threads", &args->threads, NULL},
         {"output", &args->output, NULL},
+        {"cache_dir", &args->cache_dir, NULL},
+        {"cache_bytes", &args->cache_bytes, NULL},
         {"weights_clip", NULL, &args->weights_clip},
         {"prune", NULL, &args->prune},
         {"verbose", NULL, &args->verbose},
@@ -327,10 +337,41 @@ static void print_summary(const merge_arguments *args, const ms_merge_report *re
     if (report->nan_key_count > 0)
         printf("%zu keys kept from A where the merge gave NaN or infinity\n",
                report->nan_key_count);
+    if (report->rotate)
+        printf("rotate cache: %llu hits, %llu misses, %llu bytes stored\n",
+               (unsigned long long)report->rotate_cache_hits,
+               (unsigned long long)report->rotate_cache_misses,
+               (unsigned long long)report->rotate_cache_bytes_stored);
+}
+
+/* --cache_dir: the rotate decomposition cache (none without it). */
+static int open_cache(const merge_arguments *args, ms_rotate_cache **cache)
+{
+    *cache = NULL;
+    uint64_t capacity = MS_ROTATE_CACHE_DEFAULT_BYTES;
+    if (args->cache_bytes != NULL && !ms_serve_parse_size(args->cache_bytes, &capacity))
+        return ms_cli_usage_error("merge", "--cache_bytes: '%s' is not a size (e.g. 20G)",
+                                  args->cache_bytes);
+    if (args->cache_dir == NULL)
+        return args->cache_bytes != NULL
+                   ? ms_cli_usage_error("merge", "--cache_bytes needs --cache_dir")
+                   : 0;
+    ms_error err;
+    ms_error_clear(&err);
+    ms_status status = ms_rotate_cache_open(args->cache_dir, capacity, cache, &err);
+    if (status != MS_OK)
+        return ms_cli_failure_exit_status(status, ms_cli_report_error(&err, args->json));
+    return 0;
 }
 
 static int run_merge(const merge_arguments *args, const ms_api_merge_request *request)
 {
+    ms_rotate_cache *cache = NULL;
+    int exit_status = open_cache(args, &cache);
+    if (exit_status != 0)
+        return exit_status;
+    ms_merge_params params = request->params;
+    params.rotate_cache = cache;
     const atomic_int *cancel = ms_cli_cancel_on_signals();
     ms_progress_display display;
     ms_progress_display_init(&display, stderr);
@@ -339,9 +380,11 @@ static int run_merge(const merge_arguments *args, const ms_api_merge_request *re
     memset(&report, 0, sizeof report);
     ms_error err;
     ms_error_clear(&err);
-    ms_status status = ms_merge_files(&inputs, args->output, &request->params, on_progress,
+    ms_status status = ms_merge_files(&inputs, args->output, &params, on_progress,
                                       &display, cancel, &report, &err);
     ms_progress_display_finish(&display);
+    if (cache != NULL)
+        ms_rotate_cache_close(cache);
     if (status != MS_OK) {
         ms_merge_report_free(&report);
         return ms_cli_failure_exit_status(status, ms_cli_report_error(&err, args->json));

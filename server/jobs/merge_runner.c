@@ -58,6 +58,7 @@ void ms_merge_runner_run(ms_service *service, ms_job *job, ms_job_outcome *outco
     if (outcome->status != MS_OK)
         goto done;
     merge.request.params.threads = service->job_threads;
+    merge.request.params.rotate_cache = service->rotate_cache;
     ms_merge_inputs inputs = {merge.model_paths[0], merge.model_paths[1], merge.model_paths[2]};
     ms_job_progress context = {service, job};
     ms_merge_report report;

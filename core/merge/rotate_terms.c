@@ -1,0 +1,594 @@
+/* The rotate method's terms: produced from the inputs (one SVD and one
+ * symmetric eigendecomposition per key), or read back from the cache,
+ * whose entry is exactly what production wrote.  Both roads then run the
+ * same apply on the same doubles, so a cached merge equals an uncached
+ * one bit for bit.
+ *
+ * Cache entry payload, doubles after a 64-byte header:
+ *   centroid_a, centroid_b (columns each), angles, half_turn (dimension
+ *   each), eigen_rows, generator_rows (dimension x columns each), then per
+ *   neuron its row: A (dimension), B (dimension), Z (columns, subspace). */
+#include "method_rotate.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/format/mapped_read.h"
+#include "rotate_math.h"
+
+enum { HEADER_BYTES = 64, HASH_WINDOW = 4u << 20, ENTRY_FORMAT = 1 };
+static const char entry_magic[8] = {'M', 'S', 'R', 'O', 'T', 'A', 'T', '1'};
+
+typedef struct entry_header {
+    char magic[8];
+    uint64_t rows, columns, dimension, subspace, reserved[3];
+} entry_header;
+
+static double *doubles(size_t count)
+{
+    return malloc((count > 0 ? count : 1) * sizeof(double));
+}
+
+static size_t dimension_of(size_t rows, size_t columns)
+{
+    return 2 * rows < columns ? 2 * rows : columns;
+}
+
+static size_t fixed_length(size_t columns, size_t dimension)
+{
+    return 2 * columns + 2 * dimension + 2 * dimension * columns;
+}
+
+static size_t row_length_of(size_t columns, size_t dimension, bool subspace)
+{
+    return 2 * dimension + (subspace ? columns : 0);
+}
+
+uint64_t ms_rotate_scratch_bytes(size_t rows, size_t columns)
+{
+    size_t k = dimension_of(rows, columns), d = columns;
+    size_t block = ms_rotate_block_rows(columns);
+    uint64_t held;
+    if (2 * rows < columns)   /* inputs, P, maps, E, G, C; k x k decompositions */
+        held = 2 * (uint64_t)rows * d + 7 * (uint64_t)d * k + 8 * (uint64_t)k * k;
+    else                      /* covariance, SVD, spectrum, maps, E, G, C */
+        held = 12 * (uint64_t)d * d;
+    held += (uint64_t)block * (4 * d + 3 * k) + fixed_length(d, k);
+    return held * sizeof(double);
+}
+
+/* ---- the cache key: content hashes of both inputs ---- */
+
+typedef struct hash_work {
+    XXH3_state_t *state;
+    const unsigned char *bytes;
+    size_t length;
+} hash_work;
+
+static void hash_window(void *context)
+{
+    hash_work *work = context;
+    XXH3_128bits_update(work->state, work->bytes, work->length);
+}
+
+static ms_status hash_operand(const ms_merge_task *task, const ms_merge_operand *operand,
+                              uint64_t seed, unsigned char *digest, ms_error *err)
+{
+    XXH3_state_t *state = XXH3_createState();
+    if (state == NULL)
+        return ms_merge_out_of_memory(task, 576, err);   /* sizeof(XXH3_state_t) */
+    XXH3_128bits_reset_withSeed(state, seed);
+    uint64_t total = task->count * ms_dtype_size(operand->dtype);
+    ms_status status = MS_OK;
+    for (uint64_t offset = 0; offset < total; offset += HASH_WINDOW) {
+        hash_work work = {state, operand->bytes + offset,
+                          (size_t)(total - offset < HASH_WINDOW ? total - offset : HASH_WINDOW)};
+        if (!ms_mapped_read(hash_window, &work)) {
+            ms_error_set(err, MS_ERR_IO, task->key, "%s: an input file shrank while it was read",
+                         task->key);
+            ms_error_detail_add(err, "reason", "file_shrank");
+            status = MS_ERR_IO;
+            break;
+        }
+        if (operand->release_pages)
+            ms_merge_release_pages(work.bytes, work.length);
+    }
+    XXH128_hash_t hash = XXH3_128bits_digest(state);
+    XXH128_canonical_t canonical;
+    XXH128_canonicalFromHash(&canonical, hash);
+    memcpy(digest, canonical.digest, 16);
+    XXH3_freeState(state);
+    return status;
+}
+
+/* Both inputs' contents, how they are viewed (rows, columns, dtypes) and
+ * the variant (a proper rotation for fractional alpha). */
+static ms_status cache_key(const ms_merge_task *task, size_t rows, size_t columns, bool proper,
+                           ms_rotate_cache_key *key, ms_error *err)
+{
+    memset(key, 0, sizeof *key);
+    uint64_t seed = (uint64_t)rows * 0x9E3779B97F4A7C15ull ^ (uint64_t)columns;
+    ms_status status = hash_operand(task, &task->a, seed, key->bytes, err);
+    if (status == MS_OK)
+        status = hash_operand(task, &task->b, seed, key->bytes + 16, err);
+    key->bytes[32] = ENTRY_FORMAT;
+    key->bytes[33] = proper ? 1 : 0;
+    key->bytes[34] = (unsigned char)task->a.dtype;
+    key->bytes[35] = (unsigned char)task->b.dtype;
+    return status;
+}
+
+static bool alpha_is_fractional(double alpha)
+{
+    return alpha != nearbyint(alpha);
+}
+
+/* ---- production ---- */
+
+static void layout_fixed(ms_rotate_terms *terms, double *base)
+{
+    size_t d = terms->columns, k = terms->dimension;
+    terms->centroid_a = base;
+    terms->centroid_b = base + d;
+    terms->angles = base + 2 * d;
+    terms->half_turn = base + 2 * d + k;
+    terms->eigen_rows = base + 2 * d + 2 * k;
+    terms->generator_rows = base + 2 * d + 2 * k + k * d;
+}
+
+static void product(bool transpose_a, bool transpose_b, size_t m, size_t n, size_t k,
+                    const double *a, size_t lda, const double *b, size_t ldb, double *c,
+                    size_t ldc)
+{
+    cblas_dgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
+                transpose_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0, a,
+                (int)lda, b, (int)ldb, 0.0, c, (int)ldc);
+}
+
+/* Reads rows [row, row + count) of an operand, centred. */
+static ms_status read_centred(const ms_merge_task *task, const ms_merge_operand *operand,
+                              size_t row, size_t count, size_t columns, const double *centroid,
+                              double *target, ms_error *err)
+{
+    ms_status status = ms_merge_read(task, operand, (uint64_t)row * columns, count * columns,
+                                     target, err);
+    if (status != MS_OK)
+        return status;
+    for (size_t i = 0; i < count; i++)
+        for (size_t j = 0; j < columns; j++)
+            target[i * columns + j] -= centroid[j];
+    return MS_OK;
+}
+
+/* a^T b of the centred inputs, accumulated block by block. */
+static ms_status covariance(const ms_merge_task *task, const ms_rotate_terms *terms,
+                            double *result, ms_error *err)
+{
+    size_t d = terms->columns, block = ms_rotate_block_rows(d);
+    double *a = doubles(block * d), *b = doubles(block * d);
+    ms_status status = MS_OK;
+    if (a == NULL || b == NULL) {
+        status = ms_merge_out_of_memory(task, 2 * block * d * sizeof(double), err);
+        goto done;
+    }
+    memset(result, 0, d * d * sizeof(double));
+    for (size_t row = 0; row < terms->rows; row += block) {
+        size_t count = terms->rows - row < block ? terms->rows - row : block;
+        status = ms_merge_check_cancel(task, err);
+        if (status == MS_OK)
+            status = read_centred(task, &task->a, row, count, d, terms->centroid_a, a, err);
+        if (status == MS_OK)
+            status = read_centred(task, &task->b, row, count, d, terms->centroid_b, b, err);
+        if (status != MS_OK)
+            goto done;
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)count, 1.0, a,
+                    (int)d, b, (int)d, 1.0, result, (int)d);
+    }
+done:
+    free(a);
+    free(b);
+    return status;
+}
+
+/* The spectrum's rows, and the maps: A = Xa W, B = Xb R^T W (full). */
+static ms_status full_terms(const ms_merge_task *task, ms_rotate_terms *terms, bool proper,
+                            ms_error *err)
+{
+    size_t d = terms->columns;
+    double *m = doubles(d * d), *rotation = doubles(d * d);
+    ms_rotation_spectrum spectrum = {0};
+    ms_status status = MS_OK;
+    if (m == NULL || rotation == NULL) {
+        status = ms_merge_out_of_memory(task, 2 * d * d * sizeof(double), err);
+        goto done;
+    }
+    status = covariance(task, terms, m, err);
+    if (status == MS_OK)
+        status = ms_merge_check_cancel(task, err);
+    if (status == MS_OK)
+        status = ms_rotation_from_covariance(terms->rows, d, m, proper, rotation, err);
+    if (status == MS_OK)
+        status = ms_merge_check_cancel(task, err);
+    if (status == MS_OK)
+        status = ms_rotation_spectrum_compute(rotation, d, &spectrum, err);
+    if (status != MS_OK)
+        goto done;
+    double *fixed = terms->owned;
+    double *eigen = fixed + 2 * d + 2 * d, *generator = eigen + d * d;
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j < d; j++)
+            eigen[j * d + i] = spectrum.eigenvectors[i * d + j];
+    memcpy(generator, spectrum.generator, d * d * sizeof(double));
+    for (size_t j = 0; j < d; j++) {
+        fixed[2 * d + j] = spectrum.angles[j];
+        fixed[3 * d + j] = spectrum.half_turn[j];
+    }
+    terms->a_map = spectrum.eigenvectors;
+    spectrum.eigenvectors = NULL;
+    terms->b_map = m;   /* R^T W */
+    m = NULL;
+    product(true, false, d, d, d, rotation, d, terms->a_map, d, terms->b_map, d);
+done:
+    free(m);
+    free(rotation);
+    ms_rotation_spectrum_free(&spectrum);
+    return ms_merge_with_key(task, status, err);
+}
+
+/* The same in the span P of both inputs' rows: E = W^T P^T, G P^T,
+ * A = Xa P W, B = Xb P S^T W, Z = (Xb P) (S^T - I) P^T. */
+static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *terms, bool proper,
+                                ms_error *err)
+{
+    size_t n = terms->rows, d = terms->columns, k = terms->dimension;
+    double *a = doubles(n * d), *b = doubles(n * d), *turned = doubles(k * k);
+    ms_rotation rotation = {0};
+    ms_rotation_spectrum spectrum = {0};
+    ms_status status = MS_OK;
+    if (a == NULL || b == NULL || turned == NULL) {
+        status = ms_merge_out_of_memory(task, (2 * n * d + k * k) * sizeof(double), err);
+        goto done;
+    }
+    status = read_centred(task, &task->a, 0, n, d, terms->centroid_a, a, err);
+    if (status == MS_OK)
+        status = read_centred(task, &task->b, 0, n, d, terms->centroid_b, b, err);
+    if (status == MS_OK)
+        status = ms_rotation_solve(n, d, a, b, proper, &rotation, err);
+    free(a);
+    free(b);
+    a = b = NULL;
+    if (status == MS_OK)
+        status = ms_merge_check_cancel(task, err);
+    if (status == MS_OK)
+        status = ms_rotation_spectrum_compute(rotation.matrix, k, &spectrum, err);
+    if (status != MS_OK)
+        goto done;
+    terms->a_map = doubles(d * k);
+    terms->b_map = doubles(d * k);
+    terms->z_map = doubles(k * d);
+    if (!terms->a_map || !terms->b_map || !terms->z_map) {
+        status = ms_merge_out_of_memory(task, 3 * d * k * sizeof(double), err);
+        goto done;
+    }
+    double *fixed = terms->owned;
+    double *eigen = fixed + 2 * d + 2 * k, *generator = eigen + k * d;
+    product(true, true, k, d, k, spectrum.eigenvectors, k, rotation.basis, k, eigen, d);
+    product(false, true, k, d, k, spectrum.generator, k, rotation.basis, k, generator, d);
+    for (size_t j = 0; j < k; j++) {
+        fixed[2 * d + j] = spectrum.angles[j];
+        fixed[2 * d + k + j] = spectrum.half_turn[j];
+    }
+    product(false, false, d, k, k, rotation.basis, k, spectrum.eigenvectors, k, terms->a_map, k);
+    product(true, false, k, k, k, rotation.matrix, k, spectrum.eigenvectors, k, turned, k);
+    product(false, false, d, k, k, rotation.basis, k, turned, k, terms->b_map, k);
+    for (size_t i = 0; i < k; i++)      /* S^T - I */
+        for (size_t j = 0; j < k; j++)
+            turned[i * k + j] = rotation.matrix[j * k + i] - (i == j ? 1.0 : 0.0);
+    product(false, true, k, d, k, turned, k, rotation.basis, k, terms->z_map, d);
+    terms->basis = rotation.basis;
+    rotation.basis = NULL;
+done:
+    free(a);
+    free(b);
+    free(turned);
+    ms_rotation_free(&rotation);
+    ms_rotation_spectrum_free(&spectrum);
+    return ms_merge_with_key(task, status, err);
+}
+
+static ms_status append(const ms_merge_task *task, ms_rotate_terms *terms, const void *data,
+                        size_t bytes, ms_error *err)
+{
+    if (terms->writer == NULL)
+        return MS_OK;
+    ms_status status = ms_rotate_cache_writer_append(terms->writer, data, bytes, err);
+    return ms_merge_with_key(task, status, err);
+}
+
+static ms_status produce(const ms_merge_task *task, ms_rotate_terms *terms, bool proper,
+                         ms_error *err)
+{
+    size_t d = terms->columns, k = terms->dimension;
+    terms->owned_length = fixed_length(d, k);
+    terms->owned = doubles(terms->owned_length);
+    if (terms->owned == NULL)
+        return ms_merge_out_of_memory(task, terms->owned_length * sizeof(double), err);
+    memset(terms->owned, 0, terms->owned_length * sizeof(double));
+    layout_fixed(terms, terms->owned);
+    bool equal_in_half;
+    ms_status status = ms_rotate_scan(task, terms->rows, d, terms->owned, terms->owned + d,
+                                      &equal_in_half, err);
+    if (status != MS_OK)
+        return status;
+    if (equal_in_half) {
+        terms->outcome = MS_ROTATE_EQUAL_IN_HALF;
+        return MS_OK;
+    }
+    if (terms->rows == 1) {
+        terms->outcome = MS_ROTATE_ONE_ROW;
+        return MS_OK;
+    }
+    status = terms->subspace ? subspace_terms(task, terms, proper, err)
+                             : full_terms(task, terms, proper, err);
+    if (status != MS_OK)
+        return status;
+    entry_header header = {{0}, terms->rows, d, k, terms->subspace, {0, 0, 0}};
+    memcpy(header.magic, entry_magic, sizeof entry_magic);
+    status = append(task, terms, &header, sizeof header, err);
+    if (status == MS_OK)
+        status = append(task, terms, terms->owned, terms->owned_length * sizeof(double), err);
+    return status;
+}
+
+/* ---- reading an entry back ---- */
+
+static bool entry_fits(const ms_rotate_terms *terms, const ms_rotate_cache_entry *entry)
+{
+    const unsigned char *data = ms_rotate_cache_entry_data(entry);
+    uint64_t size = ms_rotate_cache_entry_size(entry);
+    if (size < HEADER_BYTES)
+        return false;
+    entry_header header;
+    memcpy(&header, data, sizeof header);
+    uint64_t expected = HEADER_BYTES + (fixed_length(terms->columns, terms->dimension) +
+                                        (uint64_t)terms->rows * terms->row_length) *
+                                           sizeof(double);
+    return memcmp(header.magic, entry_magic, sizeof entry_magic) == 0 &&
+           header.rows == terms->rows && header.columns == terms->columns &&
+           header.dimension == terms->dimension && header.subspace == terms->subspace &&
+           size == expected;
+}
+
+static void read_entry(ms_rotate_terms *terms)
+{
+    const unsigned char *data = ms_rotate_cache_entry_data(terms->entry);
+    const double *base = (const double *)(const void *)(data + HEADER_BYTES);
+    layout_fixed(terms, (double *)(uintptr_t)base);
+    terms->stored_rows = base + fixed_length(terms->columns, terms->dimension);
+    terms->outcome = MS_ROTATE_TURN;
+}
+
+static void count(atomic_ullong *counter, uint64_t amount)
+{
+    atomic_fetch_add(counter, amount);
+}
+
+ms_status ms_rotate_terms_acquire(const ms_merge_task *task, size_t rows, size_t columns,
+                                  ms_rotate_terms *terms, ms_error *err)
+{
+    memset(terms, 0, sizeof *terms);
+    terms->outcome = MS_ROTATE_TURN;
+    terms->rows = rows;
+    terms->columns = columns;
+    terms->dimension = dimension_of(rows, columns);
+    terms->subspace = 2 * rows < columns;
+    terms->row_length = row_length_of(columns, terms->dimension, terms->subspace);
+    bool proper = alpha_is_fractional(task->alpha);
+    ms_status status = MS_OK;
+    if (task->rotate_cache != NULL && rows > 1) {
+        ms_rotate_cache_key key;
+        status = cache_key(task, rows, columns, proper, &key, err);
+        if (status == MS_OK)
+            status = ms_rotate_cache_acquire(task->rotate_cache, &key, task->cancel,
+                                             &terms->entry, &terms->writer, err);
+        if (status != MS_OK)
+            return ms_merge_with_key(task, status, err);
+        if (terms->entry != NULL && entry_fits(terms, terms->entry)) {
+            if (task->rotate_counts != NULL)
+                count(&task->rotate_counts->hits, 1);
+            read_entry(terms);
+            return MS_OK;
+        }
+        if (terms->entry != NULL) {    /* a foreign entry under our key: compute anew */
+            ms_rotate_cache_entry_release(terms->entry);
+            terms->entry = NULL;
+        }
+        if (task->rotate_counts != NULL)
+            count(&task->rotate_counts->misses, 1);
+    }
+    status = produce(task, terms, proper, err);
+    if (status != MS_OK || terms->outcome != MS_ROTATE_TURN) {
+        if (terms->writer != NULL)
+            ms_rotate_cache_writer_abandon(terms->writer);
+        terms->writer = NULL;
+        if (status != MS_OK)
+            ms_rotate_terms_release(terms);
+    }
+    return status;
+}
+
+/* ---- apply ---- */
+
+/* C(alpha) = diag(cos - shift) E + diag(f) G, dimension x columns. */
+static ms_status coefficients(const ms_merge_task *task, const ms_rotate_terms *terms,
+                              double *result, ms_error *err)
+{
+    size_t k = terms->dimension, d = terms->columns;
+    ms_rotation_spectrum view = {0};
+    double *cosines = doubles(k), *factors = doubles(k);
+    unsigned char *half_turn = malloc(k > 0 ? k : 1);
+    ms_status status = MS_OK;
+    if (!cosines || !factors || !half_turn) {
+        status = ms_merge_out_of_memory(task, 3 * k * sizeof(double), err);
+        goto done;
+    }
+    for (size_t j = 0; j < k; j++)
+        half_turn[j] = terms->half_turn[j] != 0.0;
+    view.dimension = k;
+    view.angles = (double *)(uintptr_t)terms->angles;
+    view.half_turn = half_turn;
+    ms_rotation_power_factors(&view, task->alpha, cosines, factors);
+    double shift = terms->subspace ? 1.0 : 0.0;
+    for (size_t j = 0; j < k; j++)
+        for (size_t i = 0; i < d; i++)
+            result[j * d + i] = (cosines[j] - shift) * terms->eigen_rows[j * d + i] +
+                                factors[j] * terms->generator_rows[j * d + i];
+done:
+    free(cosines);
+    free(factors);
+    free(half_turn);
+    return status;
+}
+
+typedef struct apply_buffers {
+    double *coefficient, *centroid, *a, *b, *rows, *mixed, *out, *projected;
+} apply_buffers;
+
+static void apply_buffers_free(apply_buffers *buffers)
+{
+    free(buffers->coefficient);
+    free(buffers->centroid);
+    free(buffers->a);
+    free(buffers->b);
+    free(buffers->rows);
+    free(buffers->mixed);
+    free(buffers->out);
+    free(buffers->projected);
+}
+
+/* The rows of neurons [row, row + count): computed from the centred inputs
+ * (and stored) when producing, else read from the entry. */
+static ms_status block_rows(const ms_merge_task *task, ms_rotate_terms *terms, size_t row,
+                            size_t count, apply_buffers *buffers, const double **rows,
+                            ms_error *err)
+{
+    size_t d = terms->columns, k = terms->dimension, length = terms->row_length;
+    bool needs_inputs = terms->stored_rows == NULL || terms->subspace;
+    ms_status status = MS_OK;
+    if (needs_inputs) {
+        status = read_centred(task, &task->a, row, count, d, terms->centroid_a, buffers->a, err);
+        if (status == MS_OK)
+            status = read_centred(task, &task->b, row, count, d, terms->centroid_b, buffers->b,
+                                  err);
+        if (status != MS_OK)
+            return status;
+    }
+    if (terms->stored_rows != NULL) {
+        *rows = terms->stored_rows + row * length;
+        return MS_OK;
+    }
+    double *target = buffers->rows;
+    product(false, false, count, k, d, buffers->a, d, terms->a_map, k, target, length);
+    product(false, false, count, k, d, buffers->b, d, terms->b_map, k, target + k, length);
+    if (terms->subspace) {
+        product(false, false, count, k, d, buffers->b, d, terms->basis, k, buffers->projected, k);
+        product(false, false, count, d, k, buffers->projected, k, terms->z_map, d,
+                target + 2 * k, length);
+    }
+    *rows = target;
+    return append(task, terms, target, count * length * sizeof(double), err);
+}
+
+static ms_status apply_block(const ms_merge_task *task, ms_rotate_terms *terms, size_t row,
+                             size_t count, apply_buffers *buffers, ms_error *err)
+{
+    size_t d = terms->columns, k = terms->dimension, length = terms->row_length;
+    const double *rows;
+    ms_status status = block_rows(task, terms, row, count, buffers, &rows, err);
+    if (status != MS_OK)
+        return status;
+    double alpha_weight = 1.0 - task->beta, beta = task->beta;
+    for (size_t i = 0; i < count; i++)
+        for (size_t j = 0; j < k; j++)
+            buffers->mixed[i * k + j] =
+                alpha_weight * rows[i * length + j] + beta * rows[i * length + k + j];
+    product(false, false, count, d, k, buffers->mixed, k, buffers->coefficient, d, buffers->out,
+            d);
+    for (size_t i = 0; i < count; i++) {
+        double *out = buffers->out + i * d;
+        for (size_t j = 0; j < d; j++)
+            out[j] += buffers->centroid[j];
+        if (!terms->subspace)
+            continue;
+        const double *a = buffers->a + i * d, *b = buffers->b + i * d;
+        const double *z = rows + i * length + 2 * k;
+        for (size_t j = 0; j < d; j++)
+            out[j] += alpha_weight * a[j] + beta * (b[j] + z[j]);
+    }
+    if (terms->entry != NULL)
+        ms_rotate_cache_entry_drop_pages(
+            terms->entry,
+            (uint64_t)((const unsigned char *)rows -
+                       ms_rotate_cache_entry_data(terms->entry)),
+            (uint64_t)count * length * sizeof(double));
+    return ms_merge_emit(task, (uint64_t)row * d, buffers->out, count * d, err);
+}
+
+ms_status ms_rotate_terms_apply(const ms_merge_task *task, ms_rotate_terms *terms,
+                                ms_error *err)
+{
+    size_t d = terms->columns, k = terms->dimension, block = ms_rotate_block_rows(d);
+    apply_buffers buffers = {
+        doubles(k * d), doubles(d), doubles(block * d), doubles(block * d),
+        doubles(block * terms->row_length), doubles(block * k), doubles(block * d),
+        doubles(block * k)};
+    ms_status status = MS_OK;
+    if (!buffers.coefficient || !buffers.centroid || !buffers.a || !buffers.b ||
+        !buffers.rows || !buffers.mixed || !buffers.out || !buffers.projected) {
+        status = ms_merge_out_of_memory(task, ms_rotate_scratch_bytes(terms->rows, d), err);
+        goto done;
+    }
+    status = coefficients(task, terms, buffers.coefficient, err);
+    if (status != MS_OK)
+        goto done;
+    for (size_t j = 0; j < d; j++)
+        buffers.centroid[j] =
+            (1.0 - task->alpha) * terms->centroid_a[j] + task->alpha * terms->centroid_b[j];
+    for (size_t row = 0; row < terms->rows && status == MS_OK; row += block) {
+        size_t count = terms->rows - row < block ? terms->rows - row : block;
+        status = ms_merge_check_cancel(task, err);
+        if (status == MS_OK)
+            status = apply_block(task, terms, row, count, &buffers, err);
+    }
+    if (status == MS_OK && terms->writer != NULL) {
+        ms_rotate_cache_entry *entry = NULL;
+        ms_rotate_cache_writer *writer = terms->writer;
+        terms->writer = NULL;
+        status = ms_merge_with_key(task, ms_rotate_cache_writer_commit(writer, &entry, err), err);
+        if (status == MS_OK) {
+            if (task->rotate_counts != NULL)
+                count(&task->rotate_counts->bytes_stored, ms_rotate_cache_entry_size(entry));
+            ms_rotate_cache_entry_release(entry);
+        }
+    }
+done:
+    apply_buffers_free(&buffers);
+    return status;
+}
+
+void ms_rotate_terms_release(ms_rotate_terms *terms)
+{
+    if (terms->writer != NULL)
+        ms_rotate_cache_writer_abandon(terms->writer);
+    if (terms->entry != NULL)
+        ms_rotate_cache_entry_release(terms->entry);
+    free(terms->owned);
+    free(terms->a_map);
+    free(terms->b_map);
+    free(terms->basis);
+    free(terms->z_map);
+    memset(terms, 0, sizeof *terms);
+}
