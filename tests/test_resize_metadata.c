@@ -364,6 +364,9 @@ static const alpha_case alpha_cases[] = {
     /* the last one is all zero: rank 1, so 2 / 4 * 1 */
     {"all-zero last", {{"a", 4, 0, 4.0, false}, {"z", 4, 0, 2.0, true}, {NULL, 0, 0, 0, false}},
      3, 0, "0.5"},
+    /* kohya's scale is a float32 tensor: float32(1 / 3) * 2, not 2 / 3 */
+    {"float32 scale", {{"a", 4, 0, 4.0, false}, {"z", 3, 0, 1.0, false}, {NULL, 0, 0, 0, false}},
+     2, 0, "0.6666666865348816"},
     /* no alpha: scale 1, so the new rank */
     {"no alpha last", {{"a", 4, 0, 1.0, false}, {"z", 4, 0, 0.0, false}, {NULL, 0, 0, 0, false}},
      3, 0, "3.0"},

@@ -50,8 +50,20 @@ static ms_status set_comment(ms_writer *writer, const char *old_dim, const char 
     return status;
 }
 
-/* kohya's ss_network_alpha is the new alpha of the last module it
- * processed (whatever rank that module got: its cap, 1 when all zero). */
+/* kohya's ss_network_alpha: float(scale * new_rank) of the last module it
+ * processed, with that module's rank (its cap, 1 when all zero).  Its alpha
+ * is a float32 tensor, so scale = alpha / old_rank and the product are
+ * float32 operations (1 / 3 * 2 is 0.6666666865348816 there); without an
+ * alpha, scale is the Python float 1.0. */
+static double kohya_new_alpha(const ms_lora_module *module,
+                              const ms_resize_module_report *report)
+{
+    if (module->alpha == NULL)
+        return (double)report->new_rank;
+    float scale = (float)report->old_alpha / (float)report->old_rank;
+    return (double)(float)(scale * (float)report->new_rank);
+}
+
 static ms_status set_network_fields(ms_writer *writer, const ms_resize_params *params,
                                     double last_new_alpha, ms_error *err)
 {
@@ -106,9 +118,11 @@ ms_status ms_resize_set_metadata(ms_writer *writer, const ms_safetensors *input,
     if (status == MS_OK)
         status = set_comment(writer, old_dim, old_comment != NULL ? old_comment : "", params,
                              err);
+    size_t last = ms_resize_last_processed(modules);
     if (status == MS_OK)
         status = set_network_fields(writer, params,
-                                    reports[ms_resize_last_processed(modules)].new_alpha, err);
+                                    kohya_new_alpha(&modules->modules[last], &reports[last]),
+                                    err);
     if (status == MS_OK)
         status = ms_writer_set_data_hash_metadata(writer, "sshs_model_hash", err);
     if (status == MS_OK)
