@@ -1,7 +1,7 @@
 # numerics unit tests (Check): rank rules, fast low-rank SVD, LoRA module
-# grouping, resize end to end
+# grouping, resize end to end, resize metadata against kohya
 NUMERICS_TESTS = tests/test_rank_rule tests/test_lowrank_svd tests/test_lora tests/test_resize \
-	tests/test_dtype_table
+	tests/test_dtype_table tests/test_resize_metadata
 check_PROGRAMS += $(NUMERICS_TESTS)
 TESTS += $(NUMERICS_TESTS)
 
@@ -27,3 +27,7 @@ tests_test_resize_LDADD = $(TEST_LIBS)
 tests_test_dtype_table_SOURCES = tests/test_dtype_table.c $(TEST_SUPPORT_SOURCES)
 tests_test_dtype_table_CFLAGS = $(TEST_CFLAGS)
 tests_test_dtype_table_LDADD = $(TEST_LIBS)
+
+tests_test_resize_metadata_SOURCES = tests/test_resize_metadata.c $(NUMERICS_TEST_UTIL) $(TEST_SUPPORT_SOURCES)
+tests_test_resize_metadata_CFLAGS = $(NUMERICS_TEST_CFLAGS)
+tests_test_resize_metadata_LDADD = $(TEST_LIBS)

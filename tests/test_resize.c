@@ -512,7 +512,9 @@ START_TEST(test_precisions)
 }
 END_TEST
 
-START_TEST(test_old_dim_from_first_module)
+/* kohya's "from" is the largest input rank (lora_unet_lin's 8), not the
+ * first module's (b's 5) */
+START_TEST(test_old_dim_is_largest_rank)
 {
     write_input(false); /* no ss_network_dim, no comment */
     ms_resize_params params;
@@ -523,7 +525,7 @@ START_TEST(test_old_dim_from_first_module)
                                     &err), MS_OK);
     char text[512];
     ck_assert_str_eq(output_metadata("ss_training_comment", text, sizeof text),
-                     "dimension is resized from 5 to 2; ");
+                     "dimension is resized from 8 to 2; ");
     ck_assert_str_eq(output_metadata("ss_network_alpha", text, sizeof text), "1.0");
 }
 END_TEST
@@ -775,7 +777,7 @@ static Suite *resize_suite(void)
     tcase_add_test(cases, test_rank_above_old_rank);
     tcase_add_loop_test(cases, test_dynamic, 0, (int)COUNT_OF(dynamic_cases));
     tcase_add_test(cases, test_precisions);
-    tcase_add_test(cases, test_old_dim_from_first_module);
+    tcase_add_test(cases, test_old_dim_is_largest_rank);
     tcase_add_test(cases, test_progress);
     tcase_add_test(cases, test_cancelled);
     tcase_add_test(cases, test_cancelled_midway);

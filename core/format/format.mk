@@ -10,5 +10,5 @@ core_libmscore_a_SOURCES += \
 	core/format/safetensors.c core/format/safetensors.h \
 	core/format/safetensors_header.c core/format/safetensors_header.h \
 	core/format/writer.c core/format/writer_finish.c core/format/writer.h \
-	core/format/writer_internal.h \
+	core/format/writer_internal.h core/format/writer_legacy_hash.c \
 	core/format/writer_names.c core/format/writer_names.h

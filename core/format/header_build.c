@@ -40,9 +40,10 @@ static json_t *tensor_object(const ms_header_tensor *tensor, uint64_t begin)
     return object;
 }
 
-ms_status ms_header_build(const ms_header_tensor *tensors, size_t count,
-                          const ms_metadata_entry *metadata, size_t metadata_count,
-                          unsigned char **header, size_t *header_bytes, ms_error *err)
+static ms_status build(const ms_header_tensor *tensors, size_t count,
+                       const ms_metadata_entry *metadata, size_t metadata_count,
+                       bool metadata_when_empty, unsigned char **header, size_t *header_bytes,
+                       ms_error *err)
 {
     ms_status status = MS_OK;
     char *text = NULL;
@@ -51,7 +52,7 @@ ms_status ms_header_build(const ms_header_tensor *tensors, size_t count,
     json_t *root = json_object();
     bool ok = root != NULL;
     /* json_object_set_new fails (and frees nothing to leak) when the value is NULL. */
-    if (ok && metadata_count > 0)
+    if (ok && (metadata_count > 0 || metadata_when_empty))
         ok = json_object_set_new(root, "__metadata__", metadata_object(metadata, metadata_count)) == 0;
     uint64_t begin = 0;
     for (size_t i = 0; i < count && ok; i++) {
@@ -90,4 +91,19 @@ done:
     free(text);
     json_decref(root);
     return status;
+}
+
+ms_status ms_header_build(const ms_header_tensor *tensors, size_t count,
+                          const ms_metadata_entry *metadata, size_t metadata_count,
+                          unsigned char **header, size_t *header_bytes, ms_error *err)
+{
+    return build(tensors, count, metadata, metadata_count, false, header, header_bytes, err);
+}
+
+ms_status ms_header_build_with_metadata_object(const ms_header_tensor *tensors, size_t count,
+                                               const ms_metadata_entry *metadata,
+                                               size_t metadata_count, unsigned char **header,
+                                               size_t *header_bytes, ms_error *err)
+{
+    return build(tensors, count, metadata, metadata_count, true, header, header_bytes, err);
 }

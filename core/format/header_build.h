@@ -28,4 +28,11 @@ ms_status ms_header_build(const ms_header_tensor *tensors, size_t count,
                           const ms_metadata_entry *metadata, size_t metadata_count,
                           unsigned char **header, size_t *header_bytes, ms_error *err);
 
+/* As ms_header_build, but "__metadata__" is written even when empty ({}),
+ * as Python's safetensors save(tensors, metadata) does for a dict. */
+ms_status ms_header_build_with_metadata_object(const ms_header_tensor *tensors, size_t count,
+                                               const ms_metadata_entry *metadata,
+                                               size_t metadata_count, unsigned char **header,
+                                               size_t *header_bytes, ms_error *err);
+
 #endif

@@ -113,6 +113,8 @@ void ms_writer_free(ms_writer *writer)
     }
     free(writer->metadata);
     free(writer->data_hash_name);
+    free(writer->legacy_hash_name);
+    free(writer->legacy_hash_prefix);
     pthread_mutex_destroy(&writer->lock);
     free(writer);
 }
@@ -427,6 +429,28 @@ ms_status ms_writer_set_data_hash_metadata(ms_writer *writer, const char *name,
     pthread_mutex_lock(&writer->lock);
     free(writer->data_hash_name);
     writer->data_hash_name = copy;
+    pthread_mutex_unlock(&writer->lock);
+    return MS_OK;
+}
+
+ms_status ms_writer_set_legacy_hash_metadata(ms_writer *writer, const char *name,
+                                             const char *prefix, ms_error *err)
+{
+    if (writer == NULL || name == NULL || prefix == NULL || !valid_utf8(name))
+        return ms_error_set(err, MS_ERR_INVALID_PARAMETER, name,
+                            "the legacy hash metadata name must be a UTF-8 string");
+    char *name_copy = strdup(name);
+    char *prefix_copy = strdup(prefix);
+    if (name_copy == NULL || prefix_copy == NULL) {
+        free(name_copy);
+        free(prefix_copy);
+        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    }
+    pthread_mutex_lock(&writer->lock);
+    free(writer->legacy_hash_name);
+    free(writer->legacy_hash_prefix);
+    writer->legacy_hash_name = name_copy;
+    writer->legacy_hash_prefix = prefix_copy;
     pthread_mutex_unlock(&writer->lock);
     return MS_OK;
 }

@@ -47,6 +47,16 @@ ms_status ms_writer_set_metadata(ms_writer *writer, const char *name,
 ms_status ms_writer_set_data_hash_metadata(ms_writer *writer, const char *name,
                                            ms_error *err);
 
+/* When set, finish stores under name kohya's legacy addnet hash
+ * ("sshs_legacy_hash"): the first 8 hex digits of the sha256 of bytes
+ * [1 MiB, 1 MiB + 64 KiB) of the file as Python's safetensors would write it
+ * with only the metadata whose names start with prefix (neither hash entry
+ * among them).  Past the end that window is short or empty, as a read past
+ * the end of a BytesIO is.  Same data section as ours; only the header
+ * differs, and it is built, never written. */
+ms_status ms_writer_set_legacy_hash_metadata(ms_writer *writer, const char *name,
+                                             const char *prefix, ms_error *err);
+
 /* Publishes the file and frees the writer (also on failure). */
 ms_status ms_writer_finish(ms_writer *writer, ms_writer_result *result, ms_error *err);
 

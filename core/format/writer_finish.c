@@ -80,6 +80,28 @@ static ms_status collect_entries(finish_state *state, ms_error *err)
     return status;
 }
 
+ms_header_tensor *ms_writer_header_tensors(writer_entry *const *order, size_t count)
+{
+    ms_header_tensor *tensors = malloc((count + 1) * sizeof *tensors);
+    for (size_t i = 0; i < count && tensors != NULL; i++)
+        tensors[i] = (ms_header_tensor){order[i]->name, order[i]->dtype, order[i]->ndim,
+                                        order[i]->shape, order[i]->byte_count};
+    return tensors;
+}
+
+/* Known before the header is sized (the data is in the spool), so it goes
+ * in as an ordinary metadata entry. */
+static ms_status store_legacy_hash(finish_state *state, ms_error *err)
+{
+    char hex[9];
+    ms_status status = ms_writer_legacy_hash(state->writer, state->order, state->count,
+                                             state->spool_map, hex, err);
+    if (status == MS_OK)
+        status = ms_writer_set_metadata(state->writer, state->writer->legacy_hash_name, hex,
+                                        err);
+    return status;
+}
+
 /* The metadata, names sorted, with the data hash (or a same-length
  * placeholder) under its name when one was asked for. */
 static ms_metadata_entry *metadata_pairs(const ms_writer *writer, const char *data_hash_hex,
@@ -104,15 +126,10 @@ static ms_status build_header(finish_state *state, const char *data_hash_hex, ms
 {
     size_t metadata_count = 0;
     ms_metadata_entry *metadata = metadata_pairs(state->writer, data_hash_hex, &metadata_count);
-    ms_header_tensor *tensors = malloc((state->count + 1) * sizeof *tensors);
+    ms_header_tensor *tensors = ms_writer_header_tensors(state->order, state->count);
     ms_status status = MS_OK;
     if (metadata == NULL || tensors == NULL)
         status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-    for (size_t i = 0; i < state->count && status == MS_OK; i++) {
-        const writer_entry *entry = state->order[i];
-        tensors[i] = (ms_header_tensor){entry->name, entry->dtype, entry->ndim, entry->shape,
-                                        entry->byte_count};
-    }
     free(state->header);
     state->header = NULL;
     if (status == MS_OK)
@@ -280,7 +297,11 @@ static ms_status write_contents(finish_state *state, ms_writer_result *result, m
     static const char placeholder[65] =
         "0000000000000000000000000000000000000000000000000000000000000000";
     const bool store_hash = state->writer->data_hash_name != NULL;
-    ms_status status = build_header(state, placeholder, err);
+    ms_status status = MS_OK;
+    if (state->writer->legacy_hash_name != NULL)
+        status = store_legacy_hash(state, err);
+    if (status == MS_OK)
+        status = build_header(state, placeholder, err);
     if (status == MS_OK)
         status = start_hashes(state, err);
     if (status == MS_OK && !store_hash &&

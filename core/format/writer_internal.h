@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "header_build.h"
 #include "output_file.h"
 #include "safetensors.h"
 #include "writer_names.h"
@@ -42,6 +43,8 @@ struct ms_writer {
                                      (sorted already) appends, and a lookup is
                                      a binary search, so 10^6 keys stay cheap */
     char *data_hash_name;     /* NULL unless set_data_hash_metadata was called */
+    char *legacy_hash_name;   /* NULL unless set_legacy_hash_metadata was called */
+    char *legacy_hash_prefix; /* the metadata the legacy hash's header keeps */
 };
 
 /* Bounded copy/convert chunk: big enough for full-speed I/O, small enough
@@ -57,6 +60,16 @@ ms_status ms_writer_pwrite_all(int fd, const void *bytes, uint64_t length, uint6
  * ms_output_file_io_error). */
 ms_status ms_writer_io_error(ms_error *err, int error_number, const char *action,
                              const char *what);
+
+/* The header's view of tensors in data order (malloced; NULL when out of
+ * memory). */
+ms_header_tensor *ms_writer_header_tensors(writer_entry *const *order, size_t count);
+
+/* The hex legacy hash (see ms_writer_set_legacy_hash_metadata) of the data
+ * section made of order's entries, read from the mapped spool. */
+ms_status ms_writer_legacy_hash(const ms_writer *writer, writer_entry *const *order,
+                                size_t count, const unsigned char *spool_map, char hex[9],
+                                ms_error *err);
 
 /* Frees everything, closing (and so discarding) the spool and removing the
  * output's temporary, if any. */

@@ -199,7 +199,7 @@ static void free_reports(ms_resize_module_report *reports, size_t count)
 }
 
 static ms_status prepare(resize_state *state, const char *input_path, const char *output_path,
-                         const ms_resize_params *params, ms_error *err)
+                         ms_error *err)
 {
     ms_status status = ms_safetensors_open(input_path, &state->input, err);
     if (status != MS_OK)
@@ -215,14 +215,7 @@ static ms_status prepare(resize_state *state, const char *input_path, const char
     state->zero_spectrum = calloc(state->modules.count, sizeof *state->zero_spectrum);
     if (state->reports == NULL || state->zero_spectrum == NULL)
         return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory for the report");
-    double first_alpha;
-    status = ms_lora_module_alpha(&state->input, &state->modules.modules[0], &first_alpha, err);
-    if (status == MS_OK)
-        status = ms_writer_open(output_path, &state->writer, err);
-    if (status == MS_OK)
-        status = ms_resize_set_metadata(state->writer, &state->input, params, &state->modules,
-                                        first_alpha, err);
-    return status;
+    return ms_writer_open(output_path, &state->writer, err);
 }
 
 static ms_status run_modules(resize_state *state, const ms_resize_params *params,
@@ -270,11 +263,14 @@ ms_status ms_resize_file(const char *input_path, const char *output_path,
     if (status == MS_OK && cancel_requested(cancel))
         status = ms_error_set(err, MS_ERR_CANCELLED, NULL, "resize cancelled");
     if (status == MS_OK)
-        status = prepare(&state, input_path, output_path, params, err);
+        status = prepare(&state, input_path, output_path, err);
     if (status == MS_OK)
         status = copy_passthrough(&state.input, &state.modules, state.writer, err);
     if (status == MS_OK)
         status = run_modules(&state, params, progress, progress_user_data, cancel, err);
+    if (status == MS_OK) /* after the modules: ss_network_alpha is one's result */
+        status = ms_resize_set_metadata(state.writer, &state.input, params, &state.modules,
+                                        state.reports, err);
     /* a cancel that arrived during the last modules still wins over publishing */
     if (status == MS_OK && cancel_requested(cancel))
         status = ms_error_set(err, MS_ERR_CANCELLED, NULL, "resize cancelled");

@@ -13,13 +13,18 @@
 #include "core/format/safetensors.h"
 #include "core/format/writer.h"
 
-/* Sets the output metadata: the input's entries, ss_training_comment,
- * ss_network_dim, ss_network_alpha and the sshs_model_hash request.
- * first_alpha is the alpha of modules->modules[0]. */
+/* Sets the output metadata as kohya does: the input's entries,
+ * ss_training_comment (from the largest input rank), ss_network_dim,
+ * ss_network_alpha (the new alpha of the last module kohya processes) and
+ * the sshs_model_hash and sshs_legacy_hash requests.  reports holds every
+ * module's result, in modules' order. */
 ms_status ms_resize_set_metadata(ms_writer *writer, const ms_safetensors *input,
                                  const ms_resize_params *params,
-                                 const ms_lora_module_list *modules, double first_alpha,
-                                 ms_error *err);
+                                 const ms_lora_module_list *modules,
+                                 const ms_resize_module_report *reports, ms_error *err);
+
+/* The index of the module kohya processes last (modules->count > 0). */
+size_t ms_resize_last_processed(const ms_lora_module_list *modules);
 
 /* Resizes one module and adds its three output tensors to the writer.
  * report->name is allocated (free it with the report).  *zero_spectrum says
