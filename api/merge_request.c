@@ -560,6 +560,13 @@ json_t *ms_api_merge_report_to_json(const ms_merge_report *report)
         json_object_set_new(cache, "bytes_stored",
                             json_integer((json_int_t)report->rotate_cache_bytes_stored));
         json_object_set_new(object, "rotate_cache", cache);
+        json_t *seconds = json_object();
+        json_object_set_new(seconds, "svd", ms_api_json_number(report->rotate_svd_seconds));
+        json_object_set_new(seconds, "eigen", ms_api_json_number(report->rotate_eigen_seconds));
+        json_object_set_new(seconds, "products",
+                            ms_api_json_number(report->rotate_product_seconds));
+        json_object_set_new(seconds, "io", ms_api_json_number(report->rotate_io_seconds));
+        json_object_set_new(object, "rotate_seconds", seconds);
     }
     json_object_set_new(object, "seconds", ms_api_json_number(report->seconds));
     return object;

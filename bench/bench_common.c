@@ -41,14 +41,20 @@ long long bench_file_size(const char *path)
 int bench_run_child(const char *program, const char *const argv[], const char *label,
                     bench_run_result *result)
 {
+    return bench_run_child_to(program, argv, label, "/dev/null", result);
+}
+
+int bench_run_child_to(const char *program, const char *const argv[], const char *label,
+                       const char *stdout_path, bench_run_result *result)
+{
     double start = bench_now_seconds();
     pid_t child = fork();
     if (child < 0)
         return -1;
     if (child == 0) {
-        int null_fd = open("/dev/null", O_WRONLY);
-        if (null_fd >= 0)
-            dup2(null_fd, STDOUT_FILENO);
+        int out_fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out_fd >= 0)
+            dup2(out_fd, STDOUT_FILENO);
         execv(argv[0], (char *const *)argv);
         fprintf(stderr, "%s: cannot run %s: %s\n", program, argv[0], strerror(errno));
         _exit(127);

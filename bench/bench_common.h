@@ -25,6 +25,9 @@ long long bench_file_size(const char *path);
  * program and naming the case by label). */
 int bench_run_child(const char *program, const char *const argv[], const char *label,
                     bench_run_result *result);
+/* The same with the child's stdout written to stdout_path (created). */
+int bench_run_child_to(const char *program, const char *const argv[], const char *label,
+                       const char *stdout_path, bench_run_result *result);
 
 /* The floor: read source and write a copy of it to target, then fsync (what
  * `dd bs=16M conv=fsync` does); the copy is removed.  Seconds, or a negative

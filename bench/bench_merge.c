@@ -5,7 +5,6 @@
  * the child's peak RSS and the floor: copying a file of the output's size
  * with fsync, measured in the same run. */
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "bench/bench_common.h"
+#include "bench/bench_models.h"
 #include "tests/checkpoint_generator.h"
 
 enum { MAX_RUNS = 50, MAX_METHODS = 16 };
@@ -55,40 +55,6 @@ static int model_count_of(const char *method)
     for (size_t i = 0; i < sizeof known_methods / sizeof known_methods[0]; i++)
         if (strcmp(known_methods[i].name, method) == 0)
             return known_methods[i].model_count;
-    return 0;
-}
-
-static const char *arch_name(gen_checkpoint_arch arch)
-{
-    return arch == GEN_CHECKPOINT_SDXL ? "sdxl" : "sd15";
-}
-
-/* Model `letter` (a, b, c) of arch, generated unless the cache has it (the
- * generator writes atomically, so a file present is a whole one). */
-static int prepare_model(const bench_config *config, gen_checkpoint_arch arch, char letter,
-                         char *path, size_t size)
-{
-    snprintf(path, size, "%s/%s_%c_fp16.safetensors", config->work, arch_name(arch), letter);
-    if (access(path, R_OK) == 0)
-        return 0;
-    gen_checkpoint_options options;
-    gen_checkpoint_options_init(&options);
-    options.arch = arch;
-    options.full_size = true;
-    options.dtype = GEN_CHECKPOINT_F16;
-    options.seed = 20261206 + (uint64_t)(letter - 'a');
-    ms_error err;
-    ms_error_clear(&err);
-    gen_checkpoint_totals totals;
-    double start = bench_now_seconds();
-    if (gen_checkpoint_write(&options, path, &totals, &err) != MS_OK) {
-        fprintf(stderr, "bench_merge: generating %s: %s\n", path, err.message);
-        return -1;
-    }
-    printf("generated %s: %zu tensors, %.1f M parameters, %.1f MB in %.1f s\n", path,
-           totals.tensor_count, totals.parameter_count / 1e6, totals.file_bytes / 1e6,
-           bench_now_seconds() - start);
-    fflush(stdout);
     return 0;
 }
 
@@ -154,8 +120,8 @@ static int bench_case(const bench_config *config, gen_checkpoint_arch arch,
         high = seconds[run] > high ? seconds[run] : high;
     }
     double wall = bench_median(seconds, config->runs), floor = bench_median(floors, config->runs);
-    printf("%-5s %-26s %9.2f %9.2f %9.2f %10.1f %10.1f %9.2f %7.2fx\n", arch_name(arch), method,
-           wall, low, high, peak_rss_kb / 1024.0, output_bytes / 1e6, floor,
+    printf("%-5s %-26s %9.2f %9.2f %9.2f %10.1f %10.1f %9.2f %7.2fx\n", bench_arch_name(arch),
+           method, wall, low, high, peak_rss_kb / 1024.0, output_bytes / 1e6, floor,
            floor > 0 ? wall / floor : 0.0);
     fflush(stdout);
     return 0;
@@ -168,7 +134,8 @@ static int bench_arch(const bench_config *config, gen_checkpoint_arch arch)
     for (int i = 0; i < config->method_count; i++)
         needs_c = needs_c || model_count_of(config->methods[i]) == 3;
     for (int i = 0; i < (needs_c ? 3 : 2); i++)
-        if (prepare_model(config, arch, (char)('a' + i), paths[i], sizeof paths[i]) != 0)
+        if (bench_prepare_checkpoint("bench_merge", config->work, arch, (char)('a' + i), paths[i],
+                                     sizeof paths[i]) != 0)
             return -1;
     const char *const models[3] = {paths[0], paths[1], paths[2]};
     int failures = 0;
@@ -176,19 +143,6 @@ static int bench_arch(const bench_config *config, gen_checkpoint_arch arch)
         if (bench_case(config, arch, models, config->methods[i]) != 0)
             failures++;
     return failures == 0 ? 0 : -1;
-}
-
-/* The build folder: the parent of this program's folder. */
-static void build_folder(char *path, size_t size)
-{
-    char self[PATH_MAX];
-    ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (length <= 0) {
-        snprintf(path, size, ".");
-        return;
-    }
-    self[length] = '\0';
-    snprintf(path, size, "%s/..", dirname(self));
 }
 
 static void usage(FILE *stream)
@@ -227,7 +181,7 @@ static int parse_methods(bench_config *config, char *list)
 static int parse_arguments(int argc, char **argv, bench_config *config)
 {
     char build[PATH_MAX];
-    build_folder(build, sizeof build);
+    bench_build_folder(build, sizeof build);
     snprintf(config->mergesvd, sizeof config->mergesvd, "%.*s/mergesvd", PATH_MAX - 16, build);
     snprintf(config->work, sizeof config->work, "%.*s/bench-data", PATH_MAX - 16, build);
     config->runs = 3;

@@ -68,6 +68,10 @@ if start_server main "$work/data" --models "$models" --workers 1; then
     check "rotate job succeeded, every key a miss" jq -e \
         '.state == "succeeded" and .report.rotate_cache.misses > 100 and .report.rotate_cache.hits == 0 and .report.rotate_cache.bytes_stored > 0' "$body_file"
     keep Job "succeeded rotate job"
+    check "rotate progress counts the decompositions' work, to the end" jq -e \
+        '.progress.done == .progress.total and .progress.total > .result.bytes and .progress.fraction == 1' "$body_file"
+    check "the report says where the time went" jq -e \
+        '[.report.rotate_seconds.svd, .report.rotate_seconds.eigen, .report.rotate_seconds.products, .report.rotate_seconds.io] | all(type == "number" and . > 0)' "$body_file"
     check "metrics count the misses" test "$(metric mergesvd_rotate_cache_misses_total)" -gt 100
     check "metrics show the bytes kept" test "$(metric mergesvd_rotate_cache_bytes)" -gt 0
     merge "$(rotate_body 0.7 0.1)"

@@ -171,10 +171,25 @@ static bool wait_completed(merge_run *run, size_t position, const atomic_int *ca
     return ready;
 }
 
+/* Progress counts bytes written, or the method's own measure of a merged
+ * tensor's work where it has one. */
+static uint64_t work_of(const merge_run *run, size_t position)
+{
+    const merge_entry *entry =
+        &run->plan.entries[ms_planned_writer_tensor_at(run->writer, position)];
+    if (entry->action != MS_MERGE_ACTION_MERGED || run->params->method->work_units == NULL)
+        return ms_planned_writer_tensor_bytes(run->writer, position);
+    ms_merge_task task;
+    ms_merge_task_init(&run->context, entry, &task);
+    return run->params->method->work_units(&task);
+}
+
 static void seal_all(merge_run *run, ms_progress_fn progress, void *user_data,
                      const atomic_int *cancel)
 {
-    uint64_t done = 0, total = ms_planned_writer_data_bytes(run->writer);
+    uint64_t done = 0, total = 0;
+    for (size_t position = 0; position < run->plan.count; position++)
+        total += work_of(run, position);
     if (progress != NULL)
         progress(user_data, 0, (size_t)total, NULL);
     for (size_t position = 0; position < run->plan.count; position++) {
@@ -188,7 +203,7 @@ static void seal_all(merge_run *run, ms_progress_fn progress, void *user_data,
             pthread_mutex_unlock(&run->lock);
             return;
         }
-        done += ms_planned_writer_tensor_bytes(run->writer, position);
+        done += work_of(run, position);
         if (progress != NULL)
             progress(user_data, (size_t)done, (size_t)total,
                      run->plan.entries[ms_planned_writer_tensor_at(run->writer, position)].name);
@@ -379,6 +394,10 @@ ms_status ms_merge_files(const ms_merge_inputs *inputs, const char *output_path,
     local.rotate_cache_hits = atomic_load(&run.rotate_counts.hits);
     local.rotate_cache_misses = atomic_load(&run.rotate_counts.misses);
     local.rotate_cache_bytes_stored = atomic_load(&run.rotate_counts.bytes_stored);
+    local.rotate_svd_seconds = (double)atomic_load(&run.rotate_counts.svd_ns) / 1e9;
+    local.rotate_eigen_seconds = (double)atomic_load(&run.rotate_counts.eigen_ns) / 1e9;
+    local.rotate_product_seconds = (double)atomic_load(&run.rotate_counts.product_ns) / 1e9;
+    local.rotate_io_seconds = (double)atomic_load(&run.rotate_counts.io_ns) / 1e9;
     local.seconds = (double)(ended.tv_sec - started.tv_sec) +
                     (double)(ended.tv_nsec - started.tv_nsec) / 1e9;
     if (status == MS_OK && report != NULL)

@@ -83,6 +83,9 @@ typedef struct ms_merge_report {
      * and bytes those added to it */
     bool rotate;                        /* the method was rotate: the counts below apply */
     uint64_t rotate_cache_hits, rotate_cache_misses, rotate_cache_bytes_stored;
+    /* worker seconds (summed over workers) in SVDs, eigendecompositions,
+     * matrix products, and reading inputs and the cache (hashing included) */
+    double rotate_svd_seconds, rotate_eigen_seconds, rotate_product_seconds, rotate_io_seconds;
     double seconds;
 } ms_merge_report;
 

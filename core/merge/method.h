@@ -84,9 +84,11 @@ typedef struct ms_merge_task {
     struct ms_merge_rotate_counts *rotate_counts;
 } ms_merge_task;
 
-/* What the rotate method did with the cache during one merge. */
+/* What the rotate method did with the cache during one merge, and where
+ * its workers spent their time (nanoseconds, summed over workers). */
 typedef struct ms_merge_rotate_counts {
     atomic_ullong hits, misses, bytes_stored;
+    atomic_ullong svd_ns, eigen_ns, product_ns, io_ns;
 } ms_merge_rotate_counts;
 
 /* Merges one tensor.  alpha and beta must be finite (invalid_parameter
@@ -104,6 +106,10 @@ typedef struct ms_merge_method {
      * buffers included); the driver reserves this much before it starts the
      * tensor. */
     uint64_t (*scratch_bytes)(const ms_merge_task *task);
+    /* Optional: the task's work in bytes' worth, for progress, where it is
+     * not about its output's bytes (rotate's decompositions dominate).
+     * NULL: the output tensor's bytes. */
+    uint64_t (*work_units)(const ms_merge_task *task);
 } ms_merge_method;
 
 /* The table, and a lookup by name (NULL when unknown). */

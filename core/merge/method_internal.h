@@ -207,5 +207,6 @@ ms_status ms_merge_distribution_crossover(const ms_merge_task *task, ms_error *e
 uint64_t ms_merge_crossover_scratch(const ms_merge_task *task);
 ms_status ms_merge_rotate(const ms_merge_task *task, ms_error *err);
 uint64_t ms_merge_rotate_scratch(const ms_merge_task *task);
+uint64_t ms_merge_rotate_work(const ms_merge_task *task);
 
 #endif

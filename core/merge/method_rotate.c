@@ -196,6 +196,22 @@ ms_status ms_merge_rotate(const ms_merge_task *task, ms_error *err)
     return status;
 }
 
+/* Floating-point operations in bytes' worth: a computed key's SVD and
+ * eigendecomposition (about 25 k^3) and its products (about 8 n d k), an
+ * eighth of a byte each, so that a large key weighs what it costs next to
+ * the bytes of the keys merely copied or blended. */
+uint64_t ms_merge_rotate_work(const ms_merge_task *task)
+{
+    uint64_t bytes = task->count * 2;
+    if (!ms_rotate_is_rotated(task))
+        return bytes;
+    size_t rows, columns;
+    ms_rotate_shape(task, &rows, &columns);
+    double k = 2 * rows < columns ? 2.0 * (double)rows : (double)columns;
+    double flops = 25.0 * k * k * k + 8.0 * (double)rows * (double)columns * k;
+    return bytes + (uint64_t)(flops / 8.0);
+}
+
 uint64_t ms_merge_rotate_scratch(const ms_merge_task *task)
 {
     if (!ms_rotate_is_rotated(task))

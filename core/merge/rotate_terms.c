@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "core/format/mapped_read.h"
@@ -26,6 +27,32 @@ typedef struct entry_header {
     char magic[8];
     uint64_t rows, columns, dimension, subspace, reserved[3];
 } entry_header;
+
+/* ---- where the time goes (the report's rotate_seconds) ---- */
+
+typedef enum spent_on { SPENT_SVD, SPENT_EIGEN, SPENT_PRODUCTS, SPENT_IO } spent_on;
+
+static uint64_t clock_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* Adds the time since `since` to the merge's counter; returns the clock. */
+static uint64_t spent(const ms_merge_task *task, spent_on what, uint64_t since)
+{
+    uint64_t now = clock_ns();
+    if (task->rotate_counts != NULL) {
+        ms_merge_rotate_counts *counts = task->rotate_counts;
+        atomic_ullong *counter = what == SPENT_SVD     ? &counts->svd_ns
+                                 : what == SPENT_EIGEN ? &counts->eigen_ns
+                                 : what == SPENT_PRODUCTS ? &counts->product_ns
+                                                          : &counts->io_ns;
+        atomic_fetch_add(counter, now - since);
+    }
+    return now;
+}
 
 static double *doubles(size_t count)
 {
@@ -111,9 +138,11 @@ static ms_status cache_key(const ms_merge_task *task, size_t rows, size_t column
 {
     memset(key, 0, sizeof *key);
     uint64_t seed = (uint64_t)rows * 0x9E3779B97F4A7C15ull ^ (uint64_t)columns;
+    uint64_t started = clock_ns();
     ms_status status = hash_operand(task, &task->a, seed, key->bytes, err);
     if (status == MS_OK)
         status = hash_operand(task, &task->b, seed, key->bytes + 16, err);
+    spent(task, SPENT_IO, started);
     key->bytes[32] = ENTRY_FORMAT;
     key->bytes[33] = proper ? 1 : 0;
     key->bytes[34] = (unsigned char)task->a.dtype;
@@ -153,6 +182,7 @@ static ms_status read_centred(const ms_merge_task *task, const ms_merge_operand 
                               size_t row, size_t count, size_t columns, const double *centroid,
                               double *target, ms_error *err)
 {
+    uint64_t started = clock_ns();
     ms_status status = ms_merge_read(task, operand, (uint64_t)row * columns, count * columns,
                                      target, err);
     if (status != MS_OK)
@@ -160,6 +190,7 @@ static ms_status read_centred(const ms_merge_task *task, const ms_merge_operand 
     for (size_t i = 0; i < count; i++)
         for (size_t j = 0; j < columns; j++)
             target[i * columns + j] -= centroid[j];
+    spent(task, SPENT_IO, started);
     return MS_OK;
 }
 
@@ -184,8 +215,10 @@ static ms_status covariance(const ms_merge_task *task, const ms_rotate_terms *te
             status = read_centred(task, &task->b, row, count, d, terms->centroid_b, b, err);
         if (status != MS_OK)
             goto done;
+        uint64_t started = clock_ns();
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)count, 1.0, a,
                     (int)d, b, (int)d, 1.0, result, (int)d);
+        spent(task, SPENT_PRODUCTS, started);
     }
 done:
     free(a);
@@ -208,12 +241,15 @@ static ms_status full_terms(const ms_merge_task *task, ms_rotate_terms *terms, b
     status = covariance(task, terms, m, err);
     if (status == MS_OK)
         status = ms_merge_check_cancel(task, err);
+    uint64_t started = clock_ns();
     if (status == MS_OK)
         status = ms_rotation_from_covariance(terms->rows, d, m, proper, rotation, err);
+    started = spent(task, SPENT_SVD, started);
     if (status == MS_OK)
         status = ms_merge_check_cancel(task, err);
     if (status == MS_OK)
         status = ms_rotation_spectrum_compute(rotation, d, &spectrum, err);
+    started = spent(task, SPENT_EIGEN, started);
     if (status != MS_OK)
         goto done;
     double *fixed = terms->owned;
@@ -231,6 +267,7 @@ static ms_status full_terms(const ms_merge_task *task, ms_rotate_terms *terms, b
     terms->b_map = m;   /* R^T W */
     m = NULL;
     product(true, false, d, d, d, rotation, d, terms->a_map, d, terms->b_map, d);
+    spent(task, SPENT_PRODUCTS, started);
 done:
     free(m);
     free(rotation);
@@ -255,8 +292,10 @@ static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *term
     status = read_centred(task, &task->a, 0, n, d, terms->centroid_a, a, err);
     if (status == MS_OK)
         status = read_centred(task, &task->b, 0, n, d, terms->centroid_b, b, err);
+    uint64_t started = clock_ns();
     if (status == MS_OK)
         status = ms_rotation_solve(n, d, a, b, proper, &rotation, err);
+    started = spent(task, SPENT_SVD, started);
     free(a);
     free(b);
     a = b = NULL;
@@ -264,6 +303,7 @@ static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *term
         status = ms_merge_check_cancel(task, err);
     if (status == MS_OK)
         status = ms_rotation_spectrum_compute(rotation.matrix, k, &spectrum, err);
+    started = spent(task, SPENT_EIGEN, started);
     if (status != MS_OK)
         goto done;
     terms->a_map = doubles(d * k);
@@ -288,6 +328,7 @@ static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *term
         for (size_t j = 0; j < k; j++)
             turned[i * k + j] = rotation.matrix[j * k + i] - (i == j ? 1.0 : 0.0);
     product(false, true, k, d, k, turned, k, rotation.basis, k, terms->z_map, d);
+    spent(task, SPENT_PRODUCTS, started);
     terms->basis = rotation.basis;
     rotation.basis = NULL;
 done:
@@ -491,6 +532,7 @@ static ms_status block_rows(const ms_merge_task *task, ms_rotate_terms *terms, s
         return MS_OK;
     }
     double *target = buffers->rows;
+    uint64_t started = clock_ns();
     product(false, false, count, k, d, buffers->a, d, terms->a_map, k, target, length);
     product(false, false, count, k, d, buffers->b, d, terms->b_map, k, target + k, length);
     if (terms->subspace) {
@@ -499,7 +541,10 @@ static ms_status block_rows(const ms_merge_task *task, ms_rotate_terms *terms, s
                 target + 2 * k, length);
     }
     *rows = target;
-    return append(task, terms, target, count * length * sizeof(double), err);
+    started = spent(task, SPENT_PRODUCTS, started);
+    status = append(task, terms, target, count * length * sizeof(double), err);
+    spent(task, SPENT_IO, started);
+    return status;
 }
 
 static ms_status apply_block(const ms_merge_task *task, ms_rotate_terms *terms, size_t row,
@@ -510,6 +555,7 @@ static ms_status apply_block(const ms_merge_task *task, ms_rotate_terms *terms, 
     ms_status status = block_rows(task, terms, row, count, buffers, &rows, err);
     if (status != MS_OK)
         return status;
+    uint64_t started = clock_ns();
     double alpha_weight = 1.0 - task->beta, beta = task->beta;
     for (size_t i = 0; i < count; i++)
         for (size_t j = 0; j < k; j++)
@@ -528,13 +574,16 @@ static ms_status apply_block(const ms_merge_task *task, ms_rotate_terms *terms, 
         for (size_t j = 0; j < d; j++)
             out[j] += alpha_weight * a[j] + beta * (b[j] + z[j]);
     }
+    started = spent(task, SPENT_PRODUCTS, started);
     if (terms->entry != NULL)
         ms_rotate_cache_entry_drop_pages(
             terms->entry,
             (uint64_t)((const unsigned char *)rows -
                        ms_rotate_cache_entry_data(terms->entry)),
             (uint64_t)count * length * sizeof(double));
-    return ms_merge_emit(task, (uint64_t)row * d, buffers->out, count * d, err);
+    status = ms_merge_emit(task, (uint64_t)row * d, buffers->out, count * d, err);
+    spent(task, SPENT_IO, started);
+    return status;
 }
 
 ms_status ms_rotate_terms_apply(const ms_merge_task *task, ms_rotate_terms *terms,
