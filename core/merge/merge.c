@@ -11,6 +11,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <cblas.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ typedef struct merge_run {
     uint64_t scratch_in_flight;
     size_t tensors_in_flight;
     bool someone_waits;              /* for budget: hand out nothing new */
+    int worker_count;                /* set before the workers start */
     ms_status status;                /* the first failure */
     ms_error error;
 } merge_run;
@@ -106,6 +108,14 @@ static void release_cached_memory(void)
 #endif
 }
 
+/* BLAS threads (process-wide; OpenBLAS): one per worker while tensors run
+ * side by side, every worker's core for a tensor that runs alone (rotate's
+ * largest decompositions), which would otherwise leave the others idle. */
+static void blas_threads_for(const merge_run *run, bool alone)
+{
+    openblas_set_num_threads(alone ? run->worker_count : 1);
+}
+
 static void *worker_main(void *argument)
 {
     merge_run *run = argument;
@@ -123,11 +133,16 @@ static void *worker_main(void *argument)
         pthread_mutex_unlock(&run->lock);
         if (scratch > budget / 2)
             release_cached_memory();
+        bool alone = scratch > budget && run->worker_count > 1;
+        if (alone)
+            blas_threads_for(run, true);
         const merge_entry *entry =
             &run->plan.entries[ms_planned_writer_tensor_at(run->writer, position)];
         bool kept_a = false;
         ms_error_clear(&err);
         status = ms_merge_tensor_write(&run->context, position, entry, &buffers, &kept_a, &err);
+        if (alone)
+            blas_threads_for(run, false);
         pthread_mutex_lock(&run->lock);
         run->scratch_in_flight -= scratch;
         run->tensors_in_flight--;
@@ -229,6 +244,8 @@ static void write_tensors(merge_run *run, ms_progress_fn progress, void *user_da
 {
     pthread_t threads[MAX_WORKERS];
     int wanted = worker_count(run->params, run->plan.count), started = 0;
+    run->worker_count = wanted;
+    blas_threads_for(run, false);
     while (started < wanted && pthread_create(&threads[started], NULL, worker_main, run) == 0)
         started++;
     if (started == 0)
