@@ -185,6 +185,8 @@ static enum MHD_Result delete_finished(ms_http_request *request, ms_job *job)
     ms_error err;
     ms_status status = ms_job_store_delete(service->store, job->id, &err);
     if (status == MS_ERR_DISK_FULL && job->has_result && !job->result_expired) {
+        ms_log("job %s: the disk is full and the store's reserve spent: its file goes first",
+               job->id);
         job->result_expired = true;
         remove_result(service, job->id);
         status = ms_job_store_delete(service->store, job->id, &err);

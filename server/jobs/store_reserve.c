@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/format/output_file.h"
@@ -27,14 +28,18 @@ void ms_store_reserve_destroy(ms_store_reserve *reserve)
 
 ms_status ms_store_reserve_fill(ms_store_reserve *reserve, ms_error *err)
 {
-    if (reserve->present)
-        return MS_OK;
+    /* Looked at every time (an open and an fstat, next to the fsync of the
+     * commit it guards): a reserve someone removed by hand is no reserve. */
+    reserve->present = false;
     int fd = open(reserve->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return ms_output_file_io_error(err, errno, "create", reserve->path);
+    struct stat info;
+    int error = fstat(fd, &info) != 0 ? errno : 0;
     /* Blocks, not a size: a sparse file (ftruncate) would give nothing
-     * back when released.  An existing whole reserve costs no I/O. */
-    int error = posix_fallocate(fd, 0, (off_t)reserve->bytes);
+     * back when released. */
+    if (error == 0 && (uint64_t)info.st_blocks * 512 < reserve->bytes)
+        error = posix_fallocate(fd, 0, (off_t)reserve->bytes);
     close(fd);
     if (error != 0) {
         /* a partial reserve guarantees nothing and takes what others need */

@@ -26,7 +26,7 @@ enum { MS_STORE_RESERVE_BYTES = 1024 * 1024 };
 typedef struct ms_store_reserve {
     char *path;
     uint64_t bytes;
-    bool present;        /* the file holds all its bytes, as far as we know */
+    bool present;        /* the last fill made it whole and nothing released it since */
 } ms_store_reserve;
 
 /* Names the file (path is copied); nothing on disk changes.  Out of memory
@@ -37,7 +37,7 @@ ms_status ms_store_reserve_init(ms_store_reserve *reserve, const char *path, uin
 void ms_store_reserve_destroy(ms_store_reserve *reserve);
 
 /* Makes sure the file holds its bytes (allocates the blocks it lacks;
- * nothing is written when it is known to be whole).  disk_full when the
+ * nothing is written when it is whole).  disk_full when the
  * file system has no room for it, io_error otherwise; on failure no
  * partial reserve is left taking space. */
 ms_status ms_store_reserve_fill(ms_store_reserve *reserve, ms_error *err);
