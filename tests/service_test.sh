@@ -581,7 +581,14 @@ if MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS=$SLOW_MS start_server restart-2 "$restar
     submit '{"model": "nested/lora_b.safetensors", "output_name": "queued.safetensors"}'
     waiting_id=$job_id
     check "second job queued behind it" jq -e '.state == "queued"' "$body_file"
-    sleep 0.5
+    # Each report sleeps SLOW_MS (300 ms) and progress is saved on the first report, then
+    # once a second: by the time module 5 is shown, a save with done >= 4 has happened.
+    if wait_for "$killed_id" '.progress.done >= 5' 20; then
+        killed_total=$(json .progress.total)
+    else
+        fail "killed job reports progress before the kill" "$(last_response)"
+        killed_total=
+    fi
     stop_server 9
 fi
 # The queued job starts after the crash; a SIGTERM while it runs puts it back in the queue.
@@ -616,6 +623,8 @@ if start_server restart-3 "$restart_data" --workers 1; then
     check "same bytes after restart" test "$(sha256sum <"$work/after-restart.safetensors" | cut -d' ' -f1)" = "$done_sha"
     request GET "/v1/jobs/$killed_id"
     check "killed job failed with code interrupted" jq -e '.state == "failed" and .error.code == "interrupted" and .result == null' "$body_file"
+    check "killed job keeps its last saved progress" jq -e --argjson total "${killed_total:-0}" \
+        '.progress.done >= 4 and .progress.done < .progress.total and .progress.total == $total and .progress.fraction > 0' "$body_file"
     keep Job "interrupted job"
     check "no partial file of the killed job under data/results" test -z "$(find "$restart_data/results/$killed_id" -type f 2>/dev/null)"
     request GET "/v1/jobs/$killed_id/result"

@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "server/clock.h"
 #include "server/jobs/job_runner.h"
 #include "server/paths.h"
 #include "server/service.h"
@@ -270,6 +271,66 @@ START_TEST(test_cancelled_by_shutdown)
 }
 END_TEST
 
+/* The store's progress figures of a job, loaded into a fresh table. */
+static void stored_progress(const char *id, uint64_t *done, uint64_t *total)
+{
+    ms_job_table table;
+    ck_assert_int_eq(ms_job_table_init(&table), 0);
+    size_t skipped = 0;
+    ms_error err;
+    ck_assert_int_eq(ms_job_store_load(service.store, &table, &skipped, &err), MS_OK);
+    ms_job *job = ms_job_table_find(&table, id);
+    ck_assert_ptr_nonnull(job);
+    *done = job->progress_done;
+    *total = job->progress_total;
+    ms_job_table_destroy(&table);
+}
+
+/* A running job's progress reaches the store, the first report at once and
+ * then at most once per interval (the interval's clock is set by hand:
+ * the test does not depend on how fast it runs), so that a job a crash
+ * interrupts keeps its last saved figures (service.c: recover_jobs keeps
+ * them).  A finished job's record is not touched by a late report. */
+START_TEST(test_progress_saved_at_a_bounded_rate)
+{
+    ms_job *job = start();
+    uint64_t done = 99, total = 99;
+    stored_progress(job->id, &done, &total);
+    ck_assert_uint_eq(done, 0);
+    ck_assert_uint_eq(total, 0);
+
+    ms_job_progress context = {.service = &service, .job = job};
+    ms_job_runner_progress(&context, 0, 10, NULL);
+    stored_progress(job->id, &done, &total);
+    ck_assert_uint_eq(done, 0);
+    ck_assert_uint_eq(total, 10);
+
+    /* within the interval: memory only */
+    context.saved_at_ms = ms_clock_monotonic_ms() + 1e9;
+    ms_job_runner_progress(&context, 3, 10, "lora_unet_a");
+    ck_assert_uint_eq(job->progress_done, 3);
+    stored_progress(job->id, &done, &total);
+    ck_assert_uint_eq(done, 0);
+
+    /* the interval over: saved */
+    context.saved_at_ms = ms_clock_monotonic_ms() - MS_JOB_PROGRESS_SAVE_INTERVAL_MS;
+    ms_job_runner_progress(&context, 4, 10, "lora_unet_b");
+    stored_progress(job->id, &done, &total);
+    ck_assert_uint_eq(done, 4);
+    ck_assert_uint_eq(total, 10);
+
+    /* finished: its record keeps the final figures */
+    ms_job_outcome outcome;
+    memset(&outcome, 0, sizeof outcome);
+    outcome.status = ms_error_set(&outcome.error, MS_ERR_IO, NULL, "read failed");
+    ck_assert_int_eq(ms_job_runner_finish(&service, job, &outcome), MS_JOB_FAILED);
+    ms_error err;
+    ck_assert_int_eq(ms_job_store_save_progress(service.store, job->id, 7, 10, &err), MS_OK);
+    stored_progress(job->id, &done, &total);
+    ck_assert_uint_eq(done, 4);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("job_runner");
@@ -281,6 +342,7 @@ int main(void)
     tcase_add_test(tcase, test_failure);
     tcase_add_test(tcase, test_cancelled_by_client);
     tcase_add_test(tcase, test_cancelled_by_shutdown);
+    tcase_add_test(tcase, test_progress_saved_at_a_bounded_rate);
     suite_add_tcase(suite, tcase);
     return ms_test_run_suite(suite);
 }

@@ -173,14 +173,25 @@ static void remove_result(ms_service *service, const char *id)
 
 /* Called with the table locked; unlocks.  The record goes first, under the
  * lock (a DELETE is rare; this runs on the write worker): if the store
- * cannot delete it (disk full), nothing is removed and the client hears
- * so, instead of a 204 for a job that comes back after a restart without
- * its file. */
+ * cannot delete it, nothing is removed and the client hears so, instead of
+ * a 204 for a job that comes back after a restart without its file.  A
+ * full disk is not such a case: the store deletes on its reserve's space
+ * (job_store.h), and when even that is spent, the job's own file goes
+ * first to make room (its downloads answer 410 from then on, as for an
+ * expired result). */
 static enum MHD_Result delete_finished(ms_http_request *request, ms_job *job)
 {
     ms_service *service = request->service;
     ms_error err;
-    if (ms_job_store_delete(service->store, job->id, &err) != MS_OK) {
+    ms_status status = ms_job_store_delete(service->store, job->id, &err);
+    if (status == MS_ERR_DISK_FULL && job->has_result && !job->result_expired) {
+        ms_log("job %s: the disk is full and the store's reserve spent: its file goes first",
+               job->id);
+        job->result_expired = true;
+        remove_result(service, job->id);
+        status = ms_job_store_delete(service->store, job->id, &err);
+    }
+    if (status != MS_OK) {
         ms_job_table_unlock(&service->table);
         ms_log("job %s: deleting the record failed: %s", request->job_id, err.message);
         return ms_http_send_error(request, &err, NULL);
@@ -188,6 +199,7 @@ static enum MHD_Result delete_finished(ms_http_request *request, ms_job *job)
     ms_job_table_remove(&service->table, job);
     ms_job_table_unlock(&service->table);
     remove_result(service, job->id);
+    ms_job_store_restore_reserve(service->store, &err);   /* the room just freed */
     ms_log("job %s %s deleted", job->id, ms_job_kind_name(job->kind));
     ms_job_free(job);
     struct MHD_Response *response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);

@@ -1,9 +1,11 @@
 #include "job_runner.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "core/format/output_file.h"
 #include "api/json_text.h"
 #include "server/clock.h"
 #include "server/failpoint.h"
@@ -16,6 +18,24 @@ char *ms_job_runner_error_text(ms_status code, const char *message)
     ms_error err;
     ms_error_set(&err, code, NULL, "%s", message);
     return ms_job_json_text(ms_api_error_object(&err));
+}
+
+/* At a bounded rate (job_runner.h); the job's id never changes, so it is
+ * read without the table lock. */
+static void save_progress(ms_job_progress *context, size_t done, size_t total)
+{
+    double now = ms_clock_monotonic_ms();
+    if (context->saved_once && now - context->saved_at_ms < MS_JOB_PROGRESS_SAVE_INTERVAL_MS)
+        return;
+    context->saved_once = true;
+    context->saved_at_ms = now;
+    ms_error err;
+    if (ms_job_store_save_progress(context->service->store, context->job->id, done, total,
+                                   &err) != MS_OK &&
+        !context->save_failure_logged) {
+        context->save_failure_logged = true;
+        ms_log("job %s: saving its progress failed: %s", context->job->id, err.message);
+    }
 }
 
 void ms_job_runner_progress(void *user_data, size_t done, size_t total, const char *current_key)
@@ -31,7 +51,18 @@ void ms_job_runner_progress(void *user_data, size_t done, size_t total, const ch
     job->current_key_text = key_text;
     ms_job_table_unlock(&context->service->table);
     free(old_key);
+    save_progress(context, done, total);
     ms_failpoint_pause(MS_FAILPOINT_PROGRESS_SLEEP);
+}
+
+ms_status ms_job_runner_make_result_dir(const char *result_dir, ms_error *err)
+{
+    errno = 0;
+    if (ms_paths_make_dir_durable(result_dir))
+        return MS_OK;
+    /* a full disk refuses a new folder too (ext4 needs a block for it) */
+    return ms_output_file_io_error(err, errno != 0 ? errno : EIO, "create",
+                                   "the result directory");
 }
 
 static ms_status parse_request(const ms_job *job, ms_api_resize_request *request, ms_error *err)
@@ -95,13 +126,11 @@ static void run_resize(ms_service *service, ms_job *job, ms_job_outcome *outcome
         outcome->status = ms_error_set(&outcome->error, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
         goto done;
     }
-    if (!ms_paths_make_dir_durable(result_dir)) {
-        outcome->status = ms_error_set(&outcome->error, MS_ERR_IO, NULL,
-                                       "cannot create the result directory");
+    outcome->status = ms_job_runner_make_result_dir(result_dir, &outcome->error);
+    if (outcome->status != MS_OK)
         goto done;
-    }
     request.params.threads = service->job_threads;
-    ms_job_progress context = {service, job};
+    ms_job_progress context = {.service = service, .job = job};
     ms_resize_report report;
     outcome->status = ms_resize_file(input_path, output_path, &request.params,
                                      ms_job_runner_progress, &context, &job->cancel, &report,
@@ -295,6 +324,10 @@ ms_job_state ms_job_runner_finish(ms_service *service, ms_job *job, ms_job_outco
             ms_paths_remove_dir(result_dir);
         free(result_dir);
     }
+    /* the space a failed job's output took may be room for the reserve its
+     * outcome (or an earlier one) used up; nothing is done when it is whole */
+    ms_error reserve_error;
+    ms_job_store_restore_reserve(service->store, &reserve_error);
     if (state != MS_JOB_QUEUED)
         ms_metrics_observe_duration(&service->metrics, snapshot->kind,
                                     (double)(now - started) / 1000.0);

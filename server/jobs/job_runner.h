@@ -24,10 +24,19 @@ typedef struct ms_job_outcome {
 
 /* The core's progress callback for a running job: done and total (modules
  * or bytes), the key just done; the job's fraction, current_key and ETA
- * follow. */
+ * follow.  The figures also go to the job store, at most once per
+ * MS_JOB_PROGRESS_SAVE_INTERVAL_MS (the first report at once): a job a
+ * crash interrupts shows how far it got, and a job of 10^5 tensors does
+ * not commit (and fsync) 10^5 times.  The core calls it from one thread
+ * at a time. */
+enum { MS_JOB_PROGRESS_SAVE_INTERVAL_MS = 1000 };
+
 typedef struct ms_job_progress {
     struct ms_service *service;
     ms_job *job;
+    bool saved_once;             /* the rest zero: {.service = ..., .job = ...} */
+    double saved_at_ms;          /* monotonic */
+    bool save_failure_logged;    /* a full disk says so once per job, not every second */
 } ms_job_progress;
 
 void ms_job_runner_progress(void *user_data, size_t done, size_t total,
@@ -50,6 +59,10 @@ void ms_job_runner_run(struct ms_service *service, ms_job *job, ms_job_outcome *
  * ended in. */
 ms_job_state ms_job_runner_finish(struct ms_service *service, ms_job *job,
                                   ms_job_outcome *outcome);
+
+/* Worker thread: DATA/results/<id>, made durably; disk_full when the file
+ * system has no room for a folder, io_error otherwise. */
+ms_status ms_job_runner_make_result_dir(const char *result_dir, ms_error *err);
 
 /* JSON text of an error object for the job's "error" field. */
 char *ms_job_runner_error_text(ms_status code, const char *message);

@@ -1,12 +1,19 @@
 #include "job_store.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
+#include "server/log.h"
+#include "store_reserve.h"
+
 struct ms_job_store {
     sqlite3 *db;
+    pthread_mutex_t reserve_lock;   /* the connection has SQLite's mutex; this guards
+                                       the reserve (HTTP workers, loop and job workers) */
+    ms_store_reserve reserve;
 };
 
 static const char schema_sql[] =
@@ -31,23 +38,66 @@ static const char schema_sql[] =
     " report TEXT,"
     " result_expired INTEGER NOT NULL DEFAULT 0);";
 
+/* Extended codes (the connection asks for them): a WAL index that cannot
+ * grow (SHMSIZE, its one byte per page written on ENOSPC) is a full disk
+ * too; it is what opening the store on a full disk meets first. */
+static bool is_full(int result)
+{
+    return (result & 0xff) == SQLITE_FULL || result == SQLITE_IOERR_SHMSIZE;
+}
+
 /* From the result code, not sqlite3_errmsg: the connection is shared by
  * the loop and the HTTP workers, and its last message may already be
- * another thread's.  ENOSPC and friends are what the code says anyway. */
+ * another thread's.  ENOSPC and friends are what the code says anyway:
+ * SQLITE_FULL is the contract's disk_full (507), not an io_error. */
 static ms_status db_error(ms_error *err, int result, const char *what)
 {
-    ms_error_set(err, MS_ERR_IO, NULL, "job store: %s: %s", what, sqlite3_errstr(result));
+    ms_status code = is_full(result) ? MS_ERR_DISK_FULL : MS_ERR_IO;
+    ms_error_set(err, code, NULL, "job store: %s: %s", what, sqlite3_errstr(result));
     ms_error_detail_add(err, "sqlite_code", "%d", result);
-    return MS_ERR_IO;
+    return code;
+}
+
+/* For a write that must not fail for lack of space (a deletion, a state
+ * change): on SQLITE_FULL the reserve goes and the statement runs once
+ * more.  A new job's insert never comes here: it needs the reserve in
+ * place instead (ms_job_store_insert). */
+static int step_with_reserve(ms_job_store *store, sqlite3_stmt *statement)
+{
+    int result = sqlite3_step(statement);
+    if (!is_full(result))
+        return result;
+    sqlite3_reset(statement);   /* the bindings stay */
+    pthread_mutex_lock(&store->reserve_lock);
+    bool released = ms_store_reserve_release(&store->reserve);
+    pthread_mutex_unlock(&store->reserve_lock);
+    if (!released)
+        return result;
+    ms_log("job store: the disk is full; its reserve released to record a change "
+           "(new jobs are refused until it can be made again)");
+    return sqlite3_step(statement);
+}
+
+ms_status ms_job_store_restore_reserve(ms_job_store *store, ms_error *err)
+{
+    pthread_mutex_lock(&store->reserve_lock);
+    bool was_present = store->reserve.present;
+    ms_status status = ms_store_reserve_fill(&store->reserve, err);
+    pthread_mutex_unlock(&store->reserve_lock);
+    if (status == MS_OK && !was_present)
+        ms_log("job store: reserve of %d bytes in place", MS_STORE_RESERVE_BYTES);
+    return status;
 }
 
 static ms_status exec(sqlite3 *db, const char *sql, ms_error *err)
 {
     char *message = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &message) != SQLITE_OK) {
-        ms_error_set(err, MS_ERR_IO, NULL, "job store: %s", message != NULL ? message : sql);
+    int result = sqlite3_exec(db, sql, NULL, NULL, &message);
+    if (result != SQLITE_OK) {
+        ms_status code = is_full(result) ? MS_ERR_DISK_FULL : MS_ERR_IO;
+        ms_error_set(err, code, NULL, "job store: %s", message != NULL ? message : sql);
         sqlite3_free(message);
-        return MS_ERR_IO;
+        return code;
     }
     return MS_OK;
 }
@@ -83,9 +133,10 @@ static ms_status upgrade_schema(sqlite3 *db, ms_error *err)
     return status;
 }
 
-ms_status ms_job_store_open(const char *path, ms_job_store **store, ms_error *err)
+/* The connection, in WAL mode, with the schema. */
+static ms_status open_database(const char *path, sqlite3 **database, ms_error *err)
 {
-    *store = NULL;
+    *database = NULL;
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     int opened = sqlite3_open_v2(path, &db, flags, NULL);
@@ -97,6 +148,7 @@ ms_status ms_job_store_open(const char *path, ms_job_store **store, ms_error *er
         return MS_ERR_IO;
     }
     sqlite3_busy_timeout(db, 5000);
+    sqlite3_extended_result_codes(db, 1);
     /* SQLite opens a write-protected file read-only without a word: every
      * submit would then fail.  Said at startup instead. */
     if (sqlite3_db_readonly(db, "main") == 1) {
@@ -108,6 +160,12 @@ ms_status ms_job_store_open(const char *path, ms_job_store **store, ms_error *er
     ms_status status = exec(db, "PRAGMA journal_mode=WAL;", err);
     if (status == MS_OK)
         status = exec(db, "PRAGMA synchronous=FULL;", err);
+    /* Debian's SQLite zeroes every freed page (secure_delete=1): deleting a
+     * job would write its whole report again, into the WAL, on the full
+     * disk the deletion is meant to relieve.  FAST zeroes only what it
+     * writes anyway. */
+    if (status == MS_OK)
+        status = exec(db, "PRAGMA secure_delete=FAST;", err);
     if (status == MS_OK)
         status = exec(db, schema_sql, err);
     if (status == MS_OK)
@@ -116,12 +174,52 @@ ms_status ms_job_store_open(const char *path, ms_job_store **store, ms_error *er
         sqlite3_close(db);
         return status;
     }
-    *store = malloc(sizeof **store);
-    if (*store == NULL) {
-        sqlite3_close(db);
-        return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    *database = db;
+    return MS_OK;
+}
+
+static char *reserve_path_of(const char *path)
+{
+    size_t length = strlen(path);
+    char *reserve_path = malloc(length + sizeof "-reserve");
+    if (reserve_path != NULL) {
+        memcpy(reserve_path, path, length);
+        memcpy(reserve_path + length, "-reserve", sizeof "-reserve");
     }
-    (*store)->db = db;
+    return reserve_path;
+}
+
+ms_status ms_job_store_open(const char *path, ms_job_store **store, ms_error *err)
+{
+    *store = NULL;
+    ms_job_store *opened = calloc(1, sizeof *opened);
+    char *reserve_path = reserve_path_of(path);
+    ms_status status = opened != NULL && reserve_path != NULL
+                           ? ms_store_reserve_init(&opened->reserve, reserve_path,
+                                                   MS_STORE_RESERVE_BYTES, err)
+                           : ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    free(reserve_path);
+    if (status == MS_OK)
+        status = open_database(path, &opened->db, err);
+    /* A restart on a full disk: the WAL and its index need room before
+     * anything can be read.  The last process's reserve is that room. */
+    if (status == MS_ERR_DISK_FULL && ms_store_reserve_release(&opened->reserve)) {
+        ms_log("job store: the disk is full; the reserve released to open the store");
+        status = open_database(path, &opened->db, err);
+    }
+    if (status != MS_OK) {
+        if (opened != NULL)
+            ms_store_reserve_destroy(&opened->reserve);
+        free(opened);
+        return status;
+    }
+    pthread_mutex_init(&opened->reserve_lock, NULL);
+    *store = opened;
+    /* Not fatal: a server started on a full disk still lists, downloads
+     * and deletes; it accepts jobs once there is room again. */
+    ms_error reserve_error;
+    if (ms_job_store_restore_reserve(opened, &reserve_error) != MS_OK)
+        ms_log("job store: %s; new jobs are refused until there is room", reserve_error.message);
     return MS_OK;
 }
 
@@ -130,6 +228,8 @@ void ms_job_store_close(ms_job_store *store)
     if (store == NULL)
         return;
     sqlite3_close(store->db);
+    ms_store_reserve_destroy(&store->reserve);
+    pthread_mutex_destroy(&store->reserve_lock);
     free(store);
 }
 
@@ -178,7 +278,7 @@ static ms_status run_job_statement(ms_job_store *store, const char *sql, const m
         return db_error(err, result, what);
     bind_job(statement, job);
     ms_status status = MS_OK;
-    result = sqlite3_step(statement);
+    result = step_with_reserve(store, statement);
     if (result != SQLITE_DONE)
         status = db_error(err, result, what);
     sqlite3_finalize(statement);
@@ -194,7 +294,27 @@ ms_status ms_job_store_insert(ms_job_store *store, const ms_job *job, ms_error *
         " result_expired)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
         " ?19)";
-    return run_job_statement(store, sql, job, "insert", err);
+    /* Accepted only with the reserve in place: then the job's end and its
+     * deletion can be recorded however full the disk gets meanwhile. */
+    ms_error reserve_error;
+    if (ms_job_store_restore_reserve(store, &reserve_error) != MS_OK) {
+        ms_status code = reserve_error.code == MS_ERR_DISK_FULL ? MS_ERR_DISK_FULL : MS_ERR_IO;
+        ms_error_set(err, code, NULL, "no room for the job store's reserve (%s): no new job "
+                     "until space is freed, for example by deleting finished jobs",
+                     reserve_error.message);
+        ms_error_detail_add(err, "reserve_bytes", "%d", MS_STORE_RESERVE_BYTES);
+        return code;
+    }
+    sqlite3_stmt *statement = NULL;
+    int result = sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL);
+    if (result != SQLITE_OK)
+        return db_error(err, result, "insert");
+    bind_job(statement, job);
+    /* no second try: a new job does not get the reserve's space */
+    result = sqlite3_step(statement);
+    ms_status status = result == SQLITE_DONE ? MS_OK : db_error(err, result, "insert");
+    sqlite3_finalize(statement);
+    return status;
 }
 
 ms_status ms_job_store_update(ms_job_store *store, const ms_job *job, ms_error *err)
@@ -218,9 +338,28 @@ ms_status ms_job_store_delete(ms_job_store *store, const char *id, ms_error *err
         return db_error(err, result, "prepare delete");
     bind_text(statement, 1, id);
     ms_status status = MS_OK;
-    result = sqlite3_step(statement);
+    result = step_with_reserve(store, statement);
     if (result != SQLITE_DONE)
         status = db_error(err, result, "delete");
+    sqlite3_finalize(statement);
+    return status;
+}
+
+ms_status ms_job_store_save_progress(ms_job_store *store, const char *id, uint64_t done,
+                                     uint64_t total, ms_error *err)
+{
+    static const char sql[] = "UPDATE jobs SET progress_done = ?2, progress_total = ?3"
+                              " WHERE id = ?1 AND state = 'running'";
+    sqlite3_stmt *statement = NULL;
+    int result = sqlite3_prepare_v2(store->db, sql, -1, &statement, NULL);
+    if (result != SQLITE_OK)
+        return db_error(err, result, "prepare progress");
+    bind_text(statement, 1, id);
+    sqlite3_bind_int64(statement, 2, (sqlite3_int64)done);
+    sqlite3_bind_int64(statement, 3, (sqlite3_int64)total);
+    /* plain step: a progress figure is not worth the reserve */
+    result = sqlite3_step(statement);
+    ms_status status = result == SQLITE_DONE ? MS_OK : db_error(err, result, "progress");
     sqlite3_finalize(statement);
     return status;
 }

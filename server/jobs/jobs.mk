@@ -4,6 +4,7 @@ server_libmsserver_a_SOURCES += \
 	server/jobs/job.c server/jobs/job.h \
 	server/jobs/job_table.c server/jobs/job_table.h \
 	server/jobs/job_store.c server/jobs/job_store.h \
+	server/jobs/store_reserve.c server/jobs/store_reserve.h \
 	server/jobs/job_queue.c server/jobs/job_queue.h \
 	server/jobs/job_runner.c server/jobs/job_runner.h \
 	server/jobs/merge_job.c server/jobs/merge_job.h \

@@ -40,8 +40,8 @@ static ms_status output_path(ms_service *service, const ms_job *job,
     ms_status status = MS_OK;
     if (*path == NULL)
         status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
-    else if (!ms_paths_make_dir_durable(result_dir))
-        status = ms_error_set(err, MS_ERR_IO, NULL, "cannot create the result directory");
+    else
+        status = ms_job_runner_make_result_dir(result_dir, err);
     free(result_dir);
     return status;
 }
@@ -60,7 +60,7 @@ void ms_merge_runner_run(ms_service *service, ms_job *job, ms_job_outcome *outco
     merge.request.params.threads = service->job_threads;
     merge.request.params.rotate_cache = service->rotate_cache;
     ms_merge_inputs inputs = {merge.model_paths[0], merge.model_paths[1], merge.model_paths[2]};
-    ms_job_progress context = {service, job};
+    ms_job_progress context = {.service = service, .job = job};
     ms_merge_report report;
     memset(&report, 0, sizeof report);
     outcome->status = ms_merge_files(&inputs, path, &merge.request.params,
