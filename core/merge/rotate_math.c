@@ -211,9 +211,11 @@ static ms_status procrustes(size_t rows, size_t k, const double *a, const double
     return status;
 }
 
-/* P: an orthonormal basis (columns x 2 rows) holding both inputs' rows. */
+/* P: an orthonormal basis (columns x 2 rows) holding both inputs' rows,
+ * from the QR factorisation [a^T b^T] = P T; T (2 rows square, upper
+ * triangular) is kept: a P = [T11^T 0] and b P = [T12^T T22^T]. */
 static ms_status row_space_basis(size_t rows, size_t columns, const double *a, const double *b,
-                                 double *basis, ms_error *err)
+                                 double *basis, double *triangle, ms_error *err)
 {
     size_t k = 2 * rows;
     double *tau = matrix_new(k, 1);
@@ -226,9 +228,13 @@ static ms_status row_space_basis(size_t rows, size_t columns, const double *a, c
         }
     lapack_int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)columns, (lapack_int)k, basis,
                                      (lapack_int)k, tau);
-    if (info == 0)
+    if (info == 0) {
+        for (size_t i = 0; i < k; i++)
+            for (size_t j = 0; j < k; j++)
+                triangle[i * k + j] = j >= i ? basis[i * k + j] : 0.0;
         info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)columns, (lapack_int)k,
                               (lapack_int)k, basis, (lapack_int)k, tau);
+    }
     free(tau);
     if (info == LAPACK_WORK_MEMORY_ERROR)
         return no_memory(err);
@@ -237,12 +243,56 @@ static ms_status row_space_basis(size_t rows, size_t columns, const double *a, c
     return MS_OK;
 }
 
+/* The Procrustes rotation in the subspace, from the triangle alone:
+ * (a P)^T (b P) = [C; 0] with C = T11 [T12; T22]^T (rows x k), so its SVD
+ * is C's (rows x k, U padded with the identity) and the rank is at most
+ * rows: the completion then settles the other k - rank directions.  Two
+ * rows-sized decompositions instead of one k-sized one. */
+static ms_status subspace_procrustes(size_t rows, const double *triangle, bool proper,
+                                     double *rotation, ms_error *err)
+{
+    size_t n = rows, k = 2 * rows;
+    double *c = matrix_new(n, k), *uc = matrix_new(n, n), *vt = matrix_new(k, k);
+    double *u = matrix_new(k, k), *s = matrix_new(k, 1);
+    ms_status status = MS_OK;
+    if (!c || !uc || !vt || !u || !s) {
+        status = no_memory(err);
+        goto done;
+    }
+    product(false, true, n, k, n, triangle, k, triangle + n, k, c, k);
+    lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'A', (lapack_int)n, (lapack_int)k, c,
+                                     (lapack_int)k, s, uc, (lapack_int)n, vt, (lapack_int)k);
+    if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
+        status = no_memory(err);
+        goto done;
+    }
+    if (info != 0) {
+        status = not_converged("dgesdd", (int)info, n, err);
+        goto done;
+    }
+    memset(u, 0, k * k * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        memcpy(u + i * k, uc + i * n, n * sizeof(double));
+    for (size_t i = n; i < k; i++) {
+        u[i * k + i] = 1.0;
+        s[i] = 0.0;
+    }
+    status = complete(k, numerical_rank(s, k, rows), u, vt, proper, rotation, err);
+done:
+    free(c);
+    free(uc);
+    free(vt);
+    free(u);
+    free(s);
+    return status;
+}
+
 ms_status ms_rotation_solve(size_t rows, size_t columns, const double *a, const double *b,
                             bool proper, ms_rotation *rotation, ms_error *err)
 {
     memset(rotation, 0, sizeof *rotation);
     rotation->columns = columns;
-    double *ap = NULL, *bp = NULL;
+    double *triangle = NULL;
     ms_status status = MS_OK;
     if (2 * rows >= columns) {
         rotation->dimension = columns;
@@ -256,21 +306,16 @@ ms_status ms_rotation_solve(size_t rows, size_t columns, const double *a, const 
     rotation->dimension = k;
     rotation->basis = matrix_new(columns, k);
     rotation->matrix = matrix_new(k, k);
-    ap = matrix_new(rows, k);
-    bp = matrix_new(rows, k);
-    if (!rotation->basis || !rotation->matrix || !ap || !bp) {
+    triangle = matrix_new(k, k);
+    if (!rotation->basis || !rotation->matrix || !triangle) {
         status = no_memory(err);
         goto done;
     }
-    status = row_space_basis(rows, columns, a, b, rotation->basis, err);
-    if (status != MS_OK)
-        goto done;
-    product(false, false, rows, k, columns, a, columns, rotation->basis, k, ap, k);
-    product(false, false, rows, k, columns, b, columns, rotation->basis, k, bp, k);
-    status = procrustes(rows, k, ap, bp, proper, rotation->matrix, err);
+    status = row_space_basis(rows, columns, a, b, rotation->basis, triangle, err);
+    if (status == MS_OK)
+        status = subspace_procrustes(rows, triangle, proper, rotation->matrix, err);
 done:
-    free(ap);
-    free(bp);
+    free(triangle);
     if (status != MS_OK)
         ms_rotation_free(rotation);
     return status;

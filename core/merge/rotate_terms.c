@@ -315,13 +315,15 @@ static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *term
     }
     double *fixed = terms->owned;
     double *eigen = fixed + 2 * d + 2 * k, *generator = eigen + k * d;
-    product(true, true, k, d, k, spectrum.eigenvectors, k, rotation.basis, k, eigen, d);
+    product(false, false, d, k, k, rotation.basis, k, spectrum.eigenvectors, k, terms->a_map, k);
+    for (size_t i = 0; i < d; i++)          /* E = W^T P^T = (P W)^T */
+        for (size_t j = 0; j < k; j++)
+            eigen[j * d + i] = terms->a_map[i * k + j];
     product(false, true, k, d, k, spectrum.generator, k, rotation.basis, k, generator, d);
     for (size_t j = 0; j < k; j++) {
         fixed[2 * d + j] = spectrum.angles[j];
         fixed[2 * d + k + j] = spectrum.half_turn[j];
     }
-    product(false, false, d, k, k, rotation.basis, k, spectrum.eigenvectors, k, terms->a_map, k);
     product(true, false, k, k, k, rotation.matrix, k, spectrum.eigenvectors, k, turned, k);
     product(false, false, d, k, k, rotation.basis, k, turned, k, terms->b_map, k);
     for (size_t i = 0; i < k; i++)      /* S^T - I */
