@@ -294,7 +294,7 @@ ms_status ms_rotation_solve(size_t rows, size_t columns, const double *a, const 
     rotation->columns = columns;
     double *triangle = NULL;
     ms_status status = MS_OK;
-    if (2 * rows >= columns) {
+    if (2 * rows > columns) {
         rotation->dimension = columns;
         rotation->matrix = matrix_new(columns, columns);
         if (rotation->matrix == NULL)

@@ -5,10 +5,11 @@
  *
  * A rotation may act only inside a subspace: R = I + P (S - I) P^T with P
  * (columns x dimension) orthonormal and S (dimension x dimension)
- * orthogonal.  When a layer has fewer neurons than inputs, P spans both
- * inputs' rows and everything outside is left alone, which is the canonical
- * choice there and makes the decompositions dimension-sized, not
- * columns-sized.  Without P (dimension == columns), R = S. */
+ * orthogonal.  When a layer has at most half as many neurons as inputs, P
+ * spans both inputs' rows (2 rows columns) and everything outside is left
+ * alone, which is the canonical choice there; the decompositions are then
+ * rows-sized, from the QR triangle of the inputs.  Without P (more neurons),
+ * R = S. */
 #ifndef MS_ROTATE_MATH_H
 #define MS_ROTATE_MATH_H
 

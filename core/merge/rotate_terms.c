@@ -79,7 +79,7 @@ uint64_t ms_rotate_scratch_bytes(size_t rows, size_t columns)
     size_t k = dimension_of(rows, columns), d = columns;
     size_t block = ms_rotate_block_rows(columns);
     uint64_t held;
-    if (2 * rows < columns)   /* inputs, P, maps, E, G, C; k x k decompositions */
+    if (2 * rows <= columns)   /* inputs, P, maps, E, G, C; k x k decompositions */
         held = 2 * (uint64_t)rows * d + 7 * (uint64_t)d * k + 8 * (uint64_t)k * k;
     else                      /* covariance, SVD, spectrum, maps, E, G, C */
         held = 12 * (uint64_t)d * d;
@@ -427,7 +427,7 @@ ms_status ms_rotate_terms_acquire(const ms_merge_task *task, size_t rows, size_t
     terms->rows = rows;
     terms->columns = columns;
     terms->dimension = dimension_of(rows, columns);
-    terms->subspace = 2 * rows < columns;
+    terms->subspace = 2 * rows <= columns;
     terms->row_length = row_length_of(columns, terms->dimension, terms->subspace);
     bool proper = alpha_is_fractional(task->alpha);
     ms_status status = MS_OK;
