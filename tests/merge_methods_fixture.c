@@ -97,6 +97,8 @@ static ms_status record(void *context, uint64_t start, const double *values, siz
     k->calls++;
     if (k->fail_at_call != 0 && k->calls == k->fail_at_call)
         return ms_error_set(err, MS_ERR_IO, NULL, "test sink refuses write %zu", k->calls);
+    if (k->cancel_at_call != 0 && k->calls == k->cancel_at_call)
+        atomic_store(&k->cancel, 1);
     if (start != k->next || count == 0 || start + count > k->count)
         k->disorder++;
     else

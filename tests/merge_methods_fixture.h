@@ -30,6 +30,7 @@ typedef struct mm_case {
     size_t calls;
     size_t disorder;                /* chunks not contiguous, empty or past the end */
     size_t fail_at_call;            /* 0: never; n: the n-th write fails (io_error) */
+    size_t cancel_at_call;          /* 0: never; n: the n-th write raises cancel */
     /* rotate: handed to the task (NULL: none) */
     struct ms_rotate_cache *rotate_cache;
     ms_merge_rotate_counts *rotate_counts;

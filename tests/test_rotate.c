@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check_support.h"
+#include "core/merge/method_rotate.h"
 #include "core/merge/rotate_cache.h"
 #include "core/merge/rotate_math.h"
 #include "merge_methods_fixture.h"
@@ -518,6 +519,32 @@ START_TEST(test_cache_two_merges_at_once)
 }
 END_TEST
 
+/* Cancel inside a key: raised while its first block of neurons is written,
+ * honoured before the next; with a cache, nothing is stored. */
+START_TEST(test_cancel_inside_a_key)
+{
+    mm_case k;
+    size_t d = 8, rows = 3 * ms_rotate_block_rows(d) + 5;
+    make_case(&k, rows, d, 600);
+    k.cancel_at_call = 1;
+    k.alpha = 0.5;
+    k.beta = 0.3;
+    ms_rotate_cache *cache = open_cache();
+    ms_merge_rotate_counts counts = {0};
+    k.rotate_cache = _i == 0 ? NULL : cache;
+    k.rotate_counts = &counts;
+    ms_error err;
+    ck_assert_int_eq(mm_run(&k, "rotate", &err), MS_ERR_CANCELLED);
+    ck_assert_uint_eq(k.calls, 1);
+    ck_assert_uint_eq(atomic_load(&counts.bytes_stored), 0);
+    ms_rotate_cache_stats stats;
+    ms_rotate_cache_stats_get(cache, &stats);
+    ck_assert_uint_eq(stats.entries, 0);
+    ms_rotate_cache_close(cache);
+    mm_case_free(&k);
+}
+END_TEST
+
 static Suite *rotate_suite(void)
 {
     Suite *suite = suite_create("rotate");
@@ -536,6 +563,7 @@ static Suite *rotate_suite(void)
     tcase_add_loop_test(cache, test_cache_bit_for_bit, 0, 2);
     tcase_add_loop_test(cache, test_cache_damage_is_a_miss, 0, 2);
     tcase_add_test(cache, test_cache_two_merges_at_once);
+    tcase_add_loop_test(cache, test_cancel_inside_a_key, 0, 2);
     tcase_set_timeout(cache, 60);
     suite_add_tcase(suite, cache);
     return suite;
