@@ -193,8 +193,25 @@ START_TEST(test_properties)
     for (size_t i = 0; i < d; i++)
         for (size_t j = 0; j < d; j++)
             ck_assert_double_eq_tol(again[i * d + j], i == j ? 1.0 : 0.0, 1e-8);
+    /* beta 1, any alpha: B's shape (the neurons' pairwise products about
+     * their centroid), only turned */
+    k.alpha = 0.4;
+    k.beta = 1.0;
+    ck_assert_int_eq(mm_run(&k, "rotate", &err), MS_OK);
+    double *shaped = rr_zeros(rows * d), *gram_out = rr_zeros(rows * rows);
+    double *gram_b = rr_zeros(rows * rows);
+    centre(k.out, rows, d, shaped, centroid);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)rows, (int)d, 1.0,
+                shaped, (int)d, shaped, (int)d, 0.0, gram_out, (int)rows);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)rows, (int)d, 1.0, xb,
+                (int)d, xb, (int)d, 0.0, gram_b, (int)rows);
+    ck_assert_double_le(rr_largest_difference(gram_out, gram_b, rows * rows), TOLERANCE * 10);
+    free(shaped);
+    free(gram_out);
+    free(gram_b);
     /* alpha 0, beta 0: A unchanged, exactly */
     k.alpha = 0.0;
+    k.beta = 0.0;
     ck_assert_int_eq(mm_run(&k, "rotate", &err), MS_OK);
     ck_assert_mem_eq(k.out, k.a.values, k.count * sizeof(double));
     free(aligned);
