@@ -354,7 +354,8 @@ static void finish(ms_passthrough *passthrough, transfer *job, CURLcode code)
         ms_error_detail_add(&err, "url", "%s", job->url);
         ms_error_detail_add(&err, "limit", "%zu", MS_PASSTHROUGH_MAX_BODY);
     } else if (code != CURLE_OK) {
-        ms_webui_transfer_error(&err, job->what, job->url, code, job->error_buffer);
+        ms_webui_transfer_error(passthrough->webui, &err, job->what, job->url, code,
+                                job->error_buffer);
     } else {
         long answered = 0;
         curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &answered);
@@ -365,7 +366,6 @@ static void finish(ms_passthrough *passthrough, transfer *job, CURLcode code)
         response = error_response(&err);
     if (err.code == MS_ERR_WEBUI_UNREACHABLE)
         ms_log("webui: %s", err.message);
-    (void)passthrough;
     ms_http_answer_held_response(job->request, status, response);
     transfer_free(job);
 }

@@ -89,8 +89,8 @@ bool ms_webui_setup_transfer(const ms_webui *webui, CURL *easy, const char *url)
            curl_easy_setopt(easy, CURLOPT_TIMEOUT, webui->timeout_seconds) == CURLE_OK;
 }
 
-ms_status ms_webui_transfer_error(ms_error *err, const char *what, const char *url, CURLcode code,
-                                  const char *detail)
+ms_status ms_webui_transfer_error(const ms_webui *webui, ms_error *err, const char *what,
+                                  const char *url, CURLcode code, const char *detail)
 {
     if (code == CURLE_ABORTED_BY_CALLBACK)
         return ms_error_set(err, MS_ERR_CANCELLED, NULL, "%s: stopped (the job was cancelled)",
@@ -103,7 +103,8 @@ ms_status ms_webui_transfer_error(ms_error *err, const char *what, const char *u
                  shown);
     ms_error_detail_add(err, "url", "%s", url);
     ms_error_detail_add(err, "reason", "%s", shown);
-    ms_error_detail_add(err, "timed_out", "%s", code == CURLE_OPERATION_TIMEDOUT ? "true" : "false");
+    if (code == CURLE_OPERATION_TIMEDOUT)
+        ms_error_detail_add(err, "timeout_seconds", "%ld", webui->timeout_seconds);
     return MS_ERR_WEBUI_UNREACHABLE;
 }
 
@@ -210,7 +211,7 @@ ms_status ms_webui_call(const ms_webui *webui, const char *what, const char *met
         goto done;
     }
     if (code != CURLE_OK) {
-        status = ms_webui_transfer_error(err, what, url, code, error_buffer);
+        status = ms_webui_transfer_error(webui, err, what, url, code, error_buffer);
         goto done;
     }
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &answer->status);

@@ -7,7 +7,8 @@
  * transfers here, so that timeouts, protocols and redirects are the same,
  * and both describe failures the same way:
  * - webui_unreachable (502): no connection, or no answer within
- *   --webui-timeout; details.url, details.reason (libcurl's words);
+ *   --webui-timeout; details.url, details.reason (libcurl's words),
+ *   details.timeout_seconds when it timed out;
  * - webui_error (502): the web UI answered with an error status;
  *   details.url, details.status, details.body_start (its first bytes).
  * Requests go to --webui only: redirects are not followed. */
@@ -50,10 +51,11 @@ char *ms_webui_url(const ms_webui *webui, const char *path);
 bool ms_webui_setup_transfer(const ms_webui *webui, CURL *easy, const char *url);
 
 /* err for a transfer libcurl could not complete (code != CURLE_OK):
- * webui_unreachable, or cancelled when the caller's cancel flag stopped
- * it.  detail is libcurl's error buffer (may be empty). */
-ms_status ms_webui_transfer_error(ms_error *err, const char *what, const char *url, CURLcode code,
-                                  const char *detail);
+ * webui_unreachable (details.timeout_seconds when it timed out), or
+ * cancelled when the caller's cancel flag stopped it.  detail is
+ * libcurl's error buffer (may be empty). */
+ms_status ms_webui_transfer_error(const ms_webui *webui, ms_error *err, const char *what,
+                                  const char *url, CURLcode code, const char *detail);
 
 /* err for an answer with an error status: webui_error. */
 ms_status ms_webui_status_error(ms_error *err, const char *what, const char *url, long status,
