@@ -48,7 +48,7 @@ void ms_service_stop_http_workers(ms_service *service)
     ms_http_worker_wait_answered(&service->write_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
     ms_http_worker_stop(&service->read_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
     /* passed-through requests still waiting for the web UI are answered 503 */
-    ms_passthrough_stop(service->passthrough);
+    ms_passthrough_stop(service->passthrough, MS_SHUTDOWN_ANSWER_WAIT_MS);
 }
 
 void ms_service_close_quiesced_socket(ms_service *service)

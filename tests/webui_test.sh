@@ -17,7 +17,7 @@ GEN_CHECKPOINT=$BUILD_DIR/tests/gen_checkpoint
 OPENAPI_SOURCE=$TESTS_DIR/../openapi.yaml
 SCALE=${MERGESVD_TEST_TIMEOUT_SCALE:-1}
 # The web UI's slow calls wait this long; mergesvd gives up after TIMEOUT.
-TIMEOUT=2
+TIMEOUT=3
 SLOW=60
 unset MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS MERGESVD_FAILPOINT_SUBMIT_SLEEP_MS
 
@@ -101,7 +101,7 @@ token=webui-test-token-0123456789
 echo "$token" >"$work/token"
 auth=(-H "Authorization: Bearer $token")
 serve_options=(--models "$models" --token-file "$work/token" --webui "$fake/"
-    --webui-checkpoints "$checkpoints" --webui-keep 2 --webui-timeout $((TIMEOUT * SCALE)))
+    --webui-checkpoints "$checkpoints" --webui-keep 2 --webui-timeout $((120 * SCALE)))
 
 # ================================================================ main server
 echo "# main server (at ${SECONDS} s)"
@@ -251,6 +251,15 @@ expect_status "a passed-through call the web UI fails: its 500 relayed" 500
 fake_calls
 check "  with its body, byte for byte" test "$(sha256sum <"$body_file" | cut -d' ' -f1)" = "$(jq -r '.calls[0].answer_sha256' "$work/calls.json")"
 fake_behave '{"status": {}}'
+stop_server TERM
+check "the server stops cleanly" test "$server_status" = 0
+fi
+
+# ================================================================ the web UI slow
+echo "# the web UI slow (at ${SECONDS} s)"
+serve_options=(--models "$models" --token-file "$work/token" --webui "$fake"
+    --webui-checkpoints "$checkpoints" --webui-timeout $((TIMEOUT * SCALE)))
+if start_server slow "$work/data-slow"; then
 
 # --- the web UI slow: /v1 and /healthz answer meanwhile, then 502 webui_unreachable
 fake_behave "{\"delay\": {\"/sdapi/v1/txt2img\": $SLOW}}"
@@ -264,8 +273,8 @@ if wait_in_flight /sdapi/v1/txt2img; then
     expect_status "/healthz answers while txt2img waits on the web UI" 200
     request GET /v1/jobs
     expect_status "/v1/jobs answers meanwhile" 200
-    request GET "/v1/jobs/$v1_id"
-    expect_status "/v1/jobs/{id} answers meanwhile" 200
+    request GET "/v1/jobs?limit=1"
+    expect_status "/v1/jobs?limit=1 answers meanwhile" 200
     request GET /sdapi/v1/progress
     expect_status "another passed-through call (the web UI's progress) answers meanwhile" 200
     fake_calls
@@ -300,10 +309,24 @@ cp "$work/slow_bbwm.json" "$body_file"; status=$(cat "$work/slow_bbwm.status")
 cp "$work/slow_bbwm.headers" "$headers_file"
 expect_error "a load the web UI does not answer in time -> 502 webui_unreachable" 502 webui_unreachable \
     ".error.details.timeout_seconds == $((TIMEOUT * SCALE)) and (.error.details.url | endswith(\"/sdapi/v1/options\"))"
-fake_behave '{"delay": {}}'
 
+# --- a passed-through call still waiting when the service stops: answered, clean exit
+fake_behave "{\"delay\": {\"/sdapi/v1/txt2img\": $SLOW}}"
+fake_reset
+curl -s ${auth[@]+"${auth[@]}"} -o "$work/stopped.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary '{"prompt": "stopped"}' --max-time $((30 * SCALE)) "$base/sdapi/v1/txt2img" >"$work/stopped.status" &
+slow_client=$!
+background_pids+=("$slow_client")
+wait_in_flight /sdapi/v1/txt2img || fail "the txt2img to be stopped reached the web UI"
 stop_server TERM
-check "the server stops cleanly" test "$server_status" = 0
+check "the server stops cleanly with a call to the web UI in flight" test "$server_status" = 0
+wait "$slow_client" 2>/dev/null
+cp "$work/stopped.json" "$body_file"; status=$(cat "$work/stopped.status")
+# 503 when the stop came first; 502 when the timeout did (a loaded machine)
+check "  and that call was answered (503 shutting_down, or 502 if it timed out first)" jq -e \
+    --arg status "$(cat "$work/stopped.status")" \
+    '($status == "503" and .error.code == "shutting_down") or ($status == "502" and .error.code == "webui_unreachable")' "$body_file"
+fake_behave '{"delay": {}}'
 fi
 
 # ================================================================ the web UI down

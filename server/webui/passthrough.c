@@ -1,14 +1,17 @@
 #include "passthrough.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "api/api.h"
 #include "api/json_text.h"
 #include "server/log.h"
+#include "server/service.h"
 
 /* A body being received from the web UI, grown to its declared length at
  * once when it has one. */
@@ -45,6 +48,7 @@ struct ms_passthrough {
     bool joined;
     pthread_t thread;
     transfer *running;    /* in the multi handle: the transfer thread's own */
+    atomic_int unanswered;   /* held requests whose answer has not gone out */
 };
 
 /* ---- headers ---- */
@@ -453,6 +457,7 @@ ms_passthrough *ms_passthrough_start(const ms_webui *webui, const char *token)
         return NULL;
     passthrough->webui = webui;
     passthrough->forward_authorization = token == NULL;
+    atomic_init(&passthrough->unanswered, 0);
     passthrough->multi = curl_multi_init();
     if (passthrough->multi == NULL || pthread_mutex_init(&passthrough->mutex, NULL) != 0) {
         if (passthrough->multi != NULL)
@@ -469,7 +474,7 @@ ms_passthrough *ms_passthrough_start(const ms_webui *webui, const char *token)
     return passthrough;
 }
 
-void ms_passthrough_stop(ms_passthrough *passthrough)
+void ms_passthrough_stop(ms_passthrough *passthrough, int wait_ms)
 {
     if (passthrough == NULL || passthrough->joined)
         return;
@@ -479,13 +484,18 @@ void ms_passthrough_stop(ms_passthrough *passthrough)
     curl_multi_wakeup(passthrough->multi);
     pthread_join(passthrough->thread, NULL);
     passthrough->joined = true;
+    /* the HTTP threads send the 503s; stopping the server first would drop them */
+    const struct timespec step = {0, 10 * 1000 * 1000};
+    for (int waited = 0; atomic_load(&passthrough->unanswered) > 0 && waited < wait_ms;
+         waited += 10)
+        nanosleep(&step, NULL);
 }
 
 void ms_passthrough_free(ms_passthrough *passthrough)
 {
     if (passthrough == NULL)
         return;
-    ms_passthrough_stop(passthrough);
+    ms_passthrough_stop(passthrough, 0);
     curl_multi_cleanup(passthrough->multi);
     pthread_mutex_destroy(&passthrough->mutex);
     free(passthrough);
@@ -498,6 +508,12 @@ static enum MHD_Result refuse(ms_http_request *request, ms_status code, const ch
     ms_error err;
     ms_error_set(&err, code, NULL, "%s", message);
     return ms_http_send_error(request, &err, NULL);
+}
+
+/* The request's end, however it ended (its answer sent or not). */
+static void answered(ms_http_request *request)
+{
+    atomic_fetch_sub(&request->service->passthrough->unanswered, 1);
 }
 
 enum MHD_Result ms_passthrough_handle(ms_passthrough *passthrough, ms_http_request *request)
@@ -514,6 +530,8 @@ enum MHD_Result ms_passthrough_handle(ms_passthrough *passthrough, ms_http_reque
     }
     /* answered from the transfer thread, queued by this connection's next callback */
     request->held = true;
+    request->on_completed = answered;
+    atomic_fetch_add(&passthrough->unanswered, 1);
     MHD_suspend_connection(request->connection);
     job->next = passthrough->waiting;
     passthrough->waiting = job;

@@ -42,8 +42,9 @@ ms_passthrough *ms_passthrough_start(const ms_webui *webui, const char *token);
 
 /* Before the HTTP server stops: every transfer still running or waiting is
  * answered 503 shutting_down (libmicrohttpd must not stop with suspended
- * connections), the thread joined; later requests are answered 503 at once. */
-void ms_passthrough_stop(ms_passthrough *passthrough);
+ * connections), the thread joined, then up to wait_ms for those answers to
+ * go out; later requests are answered 503 at once. */
+void ms_passthrough_stop(ms_passthrough *passthrough, int wait_ms);
 
 /* After the HTTP server stopped (its threads may look at it until then). */
 void ms_passthrough_free(ms_passthrough *passthrough);

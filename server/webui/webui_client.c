@@ -22,11 +22,16 @@ bool ms_webui_open(const ms_serve_options *options, ms_webui **webui, char *mess
         return true;
     char *folder = realpath(options->webui_checkpoints, NULL);
     struct stat info;
-    if (folder == NULL || stat(folder, &info) != 0 || !S_ISDIR(info.st_mode) ||
-        access(folder, W_OK) != 0) {
+    const char *reason = NULL;
+    if (folder == NULL || stat(folder, &info) != 0)
+        reason = strerror(errno);
+    else if (!S_ISDIR(info.st_mode))
+        reason = "not a folder";
+    else if (access(folder, W_OK) != 0)
+        reason = strerror(errno);
+    if (reason != NULL) {
         snprintf(message, message_size, "--webui-checkpoints %s must be a folder the service "
-                 "can write: %s", options->webui_checkpoints,
-                 folder == NULL || errno != 0 ? strerror(errno) : "not a folder");
+                 "can write: %s", options->webui_checkpoints, reason);
         free(folder);
         return false;
     }
