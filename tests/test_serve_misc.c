@@ -17,6 +17,7 @@
 #include "server/http/http.h"
 #include "server/http/http_worker.h"
 #include "server/log.h"
+#include "server/http/routes.h"
 #include "server/metrics.h"
 #include "server/printable.h"
 #include "server/serve_options.h"
@@ -144,6 +145,20 @@ START_TEST(test_options_webui)
                       bad[i][1] ? bad[i][1] : "");
         ms_serve_options_free(&options);
     }
+}
+END_TEST
+
+START_TEST(test_pass_through_paths)
+{
+    const char *const passed[] = {"/sdapi/v1/txt2img", "/sdapi/v1/progress?skip_current_image=1",
+                                  "/bbwm/other", "/bbwm/merge-models/more", "/sdapi/"};
+    for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++)
+        ck_assert_msg(ms_routes_may_pass_through(passed[i]), "%s", passed[i]);
+    const char *const kept[] = {"/bbwm/merge-models", "/bbwm/merge-models?x=1", "/v1/jobs",
+                                "/sdapi", "/sdapix/v1", "http://elsewhere/sdapi/v1/txt2img",
+                                "//elsewhere/sdapi/", "", "/healthz"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        ck_assert_msg(!ms_routes_may_pass_through(kept[i]), "%s", kept[i]);
 }
 END_TEST
 
@@ -549,6 +564,7 @@ int main(void)
     tcase_add_test(tcase, test_options_spellings);
     tcase_add_test(tcase, test_options_refused);
     tcase_add_test(tcase, test_options_webui);
+    tcase_add_test(tcase, test_pass_through_paths);
     tcase_add_test(tcase, test_auth);
     tcase_add_test(tcase, test_token_file);
     tcase_add_test(tcase, test_metrics);
