@@ -76,6 +76,9 @@ int ms_api_http_status(ms_status code)
         return 429;
     case MS_ERR_NOT_IMPLEMENTED:
         return 501;
+    case MS_ERR_WEBUI_UNREACHABLE:
+    case MS_ERR_WEBUI_ERROR:
+        return 502;
     case MS_ERR_SHUTTING_DOWN:
         return 503;
     case MS_ERR_DISK_FULL:

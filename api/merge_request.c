@@ -299,11 +299,10 @@ static ms_status read_destination(body_reader *reader, const char *field,
     if (status != MS_OK)
         return status;
     if (strcmp(text, "memory") == 0) {
-        ms_error_set(err, MS_ERR_UNSUPPORTED_OPTION, NULL,
-                     "destination \"memory\" loads the merge into a web UI; none is attached "
-                     "(serve --webui, not offered yet): give a file path");
-        ms_error_detail_add(err, "field", "%s", field);
-        return MS_ERR_UNSUPPORTED_OPTION;
+        /* the web UI's "make it the loaded model": the service hands the
+         * merge to a web UI, when one is attached (merge_job.c checks) */
+        reader->request->load_into_webui = true;
+        return MS_OK;
     }
     /* the extension saves any other suffix with torch.save (a pickle) */
     if (has_suffix(text, ".ckpt") || has_suffix(text, ".pt") || has_suffix(text, ".pth"))

@@ -22,10 +22,12 @@ typedef struct ms_api_merge_request {
     char *model_c;            /* NULL for two-model methods */
     char *output_name;        /* /v1 only; NULL when absent */
     ms_merge_params params;   /* params.method names the method (ms_merge_method.name) */
-    bool load_into_webui;     /* /v1: accepted; matters only with a web UI attached */
+    bool load_into_webui;     /* /v1 load_into_webui, /bbwm destination "memory": the merge
+                                 is handed to the web UI (serve --webui) */
     /* /bbwm only */
-    char *destination;        /* NULL when absent; a file path (relative: beside model A) */
-    bool unload_before;       /* accepted; matters only with a web UI attached */
+    char *destination;        /* NULL when absent or "memory"; a file path (relative: beside
+                                 model A) */
+    bool unload_before;       /* with load_into_webui: the web UI unloads its model first */
 } ms_api_merge_request;
 
 /* The /v1/merge-models body.  invalid_parameter with details.field naming
@@ -44,9 +46,10 @@ ms_status ms_api_merge_request_from_json(const json_t *body, ms_api_merge_reques
  * for integers; model_c "" or given to a two-model method is dropped (as
  * sd-meh leaves it unused); device, work_device, threads, re_basin_iterations and
  * unload_before are checked for type and otherwise not used by a merge
- * (the service chooses its threads).  unsupported_option for re_basin true
- * and for destination "memory" (needs a web UI attached: serve --webui);
- * invalid_parameter for a destination ending in ".ckpt" (safetensors only). */
+ * (the service chooses its threads).  destination "memory" sets
+ * load_into_webui (the service refuses it when no web UI is attached).
+ * unsupported_option for re_basin true; invalid_parameter for a destination
+ * ending in ".ckpt" (safetensors only). */
 ms_status ms_api_bbwm_request_from_json(const json_t *body, ms_api_merge_request *request,
                                         ms_error *err);
 

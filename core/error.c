@@ -50,6 +50,8 @@ static const char *const status_names[MS_STATUS_COUNT] = {
     [MS_ERR_NOT_IMPLEMENTED] = "not_implemented",
     [MS_ERR_UNSUPPORTED_OPTION] = "unsupported_option",
     [MS_ERR_RESULT_EXPIRED] = "result_expired",
+    [MS_ERR_WEBUI_UNREACHABLE] = "webui_unreachable",
+    [MS_ERR_WEBUI_ERROR] = "webui_error",
 };
 
 const char *ms_status_name(ms_status code)

@@ -60,6 +60,8 @@ typedef enum ms_status {
     MS_ERR_NOT_IMPLEMENTED,         /* not_implemented: 501 */
     MS_ERR_UNSUPPORTED_OPTION,      /* unsupported_option: 422, valid but not offered here */
     MS_ERR_RESULT_EXPIRED,          /* result_expired: 410, deleted by the retention limits */
+    MS_ERR_WEBUI_UNREACHABLE,       /* webui_unreachable: 502, the web UI did not answer in time */
+    MS_ERR_WEBUI_ERROR,             /* webui_error: 502, the web UI answered with an error */
     MS_STATUS_COUNT
 } ms_status;
 

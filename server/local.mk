@@ -36,3 +36,5 @@ include server/http/http.mk
 include server/jobs/jobs.mk
 # subcommands: resize, merge, inspect, serve; terminal progress
 include server/cli/cli.mk
+# the web UI beside the service: client, merges handed to it, pass-through
+include server/webui/webui.mk

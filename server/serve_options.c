@@ -14,6 +14,7 @@ typedef enum option_id {
     OPT_HTTP_THREADS, OPT_CONNECTION_LIMIT, OPT_CONNECTION_TIMEOUT, OPT_TOKEN_FILE,
     OPT_GRACE_SECONDS, OPT_OPENAPI, OPT_NO_ACCESS_LOG, OPT_JOB_NICE, OPT_HTTP_NICE, OPT_HELP,
     OPT_KEEP_RESULTS_BYTES, OPT_KEEP_RESULTS_SECONDS, OPT_CACHE_BYTES,
+    OPT_WEBUI, OPT_WEBUI_CHECKPOINTS, OPT_WEBUI_KEEP, OPT_WEBUI_TIMEOUT,
 } option_id;
 
 typedef struct option_spec {
@@ -46,6 +47,13 @@ static const option_spec option_specs[] = {
      "delete finished results this many seconds after they finish (default never)"},
     {"cache-bytes", OPT_CACHE_BYTES, true,
      "rotate decomposition cache in DATA/rotate-cache at most this size (default 16G; 0: none kept)"},
+    {"webui", OPT_WEBUI, true,
+     "base URL of a web UI (http://127.0.0.1:7860): /sdapi and /bbwm pass through to it"},
+    {"webui-checkpoints", OPT_WEBUI_CHECKPOINTS, true,
+     "folder the web UI lists checkpoints from: merges it loads are written there"},
+    {"webui-keep", OPT_WEBUI_KEEP, true, "merges for the web UI kept in that folder (default 2)"},
+    {"webui-timeout", OPT_WEBUI_TIMEOUT, true,
+     "seconds a call to the web UI may take (default 600)"},
     {"help", OPT_HELP, false, "show this help"},
 };
 enum { OPTION_SPEC_COUNT = sizeof option_specs / sizeof option_specs[0] };
@@ -165,6 +173,48 @@ static void set_string(char **slot, const char *value)
     *slot = strdup(value);
 }
 
+/* An http(s) URL with a host; kept without its trailing slashes, since
+ * the API paths are appended to it. */
+static bool apply_webui_url(ms_serve_options *options, const char *value)
+{
+    size_t scheme = strncmp(value, "http://", 7) == 0    ? 7
+                    : strncmp(value, "https://", 8) == 0 ? 8
+                                                         : 0;
+    size_t length = strlen(value);
+    while (length > scheme && value[length - 1] == '/')
+        length--;
+    if (scheme == 0 || length == scheme || strpbrk(value, " \t\r\n?#") != NULL)
+        return false;
+    free(options->webui_url);
+    options->webui_url = strndup(value, length);
+    return options->webui_url != NULL;
+}
+
+static bool apply_webui_option(ms_serve_options *options, option_id id, const char *value,
+                               char *message, size_t message_size)
+{
+    bool ok = true;
+    if (id == OPT_WEBUI) {
+        ok = apply_webui_url(options, value);
+        if (!ok) {
+            snprintf(message, message_size, "invalid value '%s' (want http://HOST:PORT or "
+                     "https://HOST:PORT, optionally with a path)", value);
+            return false;
+        }
+    } else if (id == OPT_WEBUI_CHECKPOINTS) {
+        ok = *value != '\0';
+        if (ok)
+            set_string(&options->webui_checkpoints, value);
+    } else if (id == OPT_WEBUI_KEEP) {
+        ok = parse_int(value, 1, 1000000, &options->webui_keep);
+    } else {
+        ok = parse_int(value, 1, 86400, &options->webui_timeout);
+    }
+    if (!ok)
+        snprintf(message, message_size, "invalid value '%s'", value);
+    return ok;
+}
+
 static bool apply_option(ms_serve_options *options, option_id id, const char *value,
                          char *message, size_t message_size)
 {
@@ -206,6 +256,11 @@ static bool apply_option(ms_serve_options *options, option_id id, const char *va
     case OPT_KEEP_RESULTS_SECONDS:
         return apply_retention_option(options, id, value, message, message_size);
     case OPT_CACHE_BYTES: ok = ms_serve_parse_size(value, &options->cache_bytes); break;
+    case OPT_WEBUI:
+    case OPT_WEBUI_CHECKPOINTS:
+    case OPT_WEBUI_KEEP:
+    case OPT_WEBUI_TIMEOUT:
+        return apply_webui_option(options, id, value, message, message_size);
     }
     if (!ok)
         snprintf(message, message_size, "invalid value '%s'", value);
@@ -228,6 +283,8 @@ static void set_defaults(ms_serve_options *options)
     options->access_log = true;
     options->job_nice = 0;
     options->http_nice = 0;
+    options->webui_keep = 2;
+    options->webui_timeout = 600;
 }
 
 bool ms_serve_options_parse(int argc, char **argv, ms_serve_options *options,
@@ -270,6 +327,11 @@ bool ms_serve_options_parse(int argc, char **argv, ms_serve_options *options,
     }
     if (options->model_root_count == 0)
         options->model_roots[options->model_root_count++] = strdup("./models");
+    /* one without the other cannot load a merge into the web UI */
+    if ((options->webui_url == NULL) != (options->webui_checkpoints == NULL)) {
+        snprintf(message, message_size, "--webui and --webui-checkpoints go together");
+        return false;
+    }
     return true;
 }
 
@@ -279,6 +341,8 @@ void ms_serve_options_free(ms_serve_options *options)
     free(options->data_dir);
     free(options->token_file);
     free(options->openapi_path);
+    free(options->webui_url);
+    free(options->webui_checkpoints);
     for (size_t i = 0; i < options->model_root_count; i++)
         free(options->model_roots[i]);
     memset(options, 0, sizeof *options);

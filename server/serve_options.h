@@ -31,6 +31,10 @@ typedef struct ms_serve_options {
     uint64_t keep_results_bytes;  /* results kept at most (bytes); 0 = no limit */
     uint64_t cache_bytes;         /* rotate decomposition cache at most (bytes) */
     int64_t keep_results_seconds; /* results kept at most this long after they finish; 0 = none */
+    char *webui_url;              /* --webui: the web UI's base URL, no trailing slash; NULL: none */
+    char *webui_checkpoints;      /* --webui-checkpoints: where merges for it are written */
+    int webui_keep;               /* --webui-keep: newest merges kept there, 2 */
+    int webui_timeout;            /* --webui-timeout: seconds per call to the web UI, 600 */
     bool help;
 } ms_serve_options;
 

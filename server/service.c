@@ -23,6 +23,8 @@
 #include "paths.h"
 #include "server/jobs/retention.h"
 #include "core/merge/rotate_cache.h"
+#include "server/webui/passthrough.h"
+#include "server/webui/webui_client.h"
 
 char *ms_service_result_dir(const ms_service *service, const char *job_id)
 {
@@ -46,6 +48,8 @@ void ms_service_stop_http_workers(ms_service *service)
     ms_job_waiters_release_all(service);
     ms_http_worker_wait_answered(&service->write_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
     ms_http_worker_stop(&service->read_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
+    /* passed-through requests still waiting for the web UI are answered 503 */
+    ms_passthrough_stop(service->passthrough, MS_SHUTDOWN_ANSWER_WAIT_MS);
 }
 
 void ms_service_close_quiesced_socket(ms_service *service)
@@ -292,11 +296,34 @@ static int job_threads(const ms_serve_options *options)
     return per_job > 0 ? (int)per_job : 1;
 }
 
+/* --webui: the client, and the thread that relays /sdapi and /bbwm. */
+static int start_webui(ms_service *service)
+{
+    char message[512] = "";
+    if (!ms_webui_open(service->options, &service->webui, message, sizeof message)) {
+        fprintf(stderr, "mergesvd serve: %s\n", message);
+        return 2;
+    }
+    if (service->webui == NULL)
+        return 0;
+    service->passthrough = ms_passthrough_start(service->webui, service->token);
+    if (service->passthrough == NULL) {
+        fprintf(stderr, "mergesvd serve: cannot start the web UI pass-through thread\n");
+        return 1;
+    }
+    ms_log("web UI at %s; merges for it in %s (newest %d kept)", service->webui->base_url,
+           service->webui->checkpoints_dir, service->webui->keep);
+    return 0;
+}
+
 static int start(ms_service *service)
 {
     bool ipv6 = false, loopback = false;
     if (!load_token(service))
         return 2;
+    int webui_status = start_webui(service);
+    if (webui_status != 0)
+        return webui_status;
     int listen_fd = open_listen_socket(service, &ipv6, &loopback);
     if (listen_fd < 0)
         return 1;
@@ -377,6 +404,7 @@ int ms_service_run(const ms_serve_options *options)
         MHD_stop_daemon(service.daemon);
     ms_service_close_quiesced_socket(&service);
     destroy_http_workers(&service);
+    ms_passthrough_free(service.passthrough);
     if (queue_ready) {
         ms_retention_stop(&service.retention, &service.queue.loop);
         ms_job_queue_destroy(&service.queue);
@@ -392,6 +420,7 @@ int ms_service_run(const ms_serve_options *options)
     pthread_mutex_destroy(&service.submit_mutex);
     if (service.lock_fd >= 0)
         close(service.lock_fd);
+    ms_webui_close(service.webui);   /* the jobs that called it are gone */
     free(service.token);
     free(service.data_dir);
     free(service.results_dir);

@@ -22,6 +22,8 @@
 #include "serve_options.h"
 
 struct MHD_Daemon;
+struct ms_webui;
+struct ms_passthrough;
 
 /* At shutdown, how long the answers of submits held by the HTTP worker may
  * take to go out before the HTTP server stops. */
@@ -48,6 +50,8 @@ typedef struct ms_service {
     ms_job_waiters waiters;         /* /bbwm requests answered when their job ends */
     atomic_bool shutting_down;
     int job_threads;                /* ms_resize_params.threads for each job */
+    struct ms_webui *webui;         /* --webui: merges handed to it; NULL: none */
+    struct ms_passthrough *passthrough;   /* /sdapi and /bbwm relayed to it; NULL: none */
     char listen_url[128];
 } ms_service;
 

@@ -14,3 +14,4 @@ include tests/service.mk
 include tests/server_unit.mk
 include tests/merge.mk
 include tests/disk_full.mk
+include tests/webui.mk

@@ -703,9 +703,6 @@ START_TEST(test_bbwm_refusals)
         expect_bbwm_refused(cases[i].text, cases[i].field);
 
     ms_error err;
-    expect_refused_by(ms_api_bbwm_request_from_json, "{" WS ", \"destination\": \"memory\"}",
-                      MS_ERR_UNSUPPORTED_OPTION, "destination", &err);
-    ck_assert_ptr_nonnull(strstr(err.message, "--webui"));
     expect_refused_by(ms_api_bbwm_request_from_json, "{" WS ", \"re_basin\": true}",
                       MS_ERR_UNSUPPORTED_OPTION, "re_basin", &err);
     expect_refused_by(ms_api_bbwm_request_from_json, "{" WS ", \"re_basin\": 1}",
@@ -721,6 +718,13 @@ START_TEST(test_bbwm_refusals)
                 " \"device\": null, \"unload_before\": null}",
                 &request);
     ck_assert_ptr_null(request.destination);
+    ck_assert(!request.load_into_webui);
+    ms_api_merge_request_free(&request);
+    /* "memory": handed to the web UI, no file destination */
+    accept_bbwm("{" WS ", \"destination\": \"memory\", \"unload_before\": true}", &request);
+    ck_assert_ptr_null(request.destination);
+    ck_assert(request.load_into_webui);
+    ck_assert(request.unload_before);
     ms_api_merge_request_free(&request);
 }
 END_TEST

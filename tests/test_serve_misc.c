@@ -17,6 +17,7 @@
 #include "server/http/http.h"
 #include "server/http/http_worker.h"
 #include "server/log.h"
+#include "server/http/routes.h"
 #include "server/metrics.h"
 #include "server/printable.h"
 #include "server/serve_options.h"
@@ -103,6 +104,61 @@ START_TEST(test_options_refused)
                       bad[i][1] ? bad[i][1] : "");
         ms_serve_options_free(&options);
     }
+}
+END_TEST
+
+START_TEST(test_options_webui)
+{
+    ms_serve_options options;
+    const char *none[] = {NULL};
+    ck_assert(parse(&options, none));
+    ck_assert_ptr_null(options.webui_url);
+    ck_assert_ptr_null(options.webui_checkpoints);
+    ck_assert_int_eq(options.webui_keep, 2);
+    ck_assert_int_eq(options.webui_timeout, 600);
+    ms_serve_options_free(&options);
+    const char *given[] = {"--webui", "http://127.0.0.1:7860//", "--webui_checkpoints", "/m/sd",
+                           "--webui-keep=5", "--webui-timeout", "30", NULL};
+    ck_assert(parse(&options, given));
+    ck_assert_str_eq(options.webui_url, "http://127.0.0.1:7860");
+    ck_assert_str_eq(options.webui_checkpoints, "/m/sd");
+    ck_assert_int_eq(options.webui_keep, 5);
+    ck_assert_int_eq(options.webui_timeout, 30);
+    ms_serve_options_free(&options);
+    const char *with_path[] = {"--webui", "https://h/webui/", "--webui-checkpoints", "d", NULL};
+    ck_assert(parse(&options, with_path));
+    ck_assert_str_eq(options.webui_url, "https://h/webui");
+    ms_serve_options_free(&options);
+    const char *const bad[][5] = {
+        {"--webui", "http://h:7860", NULL},             /* without the folder */
+        {"--webui-checkpoints", "d", NULL},             /* without the URL */
+        {"--webui", "ftp://h", "--webui-checkpoints", "d", NULL},
+        {"--webui", "http://", "--webui-checkpoints", "d", NULL},
+        {"--webui", "h:7860", "--webui-checkpoints", "d", NULL},
+        {"--webui", "http://h/?x=1", "--webui-checkpoints", "d", NULL},
+        {"--webui-keep", "0", NULL},
+        {"--webui-timeout", "0", NULL},
+        {"--webui-checkpoints", "", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(!parse(&options, bad[i]), "accepted %s %s", bad[i][0],
+                      bad[i][1] ? bad[i][1] : "");
+        ms_serve_options_free(&options);
+    }
+}
+END_TEST
+
+START_TEST(test_pass_through_paths)
+{
+    const char *const passed[] = {"/sdapi/v1/txt2img", "/sdapi/v1/progress?skip_current_image=1",
+                                  "/bbwm/other", "/bbwm/merge-models/more", "/sdapi/"};
+    for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++)
+        ck_assert_msg(ms_routes_may_pass_through(passed[i]), "%s", passed[i]);
+    const char *const kept[] = {"/bbwm/merge-models", "/bbwm/merge-models?x=1", "/v1/jobs",
+                                "/sdapi", "/sdapix/v1", "http://elsewhere/sdapi/v1/txt2img",
+                                "//elsewhere/sdapi/", "", "/healthz"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        ck_assert_msg(!ms_routes_may_pass_through(kept[i]), "%s", kept[i]);
 }
 END_TEST
 
@@ -507,6 +563,8 @@ int main(void)
     tcase_add_test(tcase, test_options_defaults);
     tcase_add_test(tcase, test_options_spellings);
     tcase_add_test(tcase, test_options_refused);
+    tcase_add_test(tcase, test_options_webui);
+    tcase_add_test(tcase, test_pass_through_paths);
     tcase_add_test(tcase, test_auth);
     tcase_add_test(tcase, test_token_file);
     tcase_add_test(tcase, test_metrics);

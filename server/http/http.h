@@ -21,8 +21,15 @@ typedef struct ms_http_request {
     struct MHD_Connection *connection;
     char method[16];
     char *path;
+    char *raw_uri;                /* path and query as sent, for a pass-through only */
     char *body;
     size_t body_size;
+    size_t body_capacity;
+    size_t body_limit;            /* MS_HTTP_MAX_BODY, or a pass-through's (routes.h) */
+    bool started;                 /* the access handler has seen it */
+    /* suspended, its answer coming from another thread (a pass-through):
+     * the HTTP thread queues request->ready_response once resumed */
+    bool held;
     bool body_too_large;
     bool responded;
     double started_ms;            /* monotonic */
@@ -69,6 +76,10 @@ enum MHD_Result ms_http_send_error(ms_http_request *request, const ms_error *err
  * (http_worker.h): keeps the answer for the HTTP thread and resumes the
  * connection.  Takes text. */
 void ms_http_answer_held(ms_http_request *request, unsigned status, char *text);
+/* The same with a prepared response (owned from here on; NULL drops the
+ * connection), for a request suspended with request->held set. */
+void ms_http_answer_held_response(ms_http_request *request, unsigned status,
+                                  struct MHD_Response *response);
 
 /* Queues a prepared response (destroyed here). */
 enum MHD_Result ms_http_send(ms_http_request *request, unsigned status,

@@ -64,6 +64,17 @@ void ms_http_answer_held(ms_http_request *request, unsigned status, char *text)
     MHD_resume_connection(request->connection);
 }
 
+void ms_http_answer_held_response(ms_http_request *request, unsigned status,
+                                  struct MHD_Response *response)
+{
+    request->in_worker = true;
+    request->worker_result = response != NULL ? MHD_YES : MHD_NO;
+    if (response != NULL)
+        ms_http_send(request, status, response);
+    request->in_worker = false;
+    MHD_resume_connection(request->connection);
+}
+
 static void add_headers(struct MHD_Response *response, const char *const *extra_headers)
 {
     for (size_t i = 0; extra_headers != NULL && extra_headers[i] != NULL; i += 2)
@@ -109,47 +120,70 @@ static bool method_has_body(const char *method)
            strcmp(method, "PATCH") == 0;
 }
 
-/* A declared body over the limit is refused before a byte of it is read. */
-static bool declared_too_large(const ms_http_request *request)
+/* The declared Content-Length, 0 when none or not a number. */
+static unsigned long long declared_length(const ms_http_request *request)
 {
     const char *length = ms_http_header(request, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length == NULL)
-        return false;
+        return 0;
     char *end = NULL;
     unsigned long long value = strtoull(length, &end, 10);
-    return end != length && value > MS_HTTP_MAX_BODY;
+    return end != length ? value : 0;
+}
+
+/* A declared body over the limit is refused before a byte of it is read. */
+static bool declared_too_large(const ms_http_request *request)
+{
+    return declared_length(request) > request->body_limit;
 }
 
 static enum MHD_Result refuse_too_large(ms_http_request *request)
 {
     ms_error err;
-    ms_error_set(&err, MS_ERR_BODY_TOO_LARGE, NULL, "request body is larger than %d bytes",
-                 MS_HTTP_MAX_BODY);
-    ms_error_detail_add(&err, "limit", "%d", MS_HTTP_MAX_BODY);
+    ms_error_set(&err, MS_ERR_BODY_TOO_LARGE, NULL, "request body is larger than %zu bytes",
+                 request->body_limit);
+    ms_error_detail_add(&err, "limit", "%zu", request->body_limit);
     static const char *const close_header[] = {MHD_HTTP_HEADER_CONNECTION, "close", NULL};
     return ms_http_send_error(request, &err, close_header);
+}
+
+/* Room for size more bytes and a NUL: the declared length at once (a
+ * pass-through body of tens of MB is not copied on every doubling), else
+ * doubling. */
+static bool reserve_body(ms_http_request *request, size_t size)
+{
+    size_t needed = request->body_size + size + 1;
+    if (needed <= request->body_capacity)
+        return true;
+    size_t capacity = request->body_capacity > 0 ? 2 * request->body_capacity : 1024;
+    unsigned long long declared = declared_length(request);
+    if (declared + 1 > capacity && declared <= request->body_limit)
+        capacity = (size_t)declared + 1;
+    if (capacity < needed)
+        capacity = needed;
+    char *body = realloc(request->body, capacity);
+    if (body == NULL)
+        return false;
+    request->body = body;
+    request->body_capacity = capacity;
+    return true;
 }
 
 static void collect_body(ms_http_request *request, const char *data, size_t size)
 {
     if (request->body_too_large)
         return;   /* the rest is read and dropped */
-    if (request->body_size + size > MS_HTTP_MAX_BODY) {
+    if (request->body_size + size > request->body_limit || !reserve_body(request, size)) {
         request->body_too_large = true;
         free(request->body);
         request->body = NULL;
         request->body_size = 0;
+        request->body_capacity = 0;
         return;
     }
-    char *body = realloc(request->body, request->body_size + size + 1);
-    if (body == NULL) {
-        request->body_too_large = true;
-        return;
-    }
-    memcpy(body + request->body_size, data, size);
+    memcpy(request->body + request->body_size, data, size);
     request->body_size += size;
-    body[request->body_size] = '\0';
-    request->body = body;
+    request->body[request->body_size] = '\0';
 }
 
 /* Once per libmicrohttpd thread: --http-nice (default 0: at +5, p99 of 5000
@@ -187,11 +221,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 {
     (void)version;
     ms_http_request *request = *request_slot;
-    if (request == NULL) {
+    if (request == NULL || !request->started) {
         set_http_thread_priority(((ms_service *)cls)->options->http_nice);
-        request = calloc(1, sizeof *request);
+        if (request == NULL)
+            request = calloc(1, sizeof *request);   /* no URI callback (out of memory there) */
         if (request == NULL)
             return MHD_NO;
+        request->started = true;
         request->service = cls;
         request->connection = connection;
         size_t method_length = strnlen(method, sizeof request->method - 1);
@@ -203,13 +239,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             return MHD_NO;
         if (!ms_routes_authorized(request))
             return ms_routes_refuse_unauthorized(request, method_has_body(method));
+        request->body_limit = ms_routes_body_limit(request);
         if (method_has_body(method) && declared_too_large(request))
             return refuse_too_large(request);
         return MHD_YES;
     }
-    if (request->deferred_handler != NULL) {
-        /* resumed after the worker ran the handler */
+    if (request->deferred_handler != NULL || request->held) {
+        /* resumed after the worker ran the handler, or with a pass-through's answer */
         request->deferred_handler = NULL;
+        request->held = false;
         return queue_ready_response(request);
     }
     if (request->responded) {
@@ -301,6 +339,12 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
     if (request == NULL)
         return;
     *request_slot = NULL;
+    if (!request->started) {
+        /* refused by libmicrohttpd before the access handler (431) */
+        free(request->raw_uri);
+        free(request);
+        return;
+    }
     if (request->status != 0) {
         ms_metrics_count_request(&service->metrics, request->status);
         if (code == MHD_REQUEST_TERMINATED_COMPLETED_OK && request->file_bytes > 0)
@@ -316,8 +360,22 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
     if (request->worker != NULL)
         ms_http_worker_answered(request->worker);
     free(request->path);
+    free(request->raw_uri);
     free(request->body);
     free(request);
+}
+
+/* Called once per request with the URI as sent, before the headers are
+ * read: the request is made here, and keeps that URI when it may be passed
+ * through (libmicrohttpd hands the access handler the path decoded, the
+ * query split). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *connection)
+{
+    (void)cls, (void)connection;
+    ms_http_request *request = calloc(1, sizeof *request);
+    if (request != NULL && ms_routes_may_pass_through(uri))
+        request->raw_uri = strdup(uri);
+    return request;
 }
 
 static void on_mhd_log(void *cls, const char *format, va_list args)
@@ -349,6 +407,7 @@ struct MHD_Daemon *ms_http_start(ms_service *service, int listen_socket, bool ip
         {MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, options->connection_limit, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, service},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, service},
         /* last, so that one thread means no pool at all (MHD warns otherwise) */
         {http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
          (intptr_t)http_threads, NULL},

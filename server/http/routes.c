@@ -16,6 +16,7 @@
 #include "server/log.h"
 #include "server/paths.h"
 #include "server/service.h"
+#include "server/webui/passthrough.h"
 
 
 /* GET/DELETE /v1/jobs/{id}, GET /v1/jobs/{id}/result */
@@ -421,6 +422,28 @@ enum MHD_Result ms_routes_refuse_unauthorized(ms_http_request *request, bool clo
     return ms_http_send_error(request, &err, close_connection ? closing_headers : headers);
 }
 
+bool ms_routes_may_pass_through(const char *uri)
+{
+    static const char own[] = "/bbwm/merge-models";
+    if (strncmp(uri, "/sdapi/", 7) == 0)
+        return true;
+    if (strncmp(uri, "/bbwm/", 6) != 0)
+        return false;
+    size_t length = strcspn(uri, "?");
+    return !(length == sizeof own - 1 && strncmp(uri, own, length) == 0);
+}
+
+static bool passes_through(const ms_http_request *request)
+{
+    return request->service->passthrough != NULL && request->raw_uri != NULL &&
+           ms_routes_may_pass_through(request->path);
+}
+
+size_t ms_routes_body_limit(const ms_http_request *request)
+{
+    return passes_through(request) ? MS_PASSTHROUGH_MAX_BODY : MS_HTTP_MAX_BODY;
+}
+
 /* Authorization was checked at the request's first callback (routes.h). */
 enum MHD_Result ms_routes_handle(ms_http_request *request)
 {
@@ -436,5 +459,11 @@ enum MHD_Result ms_routes_handle(ms_http_request *request)
     }
     if (strncmp(request->path, JOBS_PREFIX, strlen(JOBS_PREFIX)) == 0)
         return route_job(request, request->path + strlen(JOBS_PREFIX));
+    if (passes_through(request))
+        return ms_passthrough_handle(request->service->passthrough, request);
+    if (ms_routes_may_pass_through(request->path))
+        return send_code(request, MS_ERR_ROUTE_NOT_FOUND,
+                         "no such route: /sdapi and /bbwm requests pass through to a web UI "
+                         "(serve --webui URL --webui-checkpoints DIR); none is attached");
     return send_code(request, MS_ERR_ROUTE_NOT_FOUND, "no such route");
 }

@@ -18,6 +18,14 @@ enum MHD_Result ms_routes_handle(ms_http_request *request);
 bool ms_routes_authorized(ms_http_request *request);
 enum MHD_Result ms_routes_refuse_unauthorized(ms_http_request *request, bool close_connection);
 
+/* Whether a request's URI as sent may be passed to the web UI: under
+ * /sdapi/ or /bbwm/, /bbwm/merge-models excepted (passthrough.h). */
+bool ms_routes_may_pass_through(const char *uri);
+
+/* The largest body the request may send: a pass-through's (tens of MB of
+ * base64 images) when a web UI is attached, else MS_HTTP_MAX_BODY. */
+size_t ms_routes_body_limit(const ms_http_request *request);
+
 enum MHD_Result ms_submit_resize(ms_http_request *request);
 enum MHD_Result ms_submit_merge(ms_http_request *request);
 enum MHD_Result ms_submit_bbwm_merge(ms_http_request *request);

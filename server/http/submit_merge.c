@@ -60,10 +60,12 @@ static ms_status validate(ms_http_request *request, bool from_bbwm, merge_submis
     if (status != MS_OK)
         return status;
     work->output_name = ms_merge_job_output_name(&work->job);
-    /* a destination is shown as such, not as a result file name */
+    /* a destination (or the web UI's folder) is shown as such, not as a
+     * result file name */
+    bool has_result_file = work->job.destination == NULL && !work->job.request.load_into_webui;
     if (work->output_name != NULL)
         work->params_text = ms_merge_job_params_text(
-            &work->job, work->job.destination == NULL ? work->output_name : NULL);
+            &work->job, has_result_file ? work->output_name : NULL);
     if (work->output_name == NULL || work->params_text == NULL)
         return ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
     return MS_OK;

@@ -266,8 +266,26 @@ ms_status ms_merge_job_check_writable(const ms_merge_job *job, ms_error *err)
     return destination_error(err, MS_ERR_IO, destination, "cannot be written", strerror(error));
 }
 
+/* destination "memory" (/bbwm) and load_into_webui (/v1) need a web UI. */
+static ms_status check_webui(const ms_service *service, const ms_merge_job *job, ms_error *err)
+{
+    if (!job->request.load_into_webui || service->webui != NULL)
+        return MS_OK;
+    const char *field = job->from_bbwm ? "destination" : "load_into_webui";
+    ms_error_set(err, MS_ERR_UNSUPPORTED_OPTION, NULL,
+                 "%s loads the merge into a web UI; none is attached (serve --webui URL "
+                 "--webui-checkpoints DIR)%s", job->from_bbwm ? "destination \"memory\"" : field,
+                 job->from_bbwm ? ": give a file path" : "");
+    ms_error_detail_add(err, "field", "%s", field);
+    ms_error_detail_add(err, "options", "--webui, --webui-checkpoints");
+    return MS_ERR_UNSUPPORTED_OPTION;
+}
+
 ms_status ms_merge_job_resolve(const ms_service *service, ms_merge_job *job, ms_error *err)
 {
+    ms_status webui_status = check_webui(service, job, err);
+    if (webui_status != MS_OK)
+        return webui_status;
     const char *models[3] = {job->request.model_a, job->request.model_b, job->request.model_c};
     for (int i = 0; i < 3; i++) {
         if (models[i] == NULL)
