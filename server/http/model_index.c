@@ -264,11 +264,30 @@ static bool append_entry(folder_entry **entries, size_t *count, size_t *capacity
     return true;
 }
 
+/* A file added to a folder of a thousand: the others' summaries stay (each
+ * is still checked against its file's key before use).  Both sorted. */
+static void keep_summaries(folder_entry *entries, size_t count, folder_entry *old,
+                           size_t old_count)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < count && j < old_count; i++) {
+        while (j < old_count && strcmp(old[j].name, entries[i].name) < 0)
+            j++;
+        if (j < old_count && strcmp(old[j].name, entries[i].name) == 0) {
+            entries[i].summary = old[j].summary;
+            entries[i].key = old[j].key;
+            entries[i].summary_settled = old[j].summary_settled;
+            old[j].summary = NULL;
+        }
+    }
+}
+
 /* Replaces record's entries with the folder's.  False when out of memory. */
 static bool read_folder(ms_model_index *index, folder_record *record, const struct stat *info)
 {
     int64_t read_ns = now_ns();
-    free_entries(record->entries, record->entry_count);
+    folder_entry *old = record->entries;
+    size_t old_count = record->entry_count;
     record->entries = NULL;
     record->entry_count = 0;
     record->key = key_of(info, false);
@@ -276,8 +295,10 @@ static bool read_folder(ms_model_index *index, folder_record *record, const stru
     index->counts.folders_read++;
     DIR *dir = opendir(record->real);
     record->readable = dir != NULL;
-    if (dir == NULL)
+    if (dir == NULL) {
+        free_entries(old, old_count);
         return true;
+    }
     folder_entry *entries = NULL;
     size_t count = 0, capacity = 0;
     bool ok = true;
@@ -289,11 +310,14 @@ static bool read_folder(ms_model_index *index, folder_record *record, const stru
     closedir(dir);
     if (!ok) {
         free_entries(entries, count);
+        free_entries(old, old_count);
         record->settled = false;
         return false;
     }
     if (count > 1)
         qsort(entries, count, sizeof *entries, compare_entries);
+    keep_summaries(entries, count, old, old_count);
+    free_entries(old, old_count);
     record->entries = entries;
     record->entry_count = count;
     return true;
