@@ -174,12 +174,15 @@ done
 deadline=$((SECONDS + 20 * SCALE))
 until grep -q 'failpoint: models listing held' "$server_log" || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
 check "a listing is held at the gate" grep -q 'failpoint: models listing held' "$server_log"
+# (jq -e passes an empty body: the status comes first)
 request_seconds=10 request GET "/v1/jobs/$job_id"
-check "a finished job's status (report from the store) is answered while listings are held" \
+expect_status "a finished job's status is answered while listings are held" 200
+check "  ... with its report, read back from the store" \
     jq -e '.state == "succeeded" and (.report | type == "object")' "$body_file"
-keep Job "status read while listings are held"
+[ "$status" = 200 ] && keep Job "status read while listings are held"
 request_seconds=10 request GET "/v1/jobs"
-check "GET /v1/jobs is answered while listings are held" jq -e '.jobs | length == 1' "$body_file"
+expect_status "GET /v1/jobs is answered while listings are held" 200
+check "  ... with the job" jq -e '.jobs | length == 1' "$body_file"
 still=0
 for pid in "${listing_pids[@]}"; do kill -0 "$pid" 2>/dev/null && still=$((still + 1)); done
 check "all 6 listings were still pending when those were answered" test "$still" -eq 6
