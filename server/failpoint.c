@@ -3,6 +3,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "log.h"
 
 static const char *const variable_names[MS_FAILPOINT_COUNT] = {
     [MS_FAILPOINT_PROGRESS_SLEEP] = "MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS",
@@ -10,6 +13,7 @@ static const char *const variable_names[MS_FAILPOINT_COUNT] = {
 };
 static pthread_once_t read_once = PTHREAD_ONCE_INIT;
 static int sleep_ms[MS_FAILPOINT_COUNT];
+static const char *listing_gate;
 
 static void read_environment(void)
 {
@@ -18,6 +22,8 @@ static void read_environment(void)
         long value = text != NULL ? strtol(text, NULL, 10) : 0;
         sleep_ms[i] = value > 0 && value <= 60000 ? (int)value : 0;
     }
+    const char *gate = getenv("MERGESVD_FAILPOINT_LISTING_GATE");
+    listing_gate = gate != NULL && gate[0] != '\0' ? gate : NULL;
 }
 
 int ms_failpoint_sleep_ms(ms_failpoint failpoint)
@@ -33,4 +39,15 @@ void ms_failpoint_pause(ms_failpoint failpoint)
         return;
     struct timespec pause = {pause_ms / 1000, (long)(pause_ms % 1000) * 1000000L};
     nanosleep(&pause, NULL);
+}
+
+void ms_failpoint_hold_listing(void)
+{
+    pthread_once(&read_once, read_environment);
+    if (listing_gate == NULL || access(listing_gate, F_OK) != 0)
+        return;
+    ms_log("failpoint: models listing held while %s exists", listing_gate);
+    const struct timespec step = {0, 10 * 1000 * 1000};
+    for (int waited = 0; waited < 60000 && access(listing_gate, F_OK) == 0; waited += 10)
+        nanosleep(&step, NULL);
 }

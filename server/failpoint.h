@@ -19,4 +19,7 @@ int ms_failpoint_sleep_ms(ms_failpoint failpoint);
 /* Sleeps the configured pause, if any. */
 void ms_failpoint_pause(ms_failpoint failpoint);
 
+/* Waits while MERGESVD_FAILPOINT_LISTING_GATE's file exists, if it is set. */
+void ms_failpoint_hold_listing(void);
+
 #endif

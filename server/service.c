@@ -18,6 +18,7 @@
 #include "server/http/auth.h"
 #include "clock.h"
 #include "server/http/http.h"
+#include "server/http/model_index.h"
 #include "server/jobs/job_runner.h"
 #include "log.h"
 #include "paths.h"
@@ -48,6 +49,7 @@ void ms_service_stop_http_workers(ms_service *service)
     ms_job_waiters_release_all(service);
     ms_http_worker_wait_answered(&service->write_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
     ms_http_worker_stop(&service->read_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
+    ms_http_worker_stop(&service->listing_worker, MS_SHUTDOWN_ANSWER_WAIT_MS);
     /* passed-through requests still waiting for the web UI are answered 503 */
     ms_passthrough_stop(service->passthrough, MS_SHUTDOWN_ANSWER_WAIT_MS);
 }
@@ -64,6 +66,7 @@ static void destroy_http_workers(ms_service *service)
 {
     ms_http_worker_destroy(&service->write_worker);
     ms_http_worker_destroy(&service->read_worker);
+    ms_http_worker_destroy(&service->listing_worker);
 }
 
 void ms_service_attach_report(ms_service *service, ms_job *copy)
@@ -349,8 +352,10 @@ static int start(ms_service *service)
         return 1;
     }
     ms_retention_run(&service->retention);   /* limits lowered since the last run */
-    if (ms_http_worker_start(&service->write_worker) != 0 ||
-        ms_http_worker_start(&service->read_worker) != 0) {
+    service->model_index = ms_model_index_new(&ms_model_default_limits, MS_MODEL_INDEX_SETTLE_MS);
+    if (service->model_index == NULL || ms_http_worker_start(&service->write_worker) != 0 ||
+        ms_http_worker_start(&service->read_worker) != 0 ||
+        ms_http_worker_start(&service->listing_worker) != 0) {
         fprintf(stderr, "mergesvd serve: cannot start the HTTP worker thread\n");
         close(listen_fd);
         return 1;
@@ -416,6 +421,7 @@ int ms_service_run(const ms_serve_options *options)
         ms_rotate_cache_close(service.rotate_cache);
     ms_job_table_destroy(&service.table);
     ms_job_waiters_destroy(&service.waiters);
+    ms_model_index_free(service.model_index);
     ms_metrics_destroy(&service.metrics);
     pthread_mutex_destroy(&service.submit_mutex);
     if (service.lock_fd >= 0)

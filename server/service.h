@@ -47,6 +47,8 @@ typedef struct ms_service {
     pthread_mutex_t submit_mutex;   /* one POST at a time between check and insert */
     ms_http_worker write_worker;    /* submits and DELETEs (SQLite commits), off the HTTP threads */
     ms_http_worker read_worker;     /* reports read back from the store */
+    ms_http_worker listing_worker;  /* GET /v1/models walks: never ahead of a status read */
+    struct ms_model_index *model_index;   /* what the listings read, kept between them */
     ms_job_waiters waiters;         /* /bbwm requests answered when their job ends */
     atomic_bool shutting_down;
     int job_threads;                /* ms_resize_params.threads for each job */
@@ -67,7 +69,7 @@ void ms_service_save_job(ms_service *service, ms_job *snapshot);
  * store (a failed read leaves it null and is logged). */
 void ms_service_attach_report(ms_service *service, ms_job *copy);
 
-/* Stops both HTTP workers, letting what they hold be answered first
+/* Stops the HTTP workers, letting what they hold be answered first
  * (requests waiting for their job are answered 503). */
 void ms_service_stop_http_workers(ms_service *service);
 

@@ -32,3 +32,10 @@ tests_test_job_runner_LDADD = $(SERVER_TEST_LIBS)
 tests_test_retention_SOURCES = tests/test_retention.c $(TEST_SUPPORT_SOURCES)
 tests_test_retention_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_test_retention_LDADD = $(SERVER_TEST_LIBS)
+
+# The models listing's walk, order, pages, cursor and cache (server/http/model_index).
+check_PROGRAMS += tests/test_model_index
+TESTS += tests/test_model_index
+tests_test_model_index_SOURCES = tests/test_model_index.c $(TEST_SUPPORT_SOURCES)
+tests_test_model_index_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_test_model_index_LDADD = $(SERVER_TEST_LIBS)

@@ -10,3 +10,8 @@ EXTRA_DIST += tests/service_lib.sh
 TESTS += tests/retention_test.sh
 dist_noinst_SCRIPTS += tests/retention_test.sh
 tests/retention_test.log: mergesvd$(EXEEXT) tests/gen_lora$(EXEEXT)
+# GET /v1/models with thousands of files: pages, cursors, what was not reached,
+# status reads answered while listings are held.
+TESTS += tests/models_listing_test.sh
+dist_noinst_SCRIPTS += tests/models_listing_test.sh
+tests/models_listing_test.log: mergesvd$(EXEEXT) tests/gen_lora$(EXEEXT)

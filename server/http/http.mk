@@ -8,4 +8,6 @@ server_libmsserver_a_SOURCES += \
 	server/http/range.c server/http/range.h \
 	server/http/submit.c server/http/submit.h server/http/submit_merge.c \
 	server/http/download.c \
-	server/http/models.c
+	server/http/models.c \
+	server/http/model_index.c server/http/model_index.h server/http/model_position.c \
+	server/http/query.c server/http/query.h
