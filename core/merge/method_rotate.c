@@ -219,5 +219,5 @@ uint64_t ms_merge_rotate_scratch(const ms_merge_task *task)
                                                MS_MERGE_CHUNK_OUT);
     size_t rows, columns;
     ms_rotate_shape(task, &rows, &columns);
-    return ms_rotate_scratch_bytes(rows, columns);
+    return ms_rotate_scratch_bytes(rows, columns, !ms_rotate_terms_cached(task, rows, columns));
 }

@@ -9,8 +9,9 @@
 #include "method_internal.h"
 #include "rotate_cache.h"
 
-/* Neurons are processed in blocks of about this many elements (2 MiB). */
-enum { ROTATE_ROW_BLOCK_ELEMENTS = 1u << 18 };
+/* Neurons are processed in blocks of about this many elements (4 MiB of
+ * doubles): products large enough to run near the machine's peak. */
+enum { ROTATE_ROW_BLOCK_ELEMENTS = 1u << 19 };
 
 typedef enum ms_rotate_outcome {
     MS_ROTATE_TURN,            /* rotate with the terms */
@@ -21,15 +22,18 @@ typedef enum ms_rotate_outcome {
 typedef struct ms_rotate_terms {
     ms_rotate_outcome outcome;
     size_t rows, columns, dimension;
-    bool subspace;
-    size_t row_length;                 /* 2 dimension (+ columns in a subspace) */
+    bool subspace;                     /* at most half as many neurons as inputs */
+    size_t row_length;                 /* 2 dimension (3 in a subspace) */
     const double *centroid_a, *centroid_b;   /* columns */
     const double *angles, *half_turn;        /* dimension; half_turn 0 or 1 */
-    const double *eigen_rows, *generator_rows;   /* dimension x columns: E, G */
+    /* E, G: dimension x columns (dimension x dimension in a subspace) */
+    const double *eigen_rows, *generator_rows;
+    const double *basis;               /* subspace: P, columns x dimension */
     const double *stored_rows;         /* from the cache: rows x row_length; else NULL */
-    /* while producing: maps from centred inputs to the rows */
-    double *a_map, *b_map;             /* columns x dimension */
-    double *basis, *z_map;             /* subspace: P (columns x dimension), (S^T - I) P^T */
+    /* while producing: the maps to the rows (full: W, R^T W, columns
+     * square; subspace: W, S^T W, S^T - I, dimension square) and the
+     * subspace's QR triangle */
+    double *a_map, *b_map, *z_map, *triangle;
     double *owned;                     /* the fixed terms when produced here */
     size_t owned_length;
     ms_rotate_cache_writer *writer;    /* producing into the cache */
@@ -53,12 +57,16 @@ ms_status ms_rotate_scan(const ms_merge_task *task, size_t rows, size_t columns,
  * (and then stored while ms_rotate_terms_apply writes the rows). */
 ms_status ms_rotate_terms_acquire(const ms_merge_task *task, size_t rows, size_t columns,
                                   ms_rotate_terms *terms, ms_error *err);
+/* Whether the task's cache holds its terms now (hashes both inputs): what
+ * a key will cost is planned on it. */
+bool ms_rotate_terms_cached(const ms_merge_task *task, size_t rows, size_t columns);
 /* Emits the merged tensor; stores the cache entry when producing. */
 ms_status ms_rotate_terms_apply(const ms_merge_task *task, ms_rotate_terms *terms,
                                 ms_error *err);
 void ms_rotate_terms_release(ms_rotate_terms *terms);
 
-/* Scratch bytes the method holds for the task (its decomposition). */
-uint64_t ms_rotate_scratch_bytes(size_t rows, size_t columns);
+/* Scratch bytes the method holds for a key: applying terms, and producing
+ * them when producing. */
+uint64_t ms_rotate_scratch_bytes(size_t rows, size_t columns, bool producing);
 
 #endif

@@ -943,3 +943,12 @@ unsigned ms_rotate_cache_waiting(ms_rotate_cache *cache)
     pthread_mutex_unlock(&cache->lock);
     return waiting;
 }
+
+bool ms_rotate_cache_contains(ms_rotate_cache *cache, const ms_rotate_cache_key *key)
+{
+    pthread_mutex_lock(&cache->lock);
+    const ms_rotate_cache_entry *record = find_record(cache, key);
+    bool stored = record != NULL && record->stored;
+    pthread_mutex_unlock(&cache->lock);
+    return stored;
+}

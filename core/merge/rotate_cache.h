@@ -24,6 +24,7 @@
 #define MS_ROTATE_CACHE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -112,6 +113,10 @@ void ms_rotate_cache_entry_drop_pages(const ms_rotate_cache_entry *entry, uint64
 void ms_rotate_cache_entry_release(ms_rotate_cache_entry *entry);
 
 void ms_rotate_cache_stats_get(ms_rotate_cache *cache, ms_rotate_cache_stats *stats);
+
+/* Whether an entry is stored under key right now (a hint for planning: it
+ * may be evicted, or found damaged, before it is acquired). */
+bool ms_rotate_cache_contains(ms_rotate_cache *cache, const ms_rotate_cache_key *key);
 
 /* How many acquire calls are waiting for another caller's production or
  * check of their key right now (for tests and diagnostics). */

@@ -292,7 +292,6 @@ ms_status ms_rotation_solve(size_t rows, size_t columns, const double *a, const 
 {
     memset(rotation, 0, sizeof *rotation);
     rotation->columns = columns;
-    double *triangle = NULL;
     ms_status status = MS_OK;
     if (2 * rows > columns) {
         rotation->dimension = columns;
@@ -306,16 +305,15 @@ ms_status ms_rotation_solve(size_t rows, size_t columns, const double *a, const 
     rotation->dimension = k;
     rotation->basis = matrix_new(columns, k);
     rotation->matrix = matrix_new(k, k);
-    triangle = matrix_new(k, k);
-    if (!rotation->basis || !rotation->matrix || !triangle) {
+    rotation->triangle = matrix_new(k, k);
+    if (!rotation->basis || !rotation->matrix || !rotation->triangle) {
         status = no_memory(err);
         goto done;
     }
-    status = row_space_basis(rows, columns, a, b, rotation->basis, triangle, err);
+    status = row_space_basis(rows, columns, a, b, rotation->basis, rotation->triangle, err);
     if (status == MS_OK)
-        status = subspace_procrustes(rows, triangle, proper, rotation->matrix, err);
+        status = subspace_procrustes(rows, rotation->triangle, proper, rotation->matrix, err);
 done:
-    free(triangle);
     if (status != MS_OK)
         ms_rotation_free(rotation);
     return status;
@@ -325,7 +323,8 @@ void ms_rotation_free(ms_rotation *rotation)
 {
     free(rotation->basis);
     free(rotation->matrix);
-    rotation->basis = rotation->matrix = NULL;
+    free(rotation->triangle);
+    rotation->basis = rotation->matrix = rotation->triangle = NULL;
 }
 
 /* The eigenspace of angle pi (R = -I there) has no preferred planes: its

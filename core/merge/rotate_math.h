@@ -23,6 +23,9 @@ typedef struct ms_rotation {
     size_t dimension;     /* k: where the rotation acts (d, or up to twice the rows) */
     double *basis;        /* P: d x k, NULL when k == d */
     double *matrix;       /* S: k x k, orthogonal */
+    /* with P: T (k x k, upper triangular) of [a^T b^T] = P T, so that
+     * a P = [T11^T 0] and b P = [T12^T T22^T] without a product */
+    double *triangle;
 } ms_rotation;
 
 /* The rotation R with a R ~ b (a, b: rows x columns, centred) that the

@@ -6,8 +6,17 @@
  *
  * Cache entry payload, doubles after a 64-byte header:
  *   centroid_a, centroid_b (columns each), angles, half_turn (dimension
- *   each), eigen_rows, generator_rows (dimension x columns each), then per
- *   neuron its row: A (dimension), B (dimension), Z (columns, subspace). */
+ *   each), eigen_rows E, generator_rows G (dimension x columns each; in a
+ *   subspace dimension x dimension, then the basis P, columns x dimension),
+ *   then per neuron its row: A, B (dimension each; in a subspace also Z).
+ *
+ * In a subspace the rows come from the QR triangle of the inputs without
+ * touching P (a P and b P are its columns), and P is applied once per
+ * neuron at the end:
+ *   out = (((1-beta) A + beta B) C(alpha) + beta Z) P^T
+ *         + (1-beta) Xa + beta Xb + c
+ * with C = diag(cos - 1) W^T + diag(f) G, A = (a P) W, B = (b P) S^T W,
+ * Z = (b P)(S^T - I). */
 #include "method_rotate.h"
 
 #include <cblas.h>
@@ -20,7 +29,7 @@
 #include "core/format/mapped_read.h"
 #include "rotate_math.h"
 
-enum { HEADER_BYTES = 64, HASH_WINDOW = 4u << 20, ENTRY_FORMAT = 1 };
+enum { HEADER_BYTES = 64, HASH_WINDOW = 4u << 20, ENTRY_FORMAT = 2 };
 static const char entry_magic[8] = {'M', 'S', 'R', 'O', 'T', 'A', 'T', '1'};
 
 typedef struct entry_header {
@@ -64,26 +73,30 @@ static size_t dimension_of(size_t rows, size_t columns)
     return 2 * rows < columns ? 2 * rows : columns;
 }
 
-static size_t fixed_length(size_t columns, size_t dimension)
+static size_t fixed_length(size_t columns, size_t dimension, bool subspace)
 {
-    return 2 * columns + 2 * dimension + 2 * dimension * columns;
+    size_t spectrum = subspace ? 2 * dimension * dimension + columns * dimension
+                               : 2 * dimension * columns;
+    return 2 * columns + 2 * dimension + spectrum;
 }
 
-static size_t row_length_of(size_t columns, size_t dimension, bool subspace)
+/* E, G and C are dimension x this. */
+static size_t coefficient_width(const ms_rotate_terms *terms)
 {
-    return 2 * dimension + (subspace ? columns : 0);
+    return terms->subspace ? terms->dimension : terms->columns;
 }
 
-uint64_t ms_rotate_scratch_bytes(size_t rows, size_t columns)
+uint64_t ms_rotate_scratch_bytes(size_t rows, size_t columns, bool producing)
 {
     size_t k = dimension_of(rows, columns), d = columns;
+    bool subspace = 2 * rows <= columns;
     size_t block = ms_rotate_block_rows(columns);
-    uint64_t held;
-    if (2 * rows <= columns)   /* inputs, P, maps, E, G, C; k x k decompositions */
-        held = 2 * (uint64_t)rows * d + 7 * (uint64_t)d * k + 8 * (uint64_t)k * k;
-    else                      /* covariance, SVD, spectrum, maps, E, G, C */
-        held = 12 * (uint64_t)d * d;
-    held += (uint64_t)block * (4 * d + 3 * k) + fixed_length(d, k);
+    uint64_t held = (uint64_t)block * (3 * d + 5 * k);   /* the blocks of apply */
+    held += fixed_length(d, k, subspace) + (subspace ? (uint64_t)k * k : (uint64_t)k * d);
+    if (producing && subspace)   /* inputs, P twice, the decompositions' k x k matrices */
+        held += 2 * (uint64_t)rows * d + 2 * (uint64_t)d * k + 14 * (uint64_t)k * k;
+    else if (producing)          /* covariance, SVD, spectrum, maps */
+        held += 10 * (uint64_t)d * d;
     return held * sizeof(double);
 }
 
@@ -159,13 +172,14 @@ static bool alpha_is_fractional(double alpha)
 
 static void layout_fixed(ms_rotate_terms *terms, double *base)
 {
-    size_t d = terms->columns, k = terms->dimension;
+    size_t d = terms->columns, k = terms->dimension, width = coefficient_width(terms);
     terms->centroid_a = base;
     terms->centroid_b = base + d;
     terms->angles = base + 2 * d;
     terms->half_turn = base + 2 * d + k;
     terms->eigen_rows = base + 2 * d + 2 * k;
-    terms->generator_rows = base + 2 * d + 2 * k + k * d;
+    terms->generator_rows = base + 2 * d + 2 * k + k * width;
+    terms->basis = terms->subspace ? base + 2 * d + 2 * k + 2 * k * width : NULL;
 }
 
 static void product(bool transpose_a, bool transpose_b, size_t m, size_t n, size_t k,
@@ -275,18 +289,19 @@ done:
     return ms_merge_with_key(task, status, err);
 }
 
-/* The same in the span P of both inputs' rows: E = W^T P^T, G P^T,
- * A = Xa P W, B = Xb P S^T W, Z = (Xb P) (S^T - I) P^T. */
+/* The same in the span P of both inputs' rows: E = W^T, G (k x k), P,
+ * and the maps for the rows: W, S^T W, S^T - I, with the triangle T that
+ * gives a P and b P. */
 static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *terms, bool proper,
                                 ms_error *err)
 {
     size_t n = terms->rows, d = terms->columns, k = terms->dimension;
-    double *a = doubles(n * d), *b = doubles(n * d), *turned = doubles(k * k);
+    double *a = doubles(n * d), *b = doubles(n * d);
     ms_rotation rotation = {0};
     ms_rotation_spectrum spectrum = {0};
     ms_status status = MS_OK;
-    if (a == NULL || b == NULL || turned == NULL) {
-        status = ms_merge_out_of_memory(task, (2 * n * d + k * k) * sizeof(double), err);
+    if (a == NULL || b == NULL) {
+        status = ms_merge_out_of_memory(task, 2 * n * d * sizeof(double), err);
         goto done;
     }
     status = read_centred(task, &task->a, 0, n, d, terms->centroid_a, a, err);
@@ -306,37 +321,35 @@ static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *term
     started = spent(task, SPENT_EIGEN, started);
     if (status != MS_OK)
         goto done;
-    terms->a_map = doubles(d * k);
-    terms->b_map = doubles(d * k);
-    terms->z_map = doubles(k * d);
-    if (!terms->a_map || !terms->b_map || !terms->z_map) {
-        status = ms_merge_out_of_memory(task, 3 * d * k * sizeof(double), err);
+    terms->b_map = doubles(k * k);
+    terms->z_map = doubles(k * k);
+    if (!terms->b_map || !terms->z_map) {
+        status = ms_merge_out_of_memory(task, 2 * k * k * sizeof(double), err);
         goto done;
     }
     double *fixed = terms->owned;
-    double *eigen = fixed + 2 * d + 2 * k, *generator = eigen + k * d;
-    product(false, false, d, k, k, rotation.basis, k, spectrum.eigenvectors, k, terms->a_map, k);
-    for (size_t i = 0; i < d; i++)          /* E = W^T P^T = (P W)^T */
+    double *eigen = fixed + 2 * d + 2 * k, *generator = eigen + k * k, *basis = generator + k * k;
+    for (size_t i = 0; i < k; i++)
         for (size_t j = 0; j < k; j++)
-            eigen[j * d + i] = terms->a_map[i * k + j];
-    product(false, true, k, d, k, spectrum.generator, k, rotation.basis, k, generator, d);
+            eigen[j * k + i] = spectrum.eigenvectors[i * k + j];
+    memcpy(generator, spectrum.generator, k * k * sizeof(double));
+    memcpy(basis, rotation.basis, d * k * sizeof(double));
     for (size_t j = 0; j < k; j++) {
         fixed[2 * d + j] = spectrum.angles[j];
         fixed[2 * d + k + j] = spectrum.half_turn[j];
     }
-    product(true, false, k, k, k, rotation.matrix, k, spectrum.eigenvectors, k, turned, k);
-    product(false, false, d, k, k, rotation.basis, k, turned, k, terms->b_map, k);
+    product(true, false, k, k, k, rotation.matrix, k, spectrum.eigenvectors, k, terms->b_map, k);
     for (size_t i = 0; i < k; i++)      /* S^T - I */
         for (size_t j = 0; j < k; j++)
-            turned[i * k + j] = rotation.matrix[j * k + i] - (i == j ? 1.0 : 0.0);
-    product(false, true, k, d, k, turned, k, rotation.basis, k, terms->z_map, d);
+            terms->z_map[i * k + j] = rotation.matrix[j * k + i] - (i == j ? 1.0 : 0.0);
     spent(task, SPENT_PRODUCTS, started);
-    terms->basis = rotation.basis;
-    rotation.basis = NULL;
+    terms->a_map = spectrum.eigenvectors;
+    spectrum.eigenvectors = NULL;
+    terms->triangle = rotation.triangle;
+    rotation.triangle = NULL;
 done:
     free(a);
     free(b);
-    free(turned);
     ms_rotation_free(&rotation);
     ms_rotation_spectrum_free(&spectrum);
     return ms_merge_with_key(task, status, err);
@@ -355,7 +368,7 @@ static ms_status produce(const ms_merge_task *task, ms_rotate_terms *terms, bool
                          ms_error *err)
 {
     size_t d = terms->columns, k = terms->dimension;
-    terms->owned_length = fixed_length(d, k);
+    terms->owned_length = fixed_length(d, k, terms->subspace);
     terms->owned = doubles(terms->owned_length);
     if (terms->owned == NULL)
         return ms_merge_out_of_memory(task, terms->owned_length * sizeof(double), err);
@@ -396,7 +409,8 @@ static bool entry_fits(const ms_rotate_terms *terms, const ms_rotate_cache_entry
         return false;
     entry_header header;
     memcpy(&header, data, sizeof header);
-    uint64_t expected = HEADER_BYTES + (fixed_length(terms->columns, terms->dimension) +
+    uint64_t expected = HEADER_BYTES + (fixed_length(terms->columns, terms->dimension,
+                                                     terms->subspace) +
                                         (uint64_t)terms->rows * terms->row_length) *
                                            sizeof(double);
     return memcmp(header.magic, entry_magic, sizeof entry_magic) == 0 &&
@@ -410,13 +424,24 @@ static void read_entry(ms_rotate_terms *terms)
     const unsigned char *data = ms_rotate_cache_entry_data(terms->entry);
     const double *base = (const double *)(const void *)(data + HEADER_BYTES);
     layout_fixed(terms, (double *)(uintptr_t)base);
-    terms->stored_rows = base + fixed_length(terms->columns, terms->dimension);
+    terms->stored_rows = base + fixed_length(terms->columns, terms->dimension, terms->subspace);
     terms->outcome = MS_ROTATE_TURN;
 }
 
 static void count(atomic_ullong *counter, uint64_t amount)
 {
     atomic_fetch_add(counter, amount);
+}
+
+bool ms_rotate_terms_cached(const ms_merge_task *task, size_t rows, size_t columns)
+{
+    if (task->rotate_cache == NULL || rows <= 1)
+        return false;
+    ms_rotate_cache_key key;
+    ms_error ignored;
+    return cache_key(task, rows, columns, alpha_is_fractional(task->alpha), &key, &ignored) ==
+               MS_OK &&
+           ms_rotate_cache_contains(task->rotate_cache, &key);
 }
 
 ms_status ms_rotate_terms_acquire(const ms_merge_task *task, size_t rows, size_t columns,
@@ -428,7 +453,7 @@ ms_status ms_rotate_terms_acquire(const ms_merge_task *task, size_t rows, size_t
     terms->columns = columns;
     terms->dimension = dimension_of(rows, columns);
     terms->subspace = 2 * rows <= columns;
-    terms->row_length = row_length_of(columns, terms->dimension, terms->subspace);
+    terms->row_length = (terms->subspace ? 3 : 2) * terms->dimension;
     bool proper = alpha_is_fractional(task->alpha);
     ms_status status = MS_OK;
     if (task->rotate_cache != NULL && rows > 1) {
@@ -465,11 +490,12 @@ ms_status ms_rotate_terms_acquire(const ms_merge_task *task, size_t rows, size_t
 
 /* ---- apply ---- */
 
-/* C(alpha) = diag(cos - shift) E + diag(f) G, dimension x columns. */
+/* C(alpha) = diag(cos - shift) E + diag(f) G, dimension x its width
+ * (shift 1 in a subspace: the identity is added back outside). */
 static ms_status coefficients(const ms_merge_task *task, const ms_rotate_terms *terms,
                               double *result, ms_error *err)
 {
-    size_t k = terms->dimension, d = terms->columns;
+    size_t k = terms->dimension, width = coefficient_width(terms);
     ms_rotation_spectrum view = {0};
     double *cosines = doubles(k), *factors = doubles(k);
     unsigned char *half_turn = malloc(k > 0 ? k : 1);
@@ -486,9 +512,9 @@ static ms_status coefficients(const ms_merge_task *task, const ms_rotate_terms *
     ms_rotation_power_factors(&view, task->alpha, cosines, factors);
     double shift = terms->subspace ? 1.0 : 0.0;
     for (size_t j = 0; j < k; j++)
-        for (size_t i = 0; i < d; i++)
-            result[j * d + i] = (cosines[j] - shift) * terms->eigen_rows[j * d + i] +
-                                factors[j] * terms->generator_rows[j * d + i];
+        for (size_t i = 0; i < width; i++)
+            result[j * width + i] = (cosines[j] - shift) * terms->eigen_rows[j * width + i] +
+                                    factors[j] * terms->generator_rows[j * width + i];
 done:
     free(cosines);
     free(factors);
@@ -497,7 +523,7 @@ done:
 }
 
 typedef struct apply_buffers {
-    double *coefficient, *centroid, *a, *b, *rows, *mixed, *out, *projected;
+    double *coefficient, *centroid, *a, *b, *rows, *mixed, *turned, *out;
 } apply_buffers;
 
 static void apply_buffers_free(apply_buffers *buffers)
@@ -508,18 +534,38 @@ static void apply_buffers_free(apply_buffers *buffers)
     free(buffers->b);
     free(buffers->rows);
     free(buffers->mixed);
+    free(buffers->turned);
     free(buffers->out);
-    free(buffers->projected);
 }
 
-/* The rows of neurons [row, row + count): computed from the centred inputs
- * (and stored) when producing, else read from the entry. */
+/* Production of a block's rows.  Full: A = Xa W, B = Xb R^T W from the
+ * centred inputs.  Subspace: from the triangle's columns (a P is T11^T
+ * padded with zeros, b P is [T12; T22]^T): A = (a P) W, B = (b P) S^T W,
+ * Z = (b P)(S^T - I). */
+static void produce_rows(const ms_rotate_terms *terms, size_t row, size_t count,
+                         const apply_buffers *buffers, double *target)
+{
+    size_t d = terms->columns, k = terms->dimension, length = terms->row_length;
+    if (!terms->subspace) {
+        product(false, false, count, k, d, buffers->a, d, terms->a_map, k, target, length);
+        product(false, false, count, k, d, buffers->b, d, terms->b_map, k, target + k, length);
+        return;
+    }
+    size_t n = terms->rows;
+    const double *a_columns = terms->triangle + row, *b_columns = terms->triangle + n + row;
+    product(true, false, count, k, n, a_columns, k, terms->a_map, k, target, length);
+    product(true, false, count, k, k, b_columns, k, terms->b_map, k, target + k, length);
+    product(true, false, count, k, k, b_columns, k, terms->z_map, k, target + 2 * k, length);
+}
+
+/* The rows of neurons [row, row + count): produced (and stored), or read
+ * from the entry; the centred inputs too where the formula needs them. */
 static ms_status block_rows(const ms_merge_task *task, ms_rotate_terms *terms, size_t row,
                             size_t count, apply_buffers *buffers, const double **rows,
                             ms_error *err)
 {
-    size_t d = terms->columns, k = terms->dimension, length = terms->row_length;
-    bool needs_inputs = terms->stored_rows == NULL || terms->subspace;
+    size_t d = terms->columns, length = terms->row_length;
+    bool needs_inputs = terms->subspace || terms->stored_rows == NULL;
     ms_status status = MS_OK;
     if (needs_inputs) {
         status = read_centred(task, &task->a, row, count, d, terms->centroid_a, buffers->a, err);
@@ -533,18 +579,11 @@ static ms_status block_rows(const ms_merge_task *task, ms_rotate_terms *terms, s
         *rows = terms->stored_rows + row * length;
         return MS_OK;
     }
-    double *target = buffers->rows;
     uint64_t started = clock_ns();
-    product(false, false, count, k, d, buffers->a, d, terms->a_map, k, target, length);
-    product(false, false, count, k, d, buffers->b, d, terms->b_map, k, target + k, length);
-    if (terms->subspace) {
-        product(false, false, count, k, d, buffers->b, d, terms->basis, k, buffers->projected, k);
-        product(false, false, count, d, k, buffers->projected, k, terms->z_map, d,
-                target + 2 * k, length);
-    }
-    *rows = target;
+    produce_rows(terms, row, count, buffers, buffers->rows);
+    *rows = buffers->rows;
     started = spent(task, SPENT_PRODUCTS, started);
-    status = append(task, terms, target, count * length * sizeof(double), err);
+    status = append(task, terms, buffers->rows, count * length * sizeof(double), err);
     spent(task, SPENT_IO, started);
     return status;
 }
@@ -563,8 +602,17 @@ static ms_status apply_block(const ms_merge_task *task, ms_rotate_terms *terms, 
         for (size_t j = 0; j < k; j++)
             buffers->mixed[i * k + j] =
                 alpha_weight * rows[i * length + j] + beta * rows[i * length + k + j];
-    product(false, false, count, d, k, buffers->mixed, k, buffers->coefficient, d, buffers->out,
-            d);
+    if (!terms->subspace) {
+        product(false, false, count, d, k, buffers->mixed, k, buffers->coefficient, d,
+                buffers->out, d);
+    } else {
+        product(false, false, count, k, k, buffers->mixed, k, buffers->coefficient, k,
+                buffers->turned, k);
+        for (size_t i = 0; i < count; i++)
+            for (size_t j = 0; j < k; j++)
+                buffers->turned[i * k + j] += beta * rows[i * length + 2 * k + j];
+        product(false, true, count, d, k, buffers->turned, k, terms->basis, k, buffers->out, d);
+    }
     for (size_t i = 0; i < count; i++) {
         double *out = buffers->out + i * d;
         for (size_t j = 0; j < d; j++)
@@ -572,9 +620,8 @@ static ms_status apply_block(const ms_merge_task *task, ms_rotate_terms *terms, 
         if (!terms->subspace)
             continue;
         const double *a = buffers->a + i * d, *b = buffers->b + i * d;
-        const double *z = rows + i * length + 2 * k;
         for (size_t j = 0; j < d; j++)
-            out[j] += alpha_weight * a[j] + beta * (b[j] + z[j]);
+            out[j] += alpha_weight * a[j] + beta * b[j];
     }
     started = spent(task, SPENT_PRODUCTS, started);
     if (terms->entry != NULL)
@@ -593,13 +640,14 @@ ms_status ms_rotate_terms_apply(const ms_merge_task *task, ms_rotate_terms *term
 {
     size_t d = terms->columns, k = terms->dimension, block = ms_rotate_block_rows(d);
     apply_buffers buffers = {
-        doubles(k * d), doubles(d), doubles(block * d), doubles(block * d),
-        doubles(block * terms->row_length), doubles(block * k), doubles(block * d),
-        doubles(block * k)};
+        doubles(k * coefficient_width(terms)), doubles(d), doubles(block * d),
+        doubles(block * d), doubles(block * terms->row_length), doubles(block * k),
+        doubles(block * k), doubles(block * d)};
     ms_status status = MS_OK;
     if (!buffers.coefficient || !buffers.centroid || !buffers.a || !buffers.b ||
-        !buffers.rows || !buffers.mixed || !buffers.out || !buffers.projected) {
-        status = ms_merge_out_of_memory(task, ms_rotate_scratch_bytes(terms->rows, d), err);
+        !buffers.rows || !buffers.mixed || !buffers.turned || !buffers.out) {
+        status = ms_merge_out_of_memory(task, ms_rotate_scratch_bytes(terms->rows, d, false),
+                                        err);
         goto done;
     }
     status = coefficients(task, terms, buffers.coefficient, err);
@@ -639,7 +687,7 @@ void ms_rotate_terms_release(ms_rotate_terms *terms)
     free(terms->owned);
     free(terms->a_map);
     free(terms->b_map);
-    free(terms->basis);
     free(terms->z_map);
+    free(terms->triangle);
     memset(terms, 0, sizeof *terms);
 }
