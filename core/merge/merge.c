@@ -119,8 +119,9 @@ static void blas_threads_for(const merge_run *run, bool alone)
 static void *worker_main(void *argument)
 {
     merge_run *run = argument;
-    uint64_t budget = run->params->memory_budget ? run->params->memory_budget
-                                                 : DEFAULT_MEMORY_BUDGET;
+    uint64_t budget = run->params->memory_budget          ? run->params->memory_budget
+                      : run->params->method->memory_budget ? run->params->method->memory_budget
+                                                           : DEFAULT_MEMORY_BUDGET;
     merge_buffers buffers = {0};
     ms_error err;
     ms_status status = ms_merge_buffers_init(&buffers, &err);

@@ -110,6 +110,9 @@ typedef struct ms_merge_method {
      * not about its output's bytes (rotate's decompositions dominate).
      * NULL: the output tensor's bytes. */
     uint64_t (*work_units)(const ms_merge_task *task);
+    /* Scratch the driver lets tensors hold at once for this method; 0: the
+     * driver's default (sized for the 600 MB of the streaming methods). */
+    uint64_t memory_budget;
 } ms_merge_method;
 
 /* The table, and a lookup by name (NULL when unknown). */

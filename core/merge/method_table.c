@@ -5,24 +5,27 @@
 #include <string.h>
 
 static const ms_merge_method methods[] = {
-    {"weighted_sum", 2, false, ms_merge_weighted_sum, ms_merge_elementwise_scratch, NULL},
+    {"weighted_sum", 2, false, ms_merge_weighted_sum, ms_merge_elementwise_scratch, NULL, 0},
     {"weighted_subtraction", 2, true, ms_merge_weighted_subtraction,
-     ms_merge_elementwise_scratch, NULL},
-    {"tensor_sum", 2, true, ms_merge_tensor_sum, ms_merge_tensor_sum_scratch, NULL},
-    {"add_difference", 3, false, ms_merge_add_difference, ms_merge_elementwise_scratch, NULL},
-    {"sum_twice", 3, true, ms_merge_sum_twice, ms_merge_elementwise_scratch, NULL},
-    {"triple_sum", 3, true, ms_merge_triple_sum, ms_merge_elementwise_scratch, NULL},
+     ms_merge_elementwise_scratch, NULL, 0},
+    {"tensor_sum", 2, true, ms_merge_tensor_sum, ms_merge_tensor_sum_scratch, NULL, 0},
+    {"add_difference", 3, false, ms_merge_add_difference, ms_merge_elementwise_scratch, NULL, 0},
+    {"sum_twice", 3, true, ms_merge_sum_twice, ms_merge_elementwise_scratch, NULL, 0},
+    {"triple_sum", 3, true, ms_merge_triple_sum, ms_merge_elementwise_scratch, NULL, 0},
     {"euclidean_add_difference", 3, false, ms_merge_euclidean_add_difference,
-     ms_merge_euclidean_scratch, NULL},
+     ms_merge_euclidean_scratch, NULL, 0},
     {"multiply_difference", 3, true, ms_merge_multiply_difference,
-     ms_merge_elementwise_scratch, NULL},
-    {"top_k_tensor_sum", 2, true, ms_merge_top_k_tensor_sum, ms_merge_top_k_scratch, NULL},
+     ms_merge_elementwise_scratch, NULL, 0},
+    {"top_k_tensor_sum", 2, true, ms_merge_top_k_tensor_sum, ms_merge_top_k_scratch, NULL, 0},
     {"similarity_add_difference", 3, true, ms_merge_similarity_add_difference,
-     ms_merge_elementwise_scratch, NULL},
+     ms_merge_elementwise_scratch, NULL, 0},
     {"distribution_crossover", 3, true, ms_merge_distribution_crossover,
-     ms_merge_crossover_scratch, NULL},
-    {"ties_add_difference", 3, true, ms_merge_ties_add_difference, ms_merge_ties_scratch, NULL},
-    {"rotate", 2, true, ms_merge_rotate, ms_merge_rotate_scratch, ms_merge_rotate_work},
+     ms_merge_crossover_scratch, NULL, 0},
+    {"ties_add_difference", 3, true, ms_merge_ties_add_difference, ms_merge_ties_scratch, NULL, 0},
+    /* rotate's decompositions are d x d (1280: about 200 MB each); two at
+     * once keep both cores busy within its 2 GB */
+    {"rotate", 2, true, ms_merge_rotate, ms_merge_rotate_scratch, ms_merge_rotate_work,
+     UINT64_C(1536) << 20},
 };
 
 const ms_merge_method *ms_merge_methods(size_t *count)
