@@ -93,8 +93,8 @@ uint64_t ms_rotate_scratch_bytes(size_t rows, size_t columns, bool producing)
     size_t block = ms_rotate_block_rows(columns);
     uint64_t held = (uint64_t)block * (3 * d + 5 * k);   /* the blocks of apply */
     held += fixed_length(d, k, subspace) + (subspace ? (uint64_t)k * k : (uint64_t)k * d);
-    if (producing && subspace)   /* inputs, P twice, the decompositions' k x k matrices */
-        held += 2 * (uint64_t)rows * d + 2 * (uint64_t)d * k + 14 * (uint64_t)k * k;
+    if (producing && subspace)   /* inputs and P beside the solve's k x k matrices (its peak) */
+        held += 2 * (uint64_t)rows * d + (uint64_t)d * k + 8 * (uint64_t)k * k;
     else if (producing)          /* covariance, SVD, spectrum, maps */
         held += 10 * (uint64_t)d * d;
     return held * sizeof(double);
