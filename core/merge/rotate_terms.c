@@ -23,7 +23,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "core/format/mapped_read.h"
@@ -426,6 +428,12 @@ static void read_entry(ms_rotate_terms *terms)
     layout_fixed(terms, (double *)(uintptr_t)base);
     terms->stored_rows = base + fixed_length(terms->columns, terms->dimension, terms->subspace);
     terms->outcome = MS_ROTATE_TURN;
+    /* start reading the rows from disk now: the apply then rarely waits */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t begin = (uintptr_t)terms->stored_rows & ~(page - 1);
+    uintptr_t end = (uintptr_t)(data + ms_rotate_cache_entry_size(terms->entry));
+    if (end > begin)
+        madvise((void *)begin, end - begin, MADV_WILLNEED);
 }
 
 static void count(atomic_ullong *counter, uint64_t amount)
