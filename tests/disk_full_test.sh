@@ -77,6 +77,7 @@ stray_files() {
         "$filler" | "$models"/lora.safetensors | "$models"/[ab].safetensors | "$models"/bbwm_ok.safetensors) continue ;;
         "$data"/jobs.lock | "$data"/jobs.sqlite3 | "$data"/jobs.sqlite3-wal | "$data"/jobs.sqlite3-shm | "$data"/jobs.sqlite3-reserve) continue ;;
         "$data"/results) continue ;;   # empty once every result is deleted
+        "$data"/rotate-cache) continue ;;   # the rotate cache's folder, empty: no rotate here
         "$data"/results/*/*.safetensors)
             id=${file#"$data"/results/}
             id=${id%%/*}
