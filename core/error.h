@@ -60,6 +60,9 @@ typedef enum ms_status {
     MS_ERR_NOT_IMPLEMENTED,         /* not_implemented: 501 */
     MS_ERR_UNSUPPORTED_OPTION,      /* unsupported_option: 422, valid but not offered here */
     MS_ERR_RESULT_EXPIRED,          /* result_expired: 410, deleted by the retention limits */
+    MS_ERR_BAD_REQUEST,             /* bad_request: 400, framing (two Content-Lengths ...) */
+    MS_ERR_URI_TOO_LONG,            /* uri_too_long: 414 */
+    MS_ERR_HEADERS_TOO_LARGE,       /* headers_too_large: 431 */
     MS_STATUS_COUNT
 } ms_status;
 

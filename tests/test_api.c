@@ -104,6 +104,9 @@ START_TEST(test_http_status_table)
         {MS_ERR_OUT_OF_MEMORY, 500},
         {MS_ERR_LAPACK, 500},
         {MS_ERR_INTERRUPTED, 500},
+        {MS_ERR_BAD_REQUEST, 400},
+        {MS_ERR_URI_TOO_LONG, 414},
+        {MS_ERR_HEADERS_TOO_LARGE, 431},
         {(ms_status)9999, 500},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
