@@ -30,6 +30,8 @@ typedef struct ms_serve_options {
     bool access_log;              /* one line per request, true */
     uint64_t keep_results_bytes;  /* results kept at most (bytes); 0 = no limit */
     int64_t keep_results_seconds; /* results kept at most this long after they finish; 0 = none */
+    int request_timeout;           /* seconds to send a whole request (line, headers, body), 10 */
+    int connections_per_address;  /* open connections from one client address, 64; 0 = any */
     bool help;
 } ms_serve_options;
 

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "server/http/connection_guard.h"
 #include "server/http/http_worker.h"
 #include "server/jobs/job_waiters.h"
 #include "server/jobs/job_queue.h"
@@ -45,6 +46,7 @@ typedef struct ms_service {
     ms_http_worker write_worker;    /* submits and DELETEs (SQLite commits), off the HTTP threads */
     ms_http_worker read_worker;     /* reports read back from the store */
     ms_job_waiters waiters;         /* /bbwm requests answered when their job ends */
+    ms_connection_guard connection_guard;   /* --request-timeout, room for new clients */
     atomic_bool shutting_down;
     int job_threads;                /* ms_resize_params.threads for each job */
     char listen_url[128];

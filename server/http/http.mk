@@ -9,3 +9,9 @@ server_libmsserver_a_SOURCES += \
 	server/http/submit.c server/http/submit.h server/http/submit_merge.c \
 	server/http/download.c \
 	server/http/models.c
+# slow clients (--request-timeout, room for new clients), the request head's
+# limits, downloads counted for the shutdown's grace
+server_libmsserver_a_SOURCES += \
+	server/http/connection_guard.c server/http/connection_guard.h \
+	server/http/request_limits.c server/http/request_limits.h \
+	server/http/download.h
