@@ -40,6 +40,7 @@ int ms_api_http_status(ms_status code)
     case MS_OK:
         return 200;
     case MS_ERR_INVALID_JSON:
+    case MS_ERR_BAD_REQUEST:
         return 400;
     case MS_ERR_UNAUTHORIZED:
         return 401;
@@ -57,6 +58,8 @@ int ms_api_http_status(ms_status code)
         return 410;
     case MS_ERR_BODY_TOO_LARGE:
         return 413;
+    case MS_ERR_URI_TOO_LONG:
+        return 414;
     case MS_ERR_UNSUPPORTED_MEDIA_TYPE:
         return 415;
     case MS_ERR_RANGE_NOT_SATISFIABLE:
@@ -74,6 +77,8 @@ int ms_api_http_status(ms_status code)
         return 422;
     case MS_ERR_QUEUE_FULL:
         return 429;
+    case MS_ERR_HEADERS_TOO_LARGE:
+        return 431;
     case MS_ERR_NOT_IMPLEMENTED:
         return 501;
     case MS_ERR_WEBUI_UNREACHABLE:
@@ -115,6 +120,13 @@ static json_t *detail_value(const ms_error_detail *detail)
         long long integer = strtoll(text, &end, 10);
         if (errno == 0 && end != text && *end == '\0')
             return json_integer((json_int_t)integer);
+        if (isdigit((unsigned char)text[0])) {
+            /* past INT64_MAX (an 8-byte length read from a file): still an integer */
+            errno = 0;
+            unsigned long long unsigned_integer = strtoull(text, &end, 10);
+            if (errno == 0 && end != text && *end == '\0')
+                return ms_api_json_uint64((uint64_t)unsigned_integer);
+        }
         errno = 0;
         double real = strtod(text, &end);
         if (errno == 0 && end != text && *end == '\0' && isfinite(real))

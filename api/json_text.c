@@ -1,6 +1,7 @@
 #include "json_text.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,18 @@ json_t *ms_api_json_number(double value)
     return isfinite(value) ? json_real(value) : json_null();
 }
 
+/* The marked string ms_api_json_uint64 makes, as json_dumps writes it. */
+static const char UINT64_MARK[] = "\"\\u0000#";
+
+json_t *ms_api_json_uint64(uint64_t value)
+{
+    if (value <= (uint64_t)INT64_MAX)
+        return json_integer((json_int_t)value);
+    char text[2 + 20 + 1];
+    int length = snprintf(text, sizeof text, "%c#%llu", '\0', (unsigned long long)value);
+    return json_stringn(text, (size_t)length);
+}
+
 /* jansson prints reals with %.17g and has no per-value hook, so its text is
  * rewritten: every number token outside strings that has a '.' or an
  * exponent is a real (jansson adds ".0" to integral ones), and %.17g reads
@@ -134,6 +147,14 @@ static char *shorten_reals(const char *text)
     size_t used = 0;
     while (*text != '\0') {
         const char *start = text;
+        if (strncmp(text, UINT64_MARK, strlen(UINT64_MARK)) == 0) {
+            start += strlen(UINT64_MARK);   /* the digits, without the quotes */
+            text = skip_string(text);
+            size_t digits = (size_t)(text - start) - 1;
+            memcpy(out + used, start, digits);
+            used += digits;
+            continue;
+        }
         if (*text == '"') {
             text = skip_string(text);
         } else if (*text == '-' || (*text >= '0' && *text <= '9')) {

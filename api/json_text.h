@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* json_string() refuses invalid UTF-8 (returns NULL); this one replaces
@@ -17,6 +18,13 @@ bool ms_api_text_is_utf8(const char *text);
 /* A double as a JSON number, or null when NaN or infinite (JSON has no
  * spelling for them). */
 json_t *ms_api_json_number(double value);
+
+/* An unsigned integer as a JSON integer.  jansson's integers stop at
+ * INT64_MAX; a larger value (a file's 8-byte header length, say) is carried
+ * as a marked string (an escaped NUL, which no other string here holds,
+ * then '#' and the digits) that ms_api_json_dumps prints as the bare
+ * digits.  Only print it with ms_api_json_dumps. */
+json_t *ms_api_json_uint64(uint64_t value);
 
 /* json_dumps(value, JSON_COMPACT | flags), except that each real is printed
  * in the shortest form that reads back as the same double, always with a

@@ -8,3 +8,4 @@ api_libmsapi_a_SOURCES = api/api.h \
 	api/resize_report.c \
 	api/model_summary.c
 include api/merge.mk
+api_libmsapi_a_SOURCES += api/json_load.c api/json_load.h

@@ -82,7 +82,7 @@ static ms_status read_integer(const body_reader *reader, const json_t *value,
             return MS_OK;
         }
     }
-    return ms_api_wrong_type(err, field, "an integer");
+    return ms_api_not_an_integer(err, field, value);
 }
 
 /* ---- block weights: null, [], a list of 25 or 19, or {name: value} ---- */

@@ -12,7 +12,7 @@
 static ms_status read_int(const json_t *value, const char *field, int *out, ms_error *err)
 {
     if (!json_is_integer(value))
-        return ms_api_wrong_type(err, field, "an integer");
+        return ms_api_not_an_integer(err, field, value);
     json_int_t number = json_integer_value(value);
     if (number < INT_MIN || number > INT_MAX)
         return ms_api_field_error(err, field, "field '%s' is out of range (%s)", "does not fit an int");

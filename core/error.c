@@ -52,6 +52,9 @@ static const char *const status_names[MS_STATUS_COUNT] = {
     [MS_ERR_RESULT_EXPIRED] = "result_expired",
     [MS_ERR_WEBUI_UNREACHABLE] = "webui_unreachable",
     [MS_ERR_WEBUI_ERROR] = "webui_error",
+    [MS_ERR_BAD_REQUEST] = "bad_request",
+    [MS_ERR_URI_TOO_LONG] = "uri_too_long",
+    [MS_ERR_HEADERS_TOO_LARGE] = "headers_too_large",
 };
 
 const char *ms_status_name(ms_status code)

@@ -62,6 +62,9 @@ typedef enum ms_status {
     MS_ERR_RESULT_EXPIRED,          /* result_expired: 410, deleted by the retention limits */
     MS_ERR_WEBUI_UNREACHABLE,       /* webui_unreachable: 502, the web UI did not answer in time */
     MS_ERR_WEBUI_ERROR,             /* webui_error: 502, the web UI answered with an error */
+    MS_ERR_BAD_REQUEST,             /* bad_request: 400, framing (two Content-Lengths ...) */
+    MS_ERR_URI_TOO_LONG,            /* uri_too_long: 414 */
+    MS_ERR_HEADERS_TOO_LARGE,       /* headers_too_large: 431 */
     MS_STATUS_COUNT
 } ms_status;
 

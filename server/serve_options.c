@@ -15,6 +15,7 @@ typedef enum option_id {
     OPT_GRACE_SECONDS, OPT_OPENAPI, OPT_NO_ACCESS_LOG, OPT_JOB_NICE, OPT_HTTP_NICE, OPT_HELP,
     OPT_KEEP_RESULTS_BYTES, OPT_KEEP_RESULTS_SECONDS, OPT_CACHE_BYTES,
     OPT_WEBUI, OPT_WEBUI_CHECKPOINTS, OPT_WEBUI_KEEP, OPT_WEBUI_TIMEOUT,
+    OPT_REQUEST_TIMEOUT, OPT_CONNECTIONS_PER_ADDRESS,
 } option_id;
 
 typedef struct option_spec {
@@ -29,12 +30,17 @@ static const option_spec option_specs[] = {
     {"models", OPT_MODELS, true, "models root, repeatable (default ./models)"},
     {"data", OPT_DATA, true, "data directory: jobs.sqlite3 and results/ (default ./data)"},
     {"workers", OPT_WORKERS, true, "jobs running at once (default 1)"},
-    {"queue-size", OPT_QUEUE_SIZE, true, "queued jobs before 429 queue_full (default 64)"},
+    {"queue-size", OPT_QUEUE_SIZE, true, "queued jobs before 429 queue_full (1 or more; default 64)"},
     {"job-threads", OPT_JOB_THREADS, true, "threads per job (default: cores / workers)"},
     {"http-threads", OPT_HTTP_THREADS, true, "HTTP threads (default: half the cores, at least 1)"},
     {"connection-limit", OPT_CONNECTION_LIMIT, true, "open connections at most (default 512)"},
     {"connection-timeout", OPT_CONNECTION_TIMEOUT, true,
      "seconds a connection may go without progress (default 30; downloads: at least 600)"},
+    {"request-timeout", OPT_REQUEST_TIMEOUT, true,
+     "seconds a client has to send a whole request (line, headers, body), also how "
+     "long an idle keep-alive connection stays open (default 10)"},
+    {"connections-per-address", OPT_CONNECTIONS_PER_ADDRESS, true,
+     "open connections from one client address at most (default 64; 0: no limit)"},
     {"token-file", OPT_TOKEN_FILE, true, "file whose first line is the bearer token"},
     {"grace-seconds", OPT_GRACE_SECONDS, true, "on SIGTERM, time running jobs get to finish (default 30)"},
     {"openapi", OPT_OPENAPI, true, "openapi.yaml served at GET /openapi.yaml"},
@@ -240,7 +246,8 @@ static bool apply_option(ms_serve_options *options, option_id id, const char *va
         break;
     case OPT_DATA: ok = *value != '\0'; if (ok) set_string(&options->data_dir, value); break;
     case OPT_WORKERS: ok = parse_int(value, 1, 64, &options->workers); break;
-    case OPT_QUEUE_SIZE: ok = parse_int(value, 0, 1000000, &options->queue_size); break;
+    /* 0 would answer every submit 429: a server that cannot take a job */
+    case OPT_QUEUE_SIZE: ok = parse_int(value, 1, 1000000, &options->queue_size); break;
     case OPT_JOB_THREADS: ok = parse_int(value, 0, 1024, &options->job_threads); break;
     case OPT_HTTP_THREADS: ok = parse_int(value, 1, 256, &options->http_threads); break;
     case OPT_CONNECTION_LIMIT: ok = parse_int(value, 1, 100000, &options->connection_limit); break;
@@ -251,6 +258,10 @@ static bool apply_option(ms_serve_options *options, option_id id, const char *va
     case OPT_NO_ACCESS_LOG: options->access_log = false; break;
     case OPT_JOB_NICE: ok = parse_int(value, 0, 19, &options->job_nice); break;
     case OPT_HTTP_NICE: ok = parse_int(value, 0, 19, &options->http_nice); break;
+    case OPT_REQUEST_TIMEOUT: ok = parse_int(value, 1, 3600, &options->request_timeout); break;
+    case OPT_CONNECTIONS_PER_ADDRESS:
+        ok = parse_int(value, 0, 100000, &options->connections_per_address);
+        break;
     case OPT_HELP: options->help = true; break;
     case OPT_KEEP_RESULTS_BYTES:
     case OPT_KEEP_RESULTS_SECONDS:
@@ -285,6 +296,8 @@ static void set_defaults(ms_serve_options *options)
     options->http_nice = 0;
     options->webui_keep = 2;
     options->webui_timeout = 600;
+    options->request_timeout = 10;
+    options->connections_per_address = 64;
 }
 
 bool ms_serve_options_parse(int argc, char **argv, ms_serve_options *options,

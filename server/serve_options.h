@@ -35,6 +35,8 @@ typedef struct ms_serve_options {
     char *webui_checkpoints;      /* --webui-checkpoints: where merges for it are written */
     int webui_keep;               /* --webui-keep: newest merges kept there, 2 */
     int webui_timeout;            /* --webui-timeout: seconds per call to the web UI, 600 */
+    int request_timeout;           /* seconds to send a whole request (line, headers, body), 10 */
+    int connections_per_address;  /* open connections from one client address, 64; 0 = any */
     bool help;
 } ms_serve_options;
 

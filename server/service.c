@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/http/auth.h"
@@ -290,6 +291,27 @@ static bool load_token(ms_service *service)
     return service->token != NULL;
 }
 
+/* A root that does not exist is almost always a typing mistake, and a
+ * service that lists nothing and refuses every model is of no use: refused
+ * at startup.  A root on a mount is mounted before the service starts
+ * (systemd: RequiresMountsFor=). */
+static bool check_model_roots(const ms_serve_options *options)
+{
+    for (size_t i = 0; i < options->model_root_count; i++) {
+        const char *root = options->model_roots[i];
+        struct stat info;
+        const char *problem = stat(root, &info) != 0 ? strerror(errno)
+                              : !S_ISDIR(info.st_mode) ? "not a directory"
+                                                       : NULL;
+        if (problem != NULL) {
+            fprintf(stderr, "mergesvd serve: models root %s: %s (create it or correct "
+                            "--models)\n", root, problem);
+            return false;
+        }
+    }
+    return true;
+}
+
 static int job_threads(const ms_serve_options *options)
 {
     if (options->job_threads > 0)
@@ -322,7 +344,7 @@ static int start_webui(ms_service *service)
 static int start(ms_service *service)
 {
     bool ipv6 = false, loopback = false;
-    if (!load_token(service))
+    if (!load_token(service) || !check_model_roots(service->options))
         return 2;
     int webui_status = start_webui(service);
     if (webui_status != 0)
@@ -352,6 +374,11 @@ static int start(ms_service *service)
         return 1;
     }
     ms_retention_run(&service->retention);   /* limits lowered since the last run */
+    if (ms_connection_guard_start(&service->connection_guard, &service->queue.loop) != 0) {
+        fprintf(stderr, "mergesvd serve: cannot start the request deadline timer\n");
+        close(listen_fd);
+        return 1;
+    }
     service->model_index = ms_model_index_new(&ms_model_default_limits, MS_MODEL_INDEX_SETTLE_MS);
     if (service->model_index == NULL || ms_http_worker_start(&service->write_worker) != 0 ||
         ms_http_worker_start(&service->read_worker) != 0 ||
@@ -391,7 +418,10 @@ int ms_service_run(const ms_serve_options *options)
     pthread_mutex_init(&service.submit_mutex, NULL);
     bool queue_ready = false;
     int exit_status = ms_job_table_init(&service.table) == 0 &&
-                              ms_job_waiters_init(&service.waiters) == 0
+                              ms_job_waiters_init(&service.waiters) == 0 &&
+                              ms_connection_guard_init(&service.connection_guard,
+                                                       options->connection_limit,
+                                                       options->request_timeout) == 0
                           ? 0
                           : 1;
     if (exit_status == 0) {
@@ -411,6 +441,7 @@ int ms_service_run(const ms_serve_options *options)
     destroy_http_workers(&service);
     ms_passthrough_free(service.passthrough);
     if (queue_ready) {
+        ms_connection_guard_stop(&service.connection_guard, &service.queue.loop);
         ms_retention_stop(&service.retention, &service.queue.loop);
         ms_job_queue_destroy(&service.queue);
     }
@@ -422,6 +453,7 @@ int ms_service_run(const ms_serve_options *options)
     ms_job_table_destroy(&service.table);
     ms_job_waiters_destroy(&service.waiters);
     ms_model_index_free(service.model_index);
+    ms_connection_guard_destroy(&service.connection_guard);
     ms_metrics_destroy(&service.metrics);
     pthread_mutex_destroy(&service.submit_mutex);
     if (service.lock_fd >= 0)

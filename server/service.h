@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "server/http/connection_guard.h"
 #include "server/http/http_worker.h"
 #include "server/jobs/job_waiters.h"
 #include "server/jobs/job_queue.h"
@@ -50,6 +51,7 @@ typedef struct ms_service {
     ms_http_worker listing_worker;  /* GET /v1/models walks: never ahead of a status read */
     struct ms_model_index *model_index;   /* what the listings read, kept between them */
     ms_job_waiters waiters;         /* /bbwm requests answered when their job ends */
+    ms_connection_guard connection_guard;   /* --request-timeout, room for new clients */
     atomic_bool shutting_down;
     int job_threads;                /* ms_resize_params.threads for each job */
     struct ms_webui *webui;         /* --webui: merges handed to it; NULL: none */

@@ -15,3 +15,4 @@ include tests/server_unit.mk
 include tests/merge.mk
 include tests/disk_full.mk
 include tests/webui.mk
+include tests/http_hardening.mk

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/json_load.h"
 #include "api/json_text.h"
 #include "check_support.h"
 
@@ -104,6 +105,9 @@ START_TEST(test_http_status_table)
         {MS_ERR_OUT_OF_MEMORY, 500},
         {MS_ERR_LAPACK, 500},
         {MS_ERR_INTERRUPTED, 500},
+        {MS_ERR_BAD_REQUEST, 400},
+        {MS_ERR_URI_TOO_LONG, 414},
+        {MS_ERR_HEADERS_TOO_LARGE, 431},
         {(ms_status)9999, 500},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -502,6 +506,103 @@ START_TEST(test_json_text_helpers)
 }
 END_TEST
 
+/* ---- big integers (issue 11) ---- */
+
+static json_t *load_wide(const char *text)
+{
+    json_error_t error;
+    json_t *value = ms_api_json_loadb(text, strlen(text), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                                      &error);
+    ck_assert_msg(value != NULL, "%s: %s", text, error.text);
+    return value;
+}
+
+/* Expects the resize parser to refuse the body, naming field as out of range. */
+static void expect_out_of_range(const char *text, const char *field)
+{
+    json_t *body = load_wide(text);
+    ms_api_resize_request request;
+    ms_error err;
+    ms_error_clear(&err);
+    ck_assert_int_eq(ms_api_resize_request_from_json(body, &request, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    ck_assert_str_eq(err.details[0].value, field);
+    ck_assert_msg(strstr(err.message, "out of range") != NULL, "%s: %s", text, err.message);
+    json_decref(body);
+}
+
+START_TEST(test_json_load_big_integers)
+{
+    /* within 64 bits: integers, exactly */
+    json_t *value = load_wide("{\"a\": 9223372036854775807, \"b\": -9223372036854775808}");
+    ck_assert(json_integer_value(json_object_get(value, "a")) == INT64_MAX);
+    ck_assert(json_integer_value(json_object_get(value, "b")) == INT64_MIN);
+    json_decref(value);
+    /* past them: reals, and nothing else changes (a string holding digits, a nested list) */
+    value = load_wide("{\"s\": \"99999999999999999999\", \"b\": [9223372036854775808, 1, "
+                      "-99999999999999999999], \"r\": 2.5, \"e\": 1e3}");
+    ck_assert_str_eq(json_string_value(json_object_get(value, "s")), "99999999999999999999");
+    json_t *list = json_object_get(value, "b");
+    ck_assert(json_is_real(json_array_get(list, 0)));
+    ck_assert_double_eq(json_real_value(json_array_get(list, 0)), 9223372036854775808.0);
+    ck_assert(json_is_integer(json_array_get(list, 1)));
+    ck_assert_double_eq(json_real_value(json_array_get(list, 2)), -1e20);
+    ck_assert_double_eq(json_real_value(json_object_get(value, "r")), 2.5);
+    json_decref(value);
+    value = load_wide("123456789012345678901234567890");   /* a bare number (JSON_DECODE_ANY) */
+    ck_assert(json_is_real(value));
+    json_decref(value);
+    /* other errors stay errors: a real past the doubles, a syntax error after a big integer */
+    json_error_t error;
+    ck_assert_ptr_null(ms_api_json_loadb("[1e999]", 7, 0, &error));
+    ck_assert_ptr_null(ms_api_json_loadb("[99999999999999999999,]", 23, 0, &error));
+    ck_assert_ptr_null(ms_api_json_loadb("{\"a\": 1", 7, 0, &error));
+
+    expect_out_of_range("{\"model\": \"m\", \"new_rank\": 99999999999999999999}", "new_rank");
+    expect_out_of_range("{\"model\": \"m\", \"new_conv_rank\": -99999999999999999999}",
+                        "new_conv_rank");
+    /* an ordinary integer field still works, and 4.0 stays the wrong type */
+    ms_api_resize_request request;
+    json_t *body = load_wide("{\"model\": \"m\", \"new_rank\": 8}");
+    ms_error err;
+    ck_assert_int_eq(ms_api_resize_request_from_json(body, &request, &err), MS_OK);
+    ck_assert_int_eq(request.params.new_rank, 8);
+    ms_api_resize_request_free(&request);
+    json_decref(body);
+    expect_refused("{\"model\": \"m\", \"new_rank\": 4.0}", "new_rank");
+}
+END_TEST
+
+START_TEST(test_error_detail_past_int64)
+{
+    ms_error err;
+    ms_error_set(&err, MS_ERR_HEADER_TOO_LARGE, NULL, "header length");
+    ms_error_detail_add(&err, "header_length", "%" PRIu64, (uint64_t)1 << 63);
+    ms_error_detail_add(&err, "largest", "%" PRIu64, UINT64_MAX);
+    ms_error_detail_add(&err, "small", "%" PRIu64, (uint64_t)12);
+    ms_error_detail_add(&err, "too_big", "%s", "18446744073709551616");   /* a string stays one */
+    json_t *body = ms_api_error_body(&err);
+    char *text = ms_api_json_dumps(body, 0);
+    ck_assert_ptr_nonnull(strstr(text, "\"header_length\":9223372036854775808,"));
+    ck_assert_ptr_nonnull(strstr(text, "\"largest\":18446744073709551615,"));
+    ck_assert_ptr_nonnull(strstr(text, "\"small\":12,"));
+    ck_assert_ptr_nonnull(strstr(text, "\"too_big\":\"18446744073709551616\""));
+    /* the text reads back: every detail where it was */
+    json_t *again = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
+    ck_assert_ptr_nonnull(again);
+    json_t *details = json_object_get(json_object_get(again, "error"), "details");
+    ck_assert_double_eq(json_number_value(json_object_get(details, "header_length")),
+                        9223372036854775808.0);
+    json_decref(again);
+    free(text);
+    json_decref(body);
+    /* within int64 it is jansson's own integer */
+    json_t *value = ms_api_json_uint64(42);
+    ck_assert(json_is_integer(value));
+    json_decref(value);
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
     Suite *suite = suite_create("api");
@@ -526,6 +627,10 @@ static Suite *api_suite(void)
     tcase_add_test(output, test_report_json);
     tcase_add_test(output, test_model_summary_json);
     suite_add_tcase(suite, output);
+    TCase *integers = tcase_create("big_integers");
+    tcase_add_test(integers, test_json_load_big_integers);
+    tcase_add_test(integers, test_error_detail_past_int64);
+    suite_add_tcase(suite, integers);
     return suite;
 }
 

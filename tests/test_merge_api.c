@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/json_load.h"
 #include "api/json_text.h"
 #include "api/merge_request.h"
 #include "check_support.h"
@@ -779,6 +780,43 @@ START_TEST(test_report_json)
 }
 END_TEST
 
+/* An integer past 64 bits (read as a real by ms_api_json_loadb) is out of
+ * range for an integer field, in both bodies; a number field takes it. */
+START_TEST(test_big_integers)
+{
+    static const struct {
+        request_parser parser;
+        const char *text;
+        const char *field;
+    } cases[] = {
+        {ms_api_merge_request_from_json, "{" WS ", \"precision\": 99999999999999999999}",
+         "precision"},
+        {ms_api_bbwm_request_from_json, "{" WS ", \"precision\": -99999999999999999999}",
+         "precision"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_error_t error;
+        json_t *body = ms_api_json_loadb(cases[i].text, strlen(cases[i].text), 0, &error);
+        ck_assert_ptr_nonnull(body);
+        ms_api_merge_request request;
+        ms_error err;
+        ck_assert_int_eq(cases[i].parser(body, &request, &err), MS_ERR_INVALID_PARAMETER);
+        ck_assert_str_eq(err.details[0].value, cases[i].field);
+        ck_assert_msg(strstr(err.message, "out of range") != NULL, "%s", err.message);
+        json_decref(body);
+    }
+    const char *text = "{" WS ", \"base_alpha\": 99999999999999999999}";
+    json_error_t error;
+    json_t *body = ms_api_json_loadb(text, strlen(text), 0, &error);
+    ms_api_merge_request request;
+    ms_error err;
+    ck_assert_int_eq(ms_api_merge_request_from_json(body, &request, &err), MS_OK);
+    ck_assert_double_eq(request.params.base_alpha, 1e20);
+    ms_api_merge_request_free(&request);
+    json_decref(body);
+}
+END_TEST
+
 static Suite *merge_api_suite(void)
 {
     Suite *suite = suite_create("merge_api");
@@ -804,6 +842,9 @@ static Suite *merge_api_suite(void)
     tcase_add_test(bbwm, test_bbwm_lenient_values);
     tcase_add_test(bbwm, test_bbwm_refusals);
     suite_add_tcase(suite, bbwm);
+    TCase *integers = tcase_create("big_integers");
+    tcase_add_test(integers, test_big_integers);
+    suite_add_tcase(suite, integers);
     TCase *report = tcase_create("report");
     tcase_add_test(report, test_report_json);
     suite_add_tcase(suite, report);

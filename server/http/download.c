@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "download.h"
 #include "server/paths.h"
 #include "range.h"
 #include "routes.h"
@@ -43,6 +44,18 @@ static void download_ended(ms_http_request *request)
     ms_job_table_unlock(&service->table);
     if (wake_retention)
         ms_retention_wake(&service->retention);
+    if (atomic_load(&service->shutting_down))
+        ms_job_queue_download_ended(&service->queue);   /* the last one may end the shutdown */
+}
+
+size_t ms_download_count_in_flight(ms_service *service)
+{
+    size_t count = 0;
+    ms_job_table_lock(&service->table);
+    for (size_t i = 0; i < service->table.count; i++)
+        count += (size_t)service->table.ordered[i]->downloads_in_flight;
+    ms_job_table_unlock(&service->table);
+    return count;
 }
 
 /* Copies what the response needs under the table lock.  With counted set,
@@ -101,9 +114,20 @@ static void add_file_headers(struct MHD_Response *response, const result_file *f
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disposition);
 }
 
+/* Never called: libmicrohttpd sends no body with a 304. */
+static ssize_t no_body(void *cls, uint64_t position, char *buffer, size_t size)
+{
+    (void)cls, (void)position, (void)buffer, (void)size;
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* libmicrohttpd writes Content-Length on a 304 from the response's size.
+ * RFC 9110 8.6: it must then be the size a 200 would have sent (the file's),
+ * not 0, or a cache may take the entity for an empty one. */
 static enum MHD_Result send_not_modified(ms_http_request *request, const result_file *file)
 {
-    struct MHD_Response *response = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *response =
+        MHD_create_response_from_callback(file->expected_bytes, 4096, no_body, NULL, NULL);
     if (response == NULL)
         return MHD_NO;
     add_file_headers(response, file);

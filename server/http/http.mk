@@ -11,3 +11,9 @@ server_libmsserver_a_SOURCES += \
 	server/http/models.c \
 	server/http/model_index.c server/http/model_index.h server/http/model_position.c \
 	server/http/query.c server/http/query.h
+# slow clients (--request-timeout, room for new clients), the request head's
+# limits, downloads counted for the shutdown's grace
+server_libmsserver_a_SOURCES += \
+	server/http/connection_guard.c server/http/connection_guard.h \
+	server/http/request_limits.c server/http/request_limits.h \
+	server/http/download.h

@@ -8,18 +8,14 @@
 #include "api/api.h"
 #include "api/json_text.h"
 #include "server/clock.h"
+#include "connection_guard.h"
 #include "http_worker.h"
+#include "request_limits.h"
 #include "server/log.h"
 #include "routes.h"
 #include "server/service.h"
 #include "server/text.h"
 #include "server/thread_priority.h"
-
-/* Per connection: request line, headers and upload buffer (bodies stream
- * through it).  libmicrohttpd zeroes all of it between requests: at 32 KiB
- * that memset was 6 % of an HTTP thread's time under polling.  16 KiB still
- * takes 8 KB of request headers; more get 431. */
-enum { CONNECTION_MEMORY_LIMIT = 16 * 1024 };
 
 void ms_http_set_job_id(ms_http_request *request, const char *job_id)
 {
@@ -214,6 +210,20 @@ static enum MHD_Result queue_ready_response(ms_http_request *request)
     return result;
 }
 
+/* At the first callback, with the headers in and the body not yet read. */
+static enum MHD_Result check_head(ms_http_request *request)
+{
+    enum MHD_Result result = MHD_YES;
+    if (ms_http_refuse_bad_head(request, &result))
+        return result;
+    if (!ms_routes_authorized(request))
+        return ms_routes_refuse_unauthorized(request, method_has_body(request->method));
+    request->body_limit = ms_routes_body_limit(request);
+    if (method_has_body(request->method) && declared_too_large(request))
+        return refuse_too_large(request);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -237,12 +247,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         *request_slot = request;
         if (request->path == NULL)
             return MHD_NO;
-        if (!ms_routes_authorized(request))
-            return ms_routes_refuse_unauthorized(request, method_has_body(method));
-        request->body_limit = ms_routes_body_limit(request);
-        if (method_has_body(method) && declared_too_large(request))
-            return refuse_too_large(request);
-        return MHD_YES;
+        enum MHD_Result result = check_head(request);
+        if (request->responded)   /* the rest of the request is not read */
+            ms_connection_guard_request_received(&request->service->connection_guard,
+                                                 connection);
+        return result;
     }
     if (request->deferred_handler != NULL || request->held) {
         /* resumed after the worker ran the handler, or with a pass-through's answer */
@@ -259,6 +268,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    /* the whole request is in: its deadline (--request-timeout) stops */
+    ms_connection_guard_request_received(&request->service->connection_guard, connection);
     if (request->body_too_large)
         return refuse_too_large(request);
     return ms_routes_handle(request);
@@ -333,7 +344,6 @@ static void log_request(const ms_http_request *request, enum MHD_RequestTerminat
 static void on_completed(void *cls, struct MHD_Connection *connection, void **request_slot,
                          enum MHD_RequestTerminationCode code)
 {
-    (void)connection;
     ms_service *service = cls;
     ms_http_request *request = *request_slot;
     if (request == NULL)
@@ -359,6 +369,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **re
         MHD_destroy_response(request->ready_response);
     if (request->worker != NULL)
         ms_http_worker_answered(request->worker);
+    ms_connection_guard_request_ended(&service->connection_guard, connection);
     free(request->path);
     free(request->raw_uri);
     free(request->body);
@@ -403,11 +414,14 @@ struct MHD_Daemon *ms_http_start(ms_service *service, int listen_socket, bool ip
     int http_threads = ms_serve_http_threads(options);
     struct MHD_OptionItem items[] = {
         {MHD_OPTION_LISTEN_SOCKET, listen_socket, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, MS_HTTP_CONNECTION_MEMORY, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, options->connection_limit, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, options->connections_per_address, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, service},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, service},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)ms_connection_guard_notify,
+         &service->connection_guard},
         /* last, so that one thread means no pool at all (MHD warns otherwise) */
         {http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
          (intptr_t)http_threads, NULL},

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "api/api.h"
+#include "api/json_load.h"
 #include "server/clock.h"
 #include "core/lora/lora.h"
 #include "core/format/safetensors.h"
@@ -98,8 +99,8 @@ static ms_status check_model(const char *path, ms_error *err)
 ms_status ms_submit_parse_body(const ms_http_request *request, json_t **body, ms_error *err)
 {
     json_error_t json_error;
-    *body = json_loadb(request->body != NULL ? request->body : "", request->body_size,
-                       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &json_error);
+    *body = ms_api_json_loadb(request->body != NULL ? request->body : "", request->body_size,
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &json_error);
     if (*body == NULL) {
         ms_error_set(err, MS_ERR_INVALID_JSON, NULL, "the body is not valid JSON: %s",
                      json_error.text);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "job_runner.h"
+#include "server/http/download.h"
 #include "server/log.h"
 #include "server/service.h"
 #include "server/thread_priority.h"
@@ -20,6 +21,7 @@ typedef struct job_work {
 
 static void dispatch(ms_job_queue *queue);
 static void finish_shutdown(ms_job_queue *queue);
+static void finish_shutdown_when_drained(ms_job_queue *queue);
 
 static bool pop_pending(ms_job_queue *queue, char id[MS_JOB_ID_LENGTH + 1])
 {
@@ -83,8 +85,8 @@ static void work_done(uv_work_t *request, int status)
     ms_retention_run(&work->service->retention);   /* a new result may pass the limits */
     free(work);
     queue->running--;
-    if (queue->stopping && queue->running == 0)
-        finish_shutdown(queue);
+    if (queue->stopping)
+        finish_shutdown_when_drained(queue);
     else
         dispatch(queue);
 }
@@ -115,9 +117,33 @@ static void dispatch(ms_job_queue *queue)
     }
 }
 
+/* Shutdown ends when no job runs and no download is in flight, or, for the
+ * downloads, when the grace period is over. */
+static void finish_shutdown_when_drained(ms_job_queue *queue)
+{
+    if (queue->closed || queue->running > 0)
+        return;
+    if (!queue->grace_over && ms_download_count_in_flight(queue->service) > 0)
+        return;
+    finish_shutdown(queue);
+}
+
 static void on_wakeup(uv_async_t *handle)
 {
-    dispatch(handle->data);
+    ms_job_queue *queue = handle->data;
+    if (queue->stopping)
+        finish_shutdown_when_drained(queue);
+    else
+        dispatch(queue);
+}
+
+void ms_job_queue_download_ended(ms_job_queue *queue)
+{
+    pthread_mutex_lock(&queue->mutex);
+    bool closed = queue->closed;
+    pthread_mutex_unlock(&queue->mutex);
+    if (!closed)
+        uv_async_send(&queue->wakeup);
 }
 
 static void close_handle(uv_handle_t *handle)
@@ -169,7 +195,9 @@ static void on_grace_over(uv_timer_t *timer)
     ms_job_queue *queue = timer->data;
     ms_log("shutdown: grace period over, cancelling %d running job(s); they stay queued",
            queue->running);
+    queue->grace_over = true;
     cancel_running(queue);
+    finish_shutdown_when_drained(queue);
 }
 
 static void on_signal(uv_signal_t *handle, int signal_number)
@@ -179,7 +207,9 @@ static void on_signal(uv_signal_t *handle, int signal_number)
     if (queue->stopping) {
         ms_log("shutdown: second signal %d, cancelling running jobs now", signal_number);
         uv_timer_stop(&queue->grace_timer);
+        queue->grace_over = true;
         cancel_running(queue);
+        finish_shutdown_when_drained(queue);
         return;
     }
     queue->stopping = true;
@@ -196,9 +226,10 @@ static void on_signal(uv_signal_t *handle, int signal_number)
             service->quiesced_socket = listen_socket;
         }
     }
-    ms_log("shutdown: signal %d, %d running job(s), grace %d s", signal_number, queue->running,
-           service->options->grace_seconds);
-    if (queue->running == 0) {
+    size_t downloads = ms_download_count_in_flight(service);
+    ms_log("shutdown: signal %d, %d running job(s), %zu download(s), grace %d s", signal_number,
+           queue->running, downloads, service->options->grace_seconds);
+    if (queue->running == 0 && downloads == 0) {
         finish_shutdown(queue);
         return;
     }
