@@ -368,9 +368,9 @@ if start_server plain "$work/data-plain"; then
     expect_error "/sdapi without --webui -> 404 naming the option" 404 not_found '.error.message | contains("--webui")'
     stop_server TERM
 fi
-"$MERGESVD" serve --listen 127.0.0.1:0 --data "$work/data-bad" --webui http://127.0.0.1:1 >"$work/bad.out" 2>&1
+"$MERGESVD" serve --listen 127.0.0.1:0 --data "$work/data-bad" --models "$models" --webui http://127.0.0.1:1 >"$work/bad.out" 2>&1
 check "--webui without --webui-checkpoints: exit 2" test $? = 2
-"$MERGESVD" serve --listen 127.0.0.1:0 --data "$work/data-bad" --webui http://127.0.0.1:1 --webui-checkpoints "$work/nowhere" >"$work/bad.out" 2>&1
+"$MERGESVD" serve --listen 127.0.0.1:0 --data "$work/data-bad" --models "$models" --webui http://127.0.0.1:1 --webui-checkpoints "$work/nowhere" >"$work/bad.out" 2>&1
 check "--webui-checkpoints that is not a folder: exit 2" test $? = 2
 check "  saying so" grep -q 'webui-checkpoints' "$work/bad.out"
 
