@@ -92,6 +92,19 @@ static void check_payload(const ms_rotate_cache_entry *entry, uint64_t size, int
     for (uint64_t i = 0; i < size; i++)
         if (data[i] != payload_byte(seed, i))
             ck_abort_msg("payload byte %llu differs", (unsigned long long)i);
+    /* the same bytes by copy, in two uneven parts */
+    unsigned char *copy = malloc(size + 1);
+    ck_assert_ptr_nonnull(copy);
+    ms_error err;
+    ck_assert_int_eq(ms_rotate_cache_entry_read(entry, 0, copy, size / 3, &err), MS_OK);
+    ck_assert_int_eq(ms_rotate_cache_entry_read(entry, size / 3, copy + size / 3,
+                                                size - size / 3, &err), MS_OK);
+    ck_assert(memcmp(copy, data, size) == 0);
+    ck_assert_int_eq(ms_rotate_cache_entry_read(entry, size, copy, 1, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_rotate_cache_entry_read(entry, 1, copy, size, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    free(copy);
 }
 
 /* A miss, produced and committed: the entry, held. */
@@ -251,10 +264,22 @@ START_TEST(test_reopen_finds_entries)
     ms_rotate_cache_entry_drop_pages(entry, large + 10, 10);
     check_payload(entry, large, 7);
     ms_rotate_cache_entry_release(entry);
+    /* cut short by someone else while held: a read by copy says so */
+    entry = NULL;
+    ck_assert_int_eq(ms_rotate_cache_acquire(cache, &key, NULL, &entry, &writer, &err), MS_OK);
+    ck_assert_int_eq(truncate(path, MS_ROTATE_CACHE_HEADER_BYTES + 10), 0);
+    unsigned char bytes[100];
+    ck_assert_int_eq(ms_rotate_cache_entry_read(entry, 0, bytes, sizeof bytes, &err), MS_ERR_IO);
+    ck_assert_ptr_nonnull(detail_of(&err, "path"));
+    ck_assert_int_eq(ms_rotate_cache_entry_read(entry, 0, bytes, 10, &err), MS_OK);
+    ck_assert_int_eq(bytes[9], payload_byte(7, 9));
+    ms_rotate_cache_entry_release(entry);
     expect_hit(cache, 8, SMALL, 8);
     stats = stats_of(cache);
-    ck_assert_uint_eq(stats.hits, 2);
+    ck_assert_uint_eq(stats.hits, 3);
     ck_assert_uint_eq(stats.misses, 0);
+    expect_miss(cache, 7);   /* the short file is found out at the next check */
+    ck_assert_uint_eq(stats_of(cache).corrupt_dropped, 1);
     ms_rotate_cache_close(cache);
 }
 END_TEST
@@ -640,11 +665,14 @@ START_TEST(test_cancel_while_waiting)
     ms_rotate_cache_entry_release(entry);
     ck_assert_uint_eq(stats_of(cache).misses, 1);
     ck_assert_uint_eq(stats_of(cache).hits, 0);
-    /* a set cancel does not stop an acquire that needs no waiting */
-    ck_assert_int_eq(ms_rotate_cache_acquire(cache, &key, &cancel, &entry, &writer, &err), MS_OK);
-    ck_assert_ptr_nonnull(entry);
-    check_payload(entry, 5000, 1);
+    /* with cancel set: in memory a hit is a hit; on disk the file's check
+     * is cancelled and the entry stays */
+    ck_assert_int_eq(ms_rotate_cache_acquire(cache, &key, &cancel, &entry, &writer, &err),
+                     _i ? MS_ERR_CANCELLED : MS_OK);
+    ck_assert_ptr_null(writer);
     ms_rotate_cache_entry_release(entry);
+    ck_assert_uint_eq(stats_of(cache).entries, 1);
+    expect_hit(cache, 1, 5000, 1);
     ms_rotate_cache_close(cache);
 }
 END_TEST

@@ -53,6 +53,7 @@ struct ms_rotate_cache_entry {
     unsigned char *base;         /* disk: the file's mapping while held;
                                     memory: the payload's pages, always */
     size_t base_size;
+    int fd;                      /* disk: the file, open while mapped; else -1 */
     ms_rotate_cache_entry *bucket_next;
     ms_rotate_cache_entry *newer, *older;
 };
@@ -165,6 +166,7 @@ static ms_rotate_cache_entry *add_record(ms_rotate_cache *cache, const ms_rotate
     record->cache = cache;
     record->key = *key;
     record->state = state;
+    record->fd = -1;
     size_t bucket = bucket_of(cache, key);
     record->bucket_next = cache->buckets[bucket];
     cache->buckets[bucket] = record;
@@ -227,6 +229,8 @@ static void remove_record(ms_rotate_cache *cache, ms_rotate_cache_entry *record)
     cache->record_count--;
     if (record->base != NULL)
         munmap(record->base, record->base_size);
+    if (record->fd >= 0)
+        close(record->fd);
     free(record);
 }
 
@@ -520,16 +524,16 @@ static void wait_a_while(ms_rotate_cache *cache)
  * verifies its file with the lock released.  A file that is missing or
  * damaged leaves the record producing for this caller: *produce. */
 static ms_status check_record(ms_rotate_cache *cache, ms_rotate_cache_entry *record,
-                              bool *produce, ms_error *err)
+                              const atomic_int *cancel, bool *produce, ms_error *err)
 {
     char name[MS_ROTATE_CACHE_FILE_NAME_BYTES];
     ms_rotate_cache_file_name(&record->key, name);
     unsigned char *base = NULL;
     uint64_t payload_size = 0;
-    int error_number = 0;
+    int fd = -1, error_number = 0;
     pthread_mutex_unlock(&cache->lock);
     ms_rotate_cache_map_result result = ms_rotate_cache_file_map(
-        cache->directory_fd, name, &record->key, &base, &payload_size, &error_number);
+        cache->directory_fd, name, &record->key, cancel, &base, &fd, &payload_size, &error_number);
     pthread_mutex_lock(&cache->lock);
     pthread_cond_broadcast(&cache->changed);
     if (result == MS_ROTATE_CACHE_MAPPED) {
@@ -540,8 +544,13 @@ static ms_status check_record(ms_rotate_cache *cache, ms_rotate_cache_entry *rec
         }
         record->base = base;
         record->base_size = (size_t)stored_bytes(record);
+        record->fd = fd;
         record->state = RECORD_READY;
         return MS_OK;
+    }
+    if (result == MS_ROTATE_CACHE_CHECK_CANCELLED) {
+        record->state = RECORD_READY;
+        return ms_error_set(err, MS_ERR_CANCELLED, NULL, "cancelled");
     }
     if (result == MS_ROTATE_CACHE_MAP_FAILED) {
         record->state = RECORD_READY;
@@ -588,7 +597,7 @@ ms_status ms_rotate_cache_acquire(ms_rotate_cache *cache, const ms_rotate_cache_
         }
         if (record->state == RECORD_READY && record->base == NULL) {
             record->state = RECORD_CHECKING;
-            status = check_record(cache, record, &produce, err);
+            status = check_record(cache, record, cancel, &produce, err);
             if (status != MS_OK || produce)
                 break;
         }
@@ -810,7 +819,9 @@ static ms_status publish_file(ms_rotate_cache *cache, ms_rotate_cache_writer *wr
     }
     record->base = base;
     record->base_size = (size_t)stored_bytes(record);
-    remove_temp(writer);   /* closes it; a private file goes with its last mapping */
+    record->fd = writer->fd;   /* a private file goes when this is closed and unmapped */
+    writer->fd = -1;
+    remove_temp(writer);
     return MS_OK;
 }
 
@@ -906,6 +917,27 @@ void ms_rotate_cache_entry_drop_pages(const ms_rotate_cache_entry *entry, uint64
                                MS_ROTATE_CACHE_HEADER_BYTES + offset + size);
 }
 
+ms_status ms_rotate_cache_entry_read(const ms_rotate_cache_entry *entry, uint64_t offset,
+                                     void *buffer, size_t size, ms_error *err)
+{
+    if (entry == NULL || (buffer == NULL && size > 0) || offset > entry->payload_size ||
+        size > entry->payload_size - offset)
+        return ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL,
+                            "rotate cache read outside the entry's payload");
+    if (!on_disk(entry->cache)) {
+        if (size > 0)
+            memcpy(buffer, entry->base + offset, size);
+        return MS_OK;
+    }
+    int error_number = ms_rotate_cache_read_all(entry->fd, buffer, size,
+                                                MS_ROTATE_CACHE_HEADER_BYTES + offset);
+    if (error_number == 0)
+        return MS_OK;
+    char name[MS_ROTATE_CACHE_FILE_NAME_BYTES];
+    ms_rotate_cache_file_name(&entry->key, name);
+    return file_error(err, error_number, "read", entry->cache, name);
+}
+
 void ms_rotate_cache_entry_release(ms_rotate_cache_entry *entry)
 {
     if (entry == NULL)
@@ -913,6 +945,7 @@ void ms_rotate_cache_entry_release(ms_rotate_cache_entry *entry)
     ms_rotate_cache *cache = entry->cache;
     unsigned char *unmap = NULL;
     size_t unmap_size = 0;
+    int fd = -1;
     pthread_mutex_lock(&cache->lock);
     if (entry->holders > 0 && --entry->holders == 0) {
         if (!entry->stored) {
@@ -921,12 +954,16 @@ void ms_rotate_cache_entry_release(ms_rotate_cache_entry *entry)
             /* unmapped outside the lock: a large mapping takes a while */
             unmap = entry->base;
             unmap_size = entry->base_size;
+            fd = entry->fd;
             entry->base = NULL;
+            entry->fd = -1;
         }
     }
     pthread_mutex_unlock(&cache->lock);
     if (unmap != NULL)
         munmap(unmap, unmap_size);
+    if (fd >= 0)
+        close(fd);
 }
 
 void ms_rotate_cache_stats_get(ms_rotate_cache *cache, ms_rotate_cache_stats *stats)

@@ -27,9 +27,8 @@ enum {
     OFFSET_PAYLOAD_SIZE = OFFSET_KEY + MS_ROTATE_CACHE_KEY_BYTES,
     OFFSET_CHECKSUM = OFFSET_PAYLOAD_SIZE + 8,
     HEADER_USED_BYTES = OFFSET_CHECKSUM + 8,
-    /* hash this much, then drop its pages: checking a 700 MB entry must not
-     * make 700 MB resident in the process */
-    VERIFY_CHUNK_BYTES = 8u << 20,
+    /* read and hashed at a time when checking a payload */
+    CHECK_CHUNK_BYTES = 1u << 20,
 };
 
 static const char magic[MAGIC_BYTES] = {'M', 'S', 'R', 'O', 'T', 'C', 'C', 'H'};
@@ -173,6 +172,23 @@ static bool header_fits(const ms_rotate_cache_header *header, const ms_rotate_ca
            header->payload_size == file_size - MS_ROTATE_CACHE_HEADER_BYTES;
 }
 
+/* The header, checked against key and the file's size. */
+static ms_rotate_cache_map_result read_header(int fd, const ms_rotate_cache_key *key,
+                                              const struct stat *info,
+                                              ms_rotate_cache_header *header, int *error_number)
+{
+    unsigned char bytes[HEADER_USED_BYTES];
+    *error_number = ms_rotate_cache_read_all(fd, bytes, sizeof bytes, 0);
+    if (*error_number == EIO)   /* shorter than a header: checked before, so changed since */
+        return MS_ROTATE_CACHE_DAMAGED;
+    if (*error_number != 0)
+        return MS_ROTATE_CACHE_MAP_FAILED;
+    if (!ms_rotate_cache_header_decode(bytes, sizeof bytes, header) ||
+        !header_fits(header, key, info))
+        return MS_ROTATE_CACHE_DAMAGED;
+    return MS_ROTATE_CACHE_MAPPED;
+}
+
 ms_rotate_cache_map_result ms_rotate_cache_file_check(int directory_fd, const char *name,
                                                       const ms_rotate_cache_key *key,
                                                       uint64_t *payload_size, int64_t *mtime_ns,
@@ -180,80 +196,106 @@ ms_rotate_cache_map_result ms_rotate_cache_file_check(int directory_fd, const ch
 {
     int fd;
     struct stat info;
+    ms_rotate_cache_header header;
     ms_rotate_cache_map_result result = open_entry(directory_fd, name, &fd, &info, error_number);
+    if (result == MS_ROTATE_CACHE_MAPPED)
+        result = read_header(fd, key, &info, &header, error_number);
     if (result == MS_ROTATE_CACHE_MAPPED) {
-        unsigned char bytes[HEADER_USED_BYTES];
-        ms_rotate_cache_header header;
-        ssize_t got = pread(fd, bytes, sizeof bytes, 0);
-        if (got < 0) {
-            *error_number = errno;
-            result = MS_ROTATE_CACHE_MAP_FAILED;
-        } else if (!ms_rotate_cache_header_decode(bytes, (size_t)got, &header) ||
-                   !header_fits(&header, key, &info)) {
-            result = MS_ROTATE_CACHE_DAMAGED;
-        } else {
-            *payload_size = header.payload_size;
-            *mtime_ns = (int64_t)info.st_mtim.tv_sec * 1000000000 + info.st_mtim.tv_nsec;
-        }
+        *payload_size = header.payload_size;
+        *mtime_ns = (int64_t)info.st_mtim.tv_sec * 1000000000 + info.st_mtim.tv_nsec;
     }
     if (fd >= 0)
         close(fd);
     return result;
 }
 
-static uint64_t payload_checksum(unsigned char *base, uint64_t payload_size)
+int ms_rotate_cache_read_all(int fd, void *buffer, size_t size, uint64_t offset)
 {
-    XXH3_state_t *state = XXH3_createState();
-    if (state == NULL)   /* no memory for the streaming state: hash in one go */
-        return XXH3_64bits(base + MS_ROTATE_CACHE_HEADER_BYTES, (size_t)payload_size);
-    XXH3_64bits_reset(state);
-    for (uint64_t done = 0; done < payload_size; done += VERIFY_CHUNK_BYTES) {
-        uint64_t length = payload_size - done < VERIFY_CHUNK_BYTES ? payload_size - done
-                                                                   : VERIFY_CHUNK_BYTES;
-        uint64_t start = MS_ROTATE_CACHE_HEADER_BYTES + done;
-        XXH3_64bits_update(state, base + start, (size_t)length);
-        ms_rotate_cache_drop_range(base, start, start + length);
+    unsigned char *bytes = buffer;
+    while (size > 0) {
+        ssize_t got = pread(fd, bytes, size, (off_t)offset);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? errno : EIO;   /* EIO: the file became shorter */
+        bytes += got;
+        size -= (size_t)got;
+        offset += (uint64_t)got;
     }
-    uint64_t checksum = XXH3_64bits_digest(state);
+    return 0;
+}
+
+/* The payload's XXH3-64, read with pread: on this kind of machine that is
+ * four times faster than faulting the pages of a mapping in, and it keeps
+ * nothing resident. */
+static ms_rotate_cache_map_result payload_checksum(int fd, uint64_t payload_size,
+                                                   const atomic_int *cancel, uint64_t *checksum,
+                                                   int *error_number)
+{
+    unsigned char *buffer = malloc(CHECK_CHUNK_BYTES);
+    XXH3_state_t *state = XXH3_createState();
+    ms_rotate_cache_map_result result = MS_ROTATE_CACHE_MAPPED;
+    if (buffer == NULL || state == NULL) {
+        *error_number = ENOMEM;
+        result = MS_ROTATE_CACHE_MAP_FAILED;
+        goto done;
+    }
+    XXH3_64bits_reset(state);
+    for (uint64_t done = 0; done < payload_size; done += CHECK_CHUNK_BYTES) {
+        if (cancel != NULL && atomic_load(cancel)) {
+            result = MS_ROTATE_CACHE_CHECK_CANCELLED;
+            goto done;
+        }
+        size_t length = payload_size - done < CHECK_CHUNK_BYTES ? (size_t)(payload_size - done)
+                                                                : CHECK_CHUNK_BYTES;
+        *error_number = ms_rotate_cache_read_all(fd, buffer, length,
+                                                 MS_ROTATE_CACHE_HEADER_BYTES + done);
+        if (*error_number != 0) {
+            result = MS_ROTATE_CACHE_MAP_FAILED;
+            goto done;
+        }
+        XXH3_64bits_update(state, buffer, length);
+    }
+    *checksum = XXH3_64bits_digest(state);
+done:
     XXH3_freeState(state);
-    return checksum;
+    free(buffer);
+    return result;
 }
 
 ms_rotate_cache_map_result ms_rotate_cache_file_map(int directory_fd, const char *name,
                                                     const ms_rotate_cache_key *key,
-                                                    unsigned char **base, uint64_t *payload_size,
-                                                    int *error_number)
+                                                    const atomic_int *cancel,
+                                                    unsigned char **base, int *fd_out,
+                                                    uint64_t *payload_size, int *error_number)
 {
     int fd;
     struct stat info;
-    unsigned char *mapping = MAP_FAILED;
+    ms_rotate_cache_header header;
+    uint64_t checksum = 0;
     ms_rotate_cache_map_result result = open_entry(directory_fd, name, &fd, &info, error_number);
-    if (result != MS_ROTATE_CACHE_MAPPED)
-        goto done;
-    if ((uint64_t)info.st_size > SIZE_MAX) {
+    if (result == MS_ROTATE_CACHE_MAPPED)
+        result = read_header(fd, key, &info, &header, error_number);
+    if (result == MS_ROTATE_CACHE_MAPPED && (uint64_t)info.st_size > SIZE_MAX) {
         *error_number = EFBIG;
         result = MS_ROTATE_CACHE_MAP_FAILED;
-        goto done;
     }
-    mapping = mmap(NULL, (size_t)info.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    if (mapping == MAP_FAILED) {
-        *error_number = errno;
-        result = MS_ROTATE_CACHE_MAP_FAILED;
-        goto done;
-    }
-    ms_rotate_cache_header header;
-    if (!ms_rotate_cache_header_decode(mapping, MS_ROTATE_CACHE_HEADER_BYTES, &header) ||
-        !header_fits(&header, key, &info) ||
-        (payload_checksum(mapping, header.payload_size) != header.checksum)) {
+    if (result == MS_ROTATE_CACHE_MAPPED)
+        result = payload_checksum(fd, header.payload_size, cancel, &checksum, error_number);
+    if (result == MS_ROTATE_CACHE_MAPPED && checksum != header.checksum)
         result = MS_ROTATE_CACHE_DAMAGED;
-        goto done;
+    if (result == MS_ROTATE_CACHE_MAPPED) {
+        void *mapping = mmap(NULL, (size_t)info.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (mapping == MAP_FAILED) {
+            *error_number = errno;
+            result = MS_ROTATE_CACHE_MAP_FAILED;
+        } else {
+            *base = mapping;
+            *fd_out = fd;
+            *payload_size = header.payload_size;
+            return MS_ROTATE_CACHE_MAPPED;
+        }
     }
-    *base = mapping;
-    *payload_size = header.payload_size;
-    mapping = MAP_FAILED;   /* the caller's now */
-done:
-    if (mapping != MAP_FAILED)
-        munmap(mapping, (size_t)info.st_size);
     if (fd >= 0)
         close(fd);
     return result;

@@ -14,6 +14,7 @@
 #ifndef MS_ROTATE_CACHE_FILE_H
 #define MS_ROTATE_CACHE_FILE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,16 +47,24 @@ typedef enum ms_rotate_cache_map_result {
     MS_ROTATE_CACHE_MISSING,    /* no such file (removed by someone else) */
     MS_ROTATE_CACHE_DAMAGED,    /* not a valid entry of this key: delete it */
     MS_ROTATE_CACHE_MAP_FAILED, /* could not be read: *error_number says why */
+    MS_ROTATE_CACHE_CHECK_CANCELLED,
 } ms_rotate_cache_map_result;
 
 /* Opens name (never through a symbolic link), checks the header against
- * key and the file's size and the payload's checksum (the
- * checked pages are dropped from the process again), and maps the whole
- * file read-only.  *payload_size is what the header says. */
+ * key and the file's size and the payload against its checksum, and maps
+ * the whole file read-only: *base, and *fd open for reading (the caller
+ * closes both).  *payload_size is what the header says.  cancel (may be
+ * NULL) is polled for every MB hashed: a large entry on a slow disk takes
+ * seconds. */
 ms_rotate_cache_map_result ms_rotate_cache_file_map(int directory_fd, const char *name,
                                                     const ms_rotate_cache_key *key,
-                                                    unsigned char **base, uint64_t *payload_size,
-                                                    int *error_number);
+                                                    const atomic_int *cancel,
+                                                    unsigned char **base, int *fd,
+                                                    uint64_t *payload_size, int *error_number);
+
+/* pread until size bytes are read: 0, or the errno (EIO when the file
+ * ends first). */
+int ms_rotate_cache_read_all(int fd, void *buffer, size_t size, uint64_t offset);
 
 /* The header of name checked against key and the file's size, without
  * mapping or hashing (for indexing a folder at open).  *mtime_ns is the
