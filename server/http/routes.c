@@ -12,6 +12,7 @@
 #include "server/clock.h"
 #include "config.h"
 #include "http_worker.h"
+#include "request_values.h"
 #include "server/jobs/job_runner.h"
 #include "server/log.h"
 #include "server/paths.h"
@@ -290,20 +291,6 @@ static enum MHD_Result delete_job_deferred(ms_http_request *request)
     return handle_job_delete(request, request->path + strlen(JOBS_PREFIX));
 }
 
-/* Decimal digits only: strtoll alone would take " 1" (leading blanks). */
-static bool parse_positive(const char *text, long long max, long long *value)
-{
-    if (text == NULL || *text < '0' || *text > '9')
-        return false;
-    char *end = NULL;
-    errno = 0;
-    long long parsed = strtoll(text, &end, 10);
-    if (errno != 0 || *end != '\0' || parsed < 1 || parsed > max)
-        return false;
-    *value = parsed;
-    return true;
-}
-
 static enum MHD_Result invalid_query(ms_http_request *request, const char *field,
                                      const char *message)
 {
@@ -320,9 +307,9 @@ static enum MHD_Result list_jobs(ms_http_request *request)
     long long limit = 50, cursor = 0;
     const char *limit_text = ms_http_query(request, "limit");
     const char *cursor_text = ms_http_query(request, "cursor");
-    if (limit_text != NULL && !parse_positive(limit_text, 500, &limit))
+    if (limit_text != NULL && !ms_http_parse_positive(limit_text, 500, &limit))
         return invalid_query(request, "limit", "limit must be an integer from 1 to 500");
-    if (cursor_text != NULL && !parse_positive(cursor_text, INT64_MAX, &cursor))
+    if (cursor_text != NULL && !ms_http_parse_positive(cursor_text, INT64_MAX, &cursor))
         return invalid_query(request, "cursor", "cursor must be a next_cursor value");
     ms_service *service = request->service;
     ms_job **jobs = NULL;
