@@ -13,3 +13,4 @@ include tests/cli.mk
 include tests/service.mk
 include tests/server_unit.mk
 include tests/merge.mk
+include tests/fuzz/fuzz.mk
