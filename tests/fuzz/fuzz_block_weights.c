@@ -5,6 +5,7 @@
  * of the block it reports, a block that exists in that form. */
 #include "fuzz.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -33,14 +34,23 @@ static void fill_forms(ms_block_weights forms[5])
     }
 }
 
-static void check_key(const ms_block_weights forms[5], ms_merge_architecture arch,
-                      const char *key)
+/* The mapping is defined after validate only: which forms fit arch. */
+static void valid_forms(const ms_block_weights forms[5], ms_merge_architecture arch,
+                        bool valid[5])
+{
+    for (int form = 0; form < 5; form++) {
+        ms_error err;
+        valid[form] = ms_block_weights_validate(&forms[form], "alpha", arch, &err) == MS_OK;
+    }
+}
+
+static void check_key(const ms_block_weights forms[5], const bool valid[5],
+                      ms_merge_architecture arch, const char *key)
 {
     for (int form = 0; form < 5; form++) {
         const ms_block_weights *weights = &forms[form];
-        ms_error err;
-        if (ms_block_weights_validate(weights, "alpha", arch, &err) != MS_OK)
-            continue;   /* the mapping is defined after validate only */
+        if (!valid[form])
+            continue;
         int block = -2;
         double value = ms_block_weight_for_key(weights, arch, key, base_value, &block);
         if (block == -1) {
@@ -61,7 +71,10 @@ static void check_key(const ms_block_weights forms[5], ms_merge_architecture arc
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    ms_tensor_info *tensors = calloc(KEYS_MAX, sizeof *tensors);
+    size_t lines = 1;
+    for (size_t i = 0; i < size; i++)
+        lines += data[i] == '\n';
+    ms_tensor_info *tensors = calloc(lines < KEYS_MAX ? lines : KEYS_MAX, sizeof *tensors);
     MS_FUZZ_CHECK(tensors != NULL);
     ms_safetensors model = {.fd = -1, .tensors = tensors};
     size_t cursor = 0;
@@ -72,9 +85,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fill_forms(forms);
     ms_merge_architecture detected = ms_merge_detect_architecture(&model);
     MS_FUZZ_CHECK(detected == MS_MERGE_ARCH_SD1 || detected == MS_MERGE_ARCH_SDXL);
+    bool sd1_valid[5], sdxl_valid[5];
+    valid_forms(forms, MS_MERGE_ARCH_SD1, sd1_valid);
+    valid_forms(forms, MS_MERGE_ARCH_SDXL, sdxl_valid);
     for (size_t i = 0; i < model.tensor_count; i++) {
-        check_key(forms, MS_MERGE_ARCH_SD1, tensors[i].name);
-        check_key(forms, MS_MERGE_ARCH_SDXL, tensors[i].name);
+        check_key(forms, sd1_valid, MS_MERGE_ARCH_SD1, tensors[i].name);
+        check_key(forms, sdxl_valid, MS_MERGE_ARCH_SDXL, tensors[i].name);
         free(tensors[i].name);
     }
     free(tensors);
