@@ -16,3 +16,4 @@ include tests/merge.mk
 include tests/disk_full.mk
 include tests/webui.mk
 include tests/http_hardening.mk
+include tests/fuzz/fuzz.mk

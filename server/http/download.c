@@ -11,6 +11,7 @@
 #include "download.h"
 #include "server/paths.h"
 #include "range.h"
+#include "request_values.h"
 #include "routes.h"
 #include "server/service.h"
 
@@ -87,22 +88,6 @@ static ms_status find_result(ms_http_request *request, const char *id, result_fi
     }
     ms_job_table_unlock(&service->table);
     return status;
-}
-
-/* If-None-Match: "*" or a list of entity tags (weak ones compared weakly). */
-static bool etag_matches(const char *header, const char *etag)
-{
-    if (header == NULL)
-        return false;
-    if (strcmp(header, "*") == 0)
-        return true;
-    size_t etag_length = strlen(etag);
-    for (const char *at = header; (at = strstr(at, etag)) != NULL; at += etag_length) {
-        char after = at[etag_length];
-        if (after == '\0' || after == ',' || after == ' ')
-            return true;
-    }
-    return false;
 }
 
 static void add_file_headers(struct MHD_Response *response, const result_file *file)
@@ -213,7 +198,7 @@ enum MHD_Result ms_download_result(ms_http_request *request, const char *job_id)
         return send_code(request, status, "the result file was deleted by the service's "
                          "retention limits (--keep-results-bytes, --keep-results-seconds); "
                          "the job's record stays", NULL);
-    if (etag_matches(ms_http_header(request, MHD_HTTP_HEADER_IF_NONE_MATCH), file.etag))
+    if (ms_http_etag_matches(ms_http_header(request, MHD_HTTP_HEADER_IF_NONE_MATCH), file.etag))
         return send_not_modified(request, &file);
     char *dir = ms_service_result_dir(service, job_id);
     char *path = dir != NULL ? ms_paths_join(dir, file.name) : NULL;

@@ -6,10 +6,7 @@
 #include <stdbool.h>
 
 #include "http.h"
-
-/* Decimal digits only, from 1 to max: strtoll alone would take " 1"
- * (leading blanks) or "+1". */
-bool ms_http_parse_positive(const char *text, long long max, long long *value);
+#include "request_values.h"   /* ms_http_parse_positive */
 
 /* 422 invalid_parameter naming the query parameter in details.field. */
 enum MHD_Result ms_http_invalid_query(ms_http_request *request, const char *field,

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "http_worker.h"
 #include "query.h"
+#include "request_values.h"
 #include "server/jobs/job_runner.h"
 #include "server/log.h"
 #include "server/paths.h"

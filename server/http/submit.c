@@ -21,10 +21,9 @@
 #include "server/jobs/job_waiters.h"
 #include "server/log.h"
 #include "server/paths.h"
+#include "request_values.h"
 #include "routes.h"
 #include "server/service.h"
-
-enum { IDEMPOTENCY_KEY_MAX = 200 };
 
 typedef struct submission {
     ms_api_resize_request request;
@@ -55,17 +54,6 @@ static bool is_json_content_type(const char *value)
         return false;
     char next = value[length];
     return next == '\0' || next == ';' || next == ' ' || next == '\t';
-}
-
-static bool idempotency_key_valid(const char *key)
-{
-    size_t length = strlen(key);
-    if (length == 0 || length > IDEMPOTENCY_KEY_MAX)
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (key[i] < 0x20 || key[i] > 0x7e)
-            return false;
-    return true;
 }
 
 static void sha256_hex(const void *bytes, size_t size, char hex[65])
@@ -159,10 +147,10 @@ ms_status ms_submit_check_headers(ms_http_request *request, bool honour_idempote
                             "Content-Type must be application/json");
     if (honour_idempotency_key)
         headers->idempotency_key = ms_http_header(request, "Idempotency-Key");
-    if (headers->idempotency_key != NULL && !idempotency_key_valid(headers->idempotency_key)) {
+    if (headers->idempotency_key != NULL && !ms_http_idempotency_key_valid(headers->idempotency_key)) {
         ms_error_set(err, MS_ERR_INVALID_PARAMETER, NULL,
                      "Idempotency-Key must be 1 to %d printable ASCII characters",
-                     IDEMPOTENCY_KEY_MAX);
+                     MS_IDEMPOTENCY_KEY_MAX);
         ms_error_detail_add(err, "field", "Idempotency-Key");
         return MS_ERR_INVALID_PARAMETER;
     }

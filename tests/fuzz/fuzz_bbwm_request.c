@@ -1,0 +1,10 @@
+/* POST /bbwm/merge-models bodies (the web UI extension's, lenient):
+ * merge_body.c. */
+#include "fuzz.h"
+#include "merge_body.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    ms_fuzz_merge_body(data, size, true);
+    return 0;
+}
