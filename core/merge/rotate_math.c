@@ -33,7 +33,7 @@ static ms_status not_converged(const char *routine, int info, size_t dimension, 
 }
 
 /* c = op(a) op(b) for row-major matrices. */
-static void product(bool transpose_a, bool transpose_b, size_t m, size_t n, size_t k,
+void ms_rotate_product(bool transpose_a, bool transpose_b, size_t m, size_t n, size_t k,
                     const double *a, size_t lda, const double *b, size_t ldb, double *c,
                     size_t ldc)
 {
@@ -118,15 +118,15 @@ static ms_status complete(size_t k, size_t rank, const double *u, const double *
         status = no_memory(err);
         goto done;
     }
-    product(false, false, m, m, k, vt + rank * k, k, u + rank, k, n_matrix, m);
+    ms_rotate_product(false, false, m, m, k, vt + rank * k, k, u + rank, k, n_matrix, m);
     status = svd(n_matrix, m, sigma, a, bt, err);
     if (status != MS_OK)
         goto done;
-    product(true, true, m, m, m, bt, m, a, m, z, m);
-    product(false, false, k, m, m, u + rank, k, z, m, u0z, m);
+    ms_rotate_product(true, true, m, m, m, bt, m, a, m, z, m);
+    ms_rotate_product(false, false, k, m, m, u + rank, k, z, m, u0z, m);
     memset(rotation, 0, k * k * sizeof(double));
     if (rank > 0)
-        product(false, false, k, k, rank, u, k, vt, k, rotation, k);
+        ms_rotate_product(false, false, k, k, rank, u, k, vt, k, rotation, k);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)k, (int)k, (int)m, 1.0, u0z,
                 (int)m, vt + rank * k, (int)k, 1.0, rotation, (int)k);
     if (proper) {
@@ -180,7 +180,7 @@ ms_status ms_rotation_from_covariance(size_t rows, size_t k, double *covariance,
         status = complete(k, rank, u, vt, proper, rotation, err);
         goto done;
     }
-    product(false, false, k, k, k, u, k, vt, k, rotation, k);
+    ms_rotate_product(false, false, k, k, k, u, k, vt, k, rotation, k);
     if (proper) {
         int sign;
         status = ms_rotation_determinant_sign(rotation, k, &sign, err);
@@ -205,7 +205,7 @@ static ms_status procrustes(size_t rows, size_t k, const double *a, const double
     double *m = matrix_new(k, k);
     if (m == NULL)
         return no_memory(err);
-    product(true, false, k, k, rows, a, k, b, k, m, k);
+    ms_rotate_product(true, false, k, k, rows, a, k, b, k, m, k);
     ms_status status = ms_rotation_from_covariance(rows, k, m, proper, rotation, err);
     free(m);
     return status;
@@ -259,7 +259,7 @@ static ms_status subspace_procrustes(size_t rows, const double *triangle, bool p
         status = no_memory(err);
         goto done;
     }
-    product(false, true, n, k, n, triangle, k, triangle + n, k, c, k);
+    ms_rotate_product(false, true, n, k, n, triangle, k, triangle + n, k, c, k);
     lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'A', (lapack_int)n, (lapack_int)k, c,
                                      (lapack_int)k, s, uc, (lapack_int)n, vt, (lapack_int)k);
     if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
@@ -430,7 +430,7 @@ ms_status ms_rotation_spectrum_compute(const double *matrix, size_t dimension,
         status = not_converged("dsyevd", (int)info, k, err);
         goto done;
     }
-    product(true, false, k, k, k, spectrum->eigenvectors, k, skew, k, spectrum->generator, k);
+    ms_rotate_product(true, false, k, k, k, spectrum->eigenvectors, k, skew, k, spectrum->generator, k);
     /* eigenvalues ascend: the angle-pi ones come first.  Within the
      * eigensolver's accuracy of -1 they are taken as exactly pi; an odd count
      * in a proper rotation means a pair straddled the line. */
@@ -494,7 +494,7 @@ ms_status ms_rotation_power(const ms_rotation_spectrum *spectrum, double alpha, 
         for (size_t i = 0; i < k; i++)
             right[j * k + i] = cosines[j] * spectrum->eigenvectors[i * k + j] +
                                factors[j] * spectrum->generator[j * k + i];
-    product(false, false, k, k, k, spectrum->eigenvectors, k, right, k, power, k);
+    ms_rotate_product(false, false, k, k, k, spectrum->eigenvectors, k, right, k, power, k);
 done:
     free(cosines);
     free(factors);

@@ -72,6 +72,12 @@ void ms_rotation_power_factors(const ms_rotation_spectrum *spectrum, double alph
 ms_status ms_rotation_power(const ms_rotation_spectrum *spectrum, double alpha, double *power,
                             ms_error *err);
 
+/* c = op(a) op(b) (op: transposed or not) for row-major matrices, with
+ * their leading dimensions: the one dgemm call both files make. */
+void ms_rotate_product(bool transpose_a, bool transpose_b, size_t m, size_t n, size_t k,
+                       const double *a, size_t lda, const double *b, size_t ldb, double *c,
+                       size_t ldc);
+
 /* The sign of det(matrix) for a square matrix from its LU factorisation:
  * +1, -1, or 0 when singular.  out_of_memory on allocation failure. */
 ms_status ms_rotation_determinant_sign(const double *matrix, size_t dimension, int *sign,

@@ -184,14 +184,6 @@ static void layout_fixed(ms_rotate_terms *terms, double *base)
     terms->basis = terms->subspace ? base + 2 * d + 2 * k + 2 * k * width : NULL;
 }
 
-static void product(bool transpose_a, bool transpose_b, size_t m, size_t n, size_t k,
-                    const double *a, size_t lda, const double *b, size_t ldb, double *c,
-                    size_t ldc)
-{
-    cblas_dgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
-                transpose_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0, a,
-                (int)lda, b, (int)ldb, 0.0, c, (int)ldc);
-}
 
 /* Reads rows [row, row + count) of an operand, centred. */
 static ms_status read_centred(const ms_merge_task *task, const ms_merge_operand *operand,
@@ -282,7 +274,7 @@ static ms_status full_terms(const ms_merge_task *task, ms_rotate_terms *terms, b
     spectrum.eigenvectors = NULL;
     terms->b_map = m;   /* R^T W */
     m = NULL;
-    product(true, false, d, d, d, rotation, d, terms->a_map, d, terms->b_map, d);
+    ms_rotate_product(true, false, d, d, d, rotation, d, terms->a_map, d, terms->b_map, d);
     spent(task, SPENT_PRODUCTS, started);
 done:
     free(m);
@@ -340,7 +332,7 @@ static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *term
         fixed[2 * d + j] = spectrum.angles[j];
         fixed[2 * d + k + j] = spectrum.half_turn[j];
     }
-    product(true, false, k, k, k, rotation.matrix, k, spectrum.eigenvectors, k, terms->b_map, k);
+    ms_rotate_product(true, false, k, k, k, rotation.matrix, k, spectrum.eigenvectors, k, terms->b_map, k);
     for (size_t i = 0; i < k; i++)      /* S^T - I */
         for (size_t j = 0; j < k; j++)
             terms->z_map[i * k + j] = rotation.matrix[j * k + i] - (i == j ? 1.0 : 0.0);
@@ -555,15 +547,15 @@ static void produce_rows(const ms_rotate_terms *terms, size_t row, size_t count,
 {
     size_t d = terms->columns, k = terms->dimension, length = terms->row_length;
     if (!terms->subspace) {
-        product(false, false, count, k, d, buffers->a, d, terms->a_map, k, target, length);
-        product(false, false, count, k, d, buffers->b, d, terms->b_map, k, target + k, length);
+        ms_rotate_product(false, false, count, k, d, buffers->a, d, terms->a_map, k, target, length);
+        ms_rotate_product(false, false, count, k, d, buffers->b, d, terms->b_map, k, target + k, length);
         return;
     }
     size_t n = terms->rows;
     const double *a_columns = terms->triangle + row, *b_columns = terms->triangle + n + row;
-    product(true, false, count, k, n, a_columns, k, terms->a_map, k, target, length);
-    product(true, false, count, k, k, b_columns, k, terms->b_map, k, target + k, length);
-    product(true, false, count, k, k, b_columns, k, terms->z_map, k, target + 2 * k, length);
+    ms_rotate_product(true, false, count, k, n, a_columns, k, terms->a_map, k, target, length);
+    ms_rotate_product(true, false, count, k, k, b_columns, k, terms->b_map, k, target + k, length);
+    ms_rotate_product(true, false, count, k, k, b_columns, k, terms->z_map, k, target + 2 * k, length);
 }
 
 /* The rows of neurons [row, row + count): produced (and stored), or read
@@ -611,15 +603,15 @@ static ms_status apply_block(const ms_merge_task *task, ms_rotate_terms *terms, 
             buffers->mixed[i * k + j] =
                 alpha_weight * rows[i * length + j] + beta * rows[i * length + k + j];
     if (!terms->subspace) {
-        product(false, false, count, d, k, buffers->mixed, k, buffers->coefficient, d,
+        ms_rotate_product(false, false, count, d, k, buffers->mixed, k, buffers->coefficient, d,
                 buffers->out, d);
     } else {
-        product(false, false, count, k, k, buffers->mixed, k, buffers->coefficient, k,
+        ms_rotate_product(false, false, count, k, k, buffers->mixed, k, buffers->coefficient, k,
                 buffers->turned, k);
         for (size_t i = 0; i < count; i++)
             for (size_t j = 0; j < k; j++)
                 buffers->turned[i * k + j] += beta * rows[i * length + 2 * k + j];
-        product(false, true, count, d, k, buffers->turned, k, terms->basis, k, buffers->out, d);
+        ms_rotate_product(false, true, count, d, k, buffers->turned, k, terms->basis, k, buffers->out, d);
     }
     for (size_t i = 0; i < count; i++) {
         double *out = buffers->out + i * d;
