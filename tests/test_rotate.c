@@ -17,6 +17,7 @@
 #include "check_support.h"
 #include "core/merge/method_rotate.h"
 #include "core/merge/rotate_cache.h"
+#include "core/merge/rotate_decompose.h"
 #include "core/merge/rotate_math.h"
 #include "merge_methods_fixture.h"
 #include "numerics_testutil.h"
@@ -562,6 +563,52 @@ START_TEST(test_cancel_inside_a_key)
 }
 END_TEST
 
+/* The decompositions on their own thread: a cancel is answered at once
+ * (the abandoned job finishes alone and frees its inputs); without one,
+ * the same rotation as computed in place. */
+START_TEST(test_decomposition_thread)
+{
+    size_t rows = 60, d = _i == 0 ? 200 : 40;   /* the subspace road, then the full one */
+    test_rng rng;
+    test_rng_seed(&rng, 700);
+    atomic_int cancel;
+    atomic_init(&cancel, 1);
+    ms_error err;
+    for (int round = 0; round < 2; round++) {
+        double *a = rr_zeros(rows * d), *b = rr_zeros(rows * d);
+        test_random_matrix(&rng, rows, d, a);
+        test_random_matrix(&rng, rows, d, b);
+        ms_rotation direct;
+        ck_assert_int_eq(ms_rotation_solve(rows, d, a, b, true, &direct, &err), MS_OK);
+        ms_rotate_decomposed result;
+        ms_status status;
+        if (_i == 0) {
+            status = ms_rotate_decompose_rows(rows, d, a, b, true, &cancel, &result, &err);
+        } else {
+            double *covariance = rr_zeros(d * d);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)rows, 1.0,
+                        a, (int)d, b, (int)d, 0.0, covariance, (int)d);
+            free(a);
+            free(b);
+            status = ms_rotate_decompose_covariance(rows, d, covariance, true, &cancel, &result,
+                                                    &err);
+        }
+        if (round == 0) {
+            ck_assert_int_eq(status, MS_ERR_CANCELLED);
+            atomic_store(&cancel, 0);
+        } else {
+            ck_assert_int_eq(status, MS_OK);
+            size_t k = direct.dimension;
+            ck_assert_uint_eq(result.rotation.dimension, k);
+            ck_assert_mem_eq(result.rotation.matrix, direct.matrix, k * k * sizeof(double));
+            ck_assert_ptr_nonnull(result.spectrum.eigenvectors);
+            ms_rotate_decomposed_free(&result);
+        }
+        ms_rotation_free(&direct);
+    }
+}
+END_TEST
+
 static Suite *rotate_suite(void)
 {
     Suite *suite = suite_create("rotate");
@@ -574,6 +621,7 @@ static Suite *rotate_suite(void)
     tcase_add_test(method, test_early_returns);
     tcase_add_test(method, test_conv_one_by_one);
     tcase_add_test(method, test_failures_name_the_key);
+    tcase_add_loop_test(method, test_decomposition_thread, 0, 2);
     suite_add_tcase(suite, method);
     TCase *cache = tcase_create("cache");
     tcase_add_checked_fixture(cache, setup_cache_folder, teardown_cache_folder);

@@ -29,6 +29,7 @@
 #include <xxhash.h>
 
 #include "core/format/mapped_read.h"
+#include "rotate_decompose.h"
 #include "rotate_math.h"
 
 enum { HEADER_BYTES = 64, HASH_WINDOW = 4u << 20, ENTRY_FORMAT = 2 };
@@ -234,52 +235,63 @@ done:
     return status;
 }
 
+/* Adds a decomposition's seconds to the merge's counters. */
+static void count_decomposition(const ms_merge_task *task, const ms_rotate_decomposed *result)
+{
+    if (task->rotate_counts == NULL)
+        return;
+    atomic_fetch_add(&task->rotate_counts->svd_ns, (uint64_t)(result->svd_seconds * 1e9));
+    atomic_fetch_add(&task->rotate_counts->eigen_ns, (uint64_t)(result->eigen_seconds * 1e9));
+}
+
 /* The spectrum's rows, and the maps: A = Xa W, B = Xb R^T W (full). */
 static ms_status full_terms(const ms_merge_task *task, ms_rotate_terms *terms, bool proper,
                             ms_error *err)
 {
     size_t d = terms->columns;
-    double *m = doubles(d * d), *rotation = doubles(d * d);
-    ms_rotation_spectrum spectrum = {0};
+    double *m = doubles(d * d);
+    ms_rotate_decomposed result = {0};
     ms_status status = MS_OK;
-    if (m == NULL || rotation == NULL) {
-        status = ms_merge_out_of_memory(task, 2 * d * d * sizeof(double), err);
+    if (m == NULL) {
+        status = ms_merge_out_of_memory(task, d * d * sizeof(double), err);
         goto done;
     }
     status = covariance(task, terms, m, err);
     if (status == MS_OK)
         status = ms_merge_check_cancel(task, err);
-    uint64_t started = clock_ns();
-    if (status == MS_OK)
-        status = ms_rotation_from_covariance(terms->rows, d, m, proper, rotation, err);
-    started = spent(task, SPENT_SVD, started);
-    if (status == MS_OK)
-        status = ms_merge_check_cancel(task, err);
-    if (status == MS_OK)
-        status = ms_rotation_spectrum_compute(rotation, d, &spectrum, err);
-    started = spent(task, SPENT_EIGEN, started);
     if (status != MS_OK)
         goto done;
+    status = ms_rotate_decompose_covariance(terms->rows, d, m, proper, task->cancel, &result,
+                                            err);
+    m = NULL;   /* taken over */
+    if (status != MS_OK)
+        goto done;
+    count_decomposition(task, &result);
+    uint64_t started = clock_ns();
+    const ms_rotation_spectrum *spectrum = &result.spectrum;
     double *fixed = terms->owned;
     double *eigen = fixed + 2 * d + 2 * d, *generator = eigen + d * d;
     for (size_t i = 0; i < d; i++)
         for (size_t j = 0; j < d; j++)
-            eigen[j * d + i] = spectrum.eigenvectors[i * d + j];
-    memcpy(generator, spectrum.generator, d * d * sizeof(double));
+            eigen[j * d + i] = spectrum->eigenvectors[i * d + j];
+    memcpy(generator, spectrum->generator, d * d * sizeof(double));
     for (size_t j = 0; j < d; j++) {
-        fixed[2 * d + j] = spectrum.angles[j];
-        fixed[3 * d + j] = spectrum.half_turn[j];
+        fixed[2 * d + j] = spectrum->angles[j];
+        fixed[3 * d + j] = spectrum->half_turn[j];
     }
-    terms->a_map = spectrum.eigenvectors;
-    spectrum.eigenvectors = NULL;
-    terms->b_map = m;   /* R^T W */
-    m = NULL;
-    ms_rotate_product(true, false, d, d, d, rotation, d, terms->a_map, d, terms->b_map, d);
+    terms->b_map = doubles(d * d);   /* R^T W */
+    if (terms->b_map == NULL) {
+        status = ms_merge_out_of_memory(task, d * d * sizeof(double), err);
+        goto done;
+    }
+    terms->a_map = result.spectrum.eigenvectors;
+    result.spectrum.eigenvectors = NULL;
+    ms_rotate_product(true, false, d, d, d, result.rotation.matrix, d, terms->a_map, d,
+                      terms->b_map, d);
     spent(task, SPENT_PRODUCTS, started);
 done:
     free(m);
-    free(rotation);
-    ms_rotation_spectrum_free(&spectrum);
+    ms_rotate_decomposed_free(&result);
     return ms_merge_with_key(task, status, err);
 }
 
@@ -291,8 +303,7 @@ static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *term
 {
     size_t n = terms->rows, d = terms->columns, k = terms->dimension;
     double *a = doubles(n * d), *b = doubles(n * d);
-    ms_rotation rotation = {0};
-    ms_rotation_spectrum spectrum = {0};
+    ms_rotate_decomposed result = {0};
     ms_status status = MS_OK;
     if (a == NULL || b == NULL) {
         status = ms_merge_out_of_memory(task, 2 * n * d * sizeof(double), err);
@@ -301,51 +312,47 @@ static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *term
     status = read_centred(task, &task->a, 0, n, d, terms->centroid_a, a, err);
     if (status == MS_OK)
         status = read_centred(task, &task->b, 0, n, d, terms->centroid_b, b, err);
-    uint64_t started = clock_ns();
-    if (status == MS_OK)
-        status = ms_rotation_solve(n, d, a, b, proper, &rotation, err);
-    started = spent(task, SPENT_SVD, started);
-    free(a);
-    free(b);
-    a = b = NULL;
-    if (status == MS_OK)
-        status = ms_merge_check_cancel(task, err);
-    if (status == MS_OK)
-        status = ms_rotation_spectrum_compute(rotation.matrix, k, &spectrum, err);
-    started = spent(task, SPENT_EIGEN, started);
     if (status != MS_OK)
         goto done;
+    status = ms_rotate_decompose_rows(n, d, a, b, proper, task->cancel, &result, err);
+    a = b = NULL;   /* taken over */
+    if (status != MS_OK)
+        goto done;
+    count_decomposition(task, &result);
+    uint64_t started = clock_ns();
     terms->b_map = doubles(k * k);
     terms->z_map = doubles(k * k);
     if (!terms->b_map || !terms->z_map) {
         status = ms_merge_out_of_memory(task, 2 * k * k * sizeof(double), err);
         goto done;
     }
+    const ms_rotation *rotation = &result.rotation;
+    const ms_rotation_spectrum *spectrum = &result.spectrum;
     double *fixed = terms->owned;
     double *eigen = fixed + 2 * d + 2 * k, *generator = eigen + k * k, *basis = generator + k * k;
     for (size_t i = 0; i < k; i++)
         for (size_t j = 0; j < k; j++)
-            eigen[j * k + i] = spectrum.eigenvectors[i * k + j];
-    memcpy(generator, spectrum.generator, k * k * sizeof(double));
-    memcpy(basis, rotation.basis, d * k * sizeof(double));
+            eigen[j * k + i] = spectrum->eigenvectors[i * k + j];
+    memcpy(generator, spectrum->generator, k * k * sizeof(double));
+    memcpy(basis, rotation->basis, d * k * sizeof(double));
     for (size_t j = 0; j < k; j++) {
-        fixed[2 * d + j] = spectrum.angles[j];
-        fixed[2 * d + k + j] = spectrum.half_turn[j];
+        fixed[2 * d + j] = spectrum->angles[j];
+        fixed[2 * d + k + j] = spectrum->half_turn[j];
     }
-    ms_rotate_product(true, false, k, k, k, rotation.matrix, k, spectrum.eigenvectors, k, terms->b_map, k);
+    ms_rotate_product(true, false, k, k, k, rotation->matrix, k, spectrum->eigenvectors, k,
+                      terms->b_map, k);
     for (size_t i = 0; i < k; i++)      /* S^T - I */
         for (size_t j = 0; j < k; j++)
-            terms->z_map[i * k + j] = rotation.matrix[j * k + i] - (i == j ? 1.0 : 0.0);
+            terms->z_map[i * k + j] = rotation->matrix[j * k + i] - (i == j ? 1.0 : 0.0);
     spent(task, SPENT_PRODUCTS, started);
-    terms->a_map = spectrum.eigenvectors;
-    spectrum.eigenvectors = NULL;
-    terms->triangle = rotation.triangle;
-    rotation.triangle = NULL;
+    terms->a_map = result.spectrum.eigenvectors;
+    result.spectrum.eigenvectors = NULL;
+    terms->triangle = result.rotation.triangle;
+    result.rotation.triangle = NULL;
 done:
     free(a);
     free(b);
-    ms_rotation_free(&rotation);
-    ms_rotation_spectrum_free(&spectrum);
+    ms_rotate_decomposed_free(&result);
     return ms_merge_with_key(task, status, err);
 }
 
