@@ -320,6 +320,11 @@ char *ms_merge_job_params_text(ms_merge_job *job, const char *output_name)
     job->request.output_name = (char *)output_name;
     json_t *params = ms_api_merge_request_to_json(&job->request);
     job->request.output_name = given_name;
+    /* a /bbwm body says "memory" where /v1 says load_into_webui: echoed as sent,
+     * so that the echo reads back as the same request */
+    if (params != NULL && job->from_bbwm && job->request.load_into_webui &&
+        job->request.destination == NULL)
+        json_object_set_new(params, "destination", json_string("memory"));
     char *text = params != NULL ? ms_api_json_dumps(params, 0) : NULL;
     json_decref(params);
     return text;
