@@ -245,9 +245,10 @@ client_main() {
     }
     # /bbwm: answered when the file is written into the models root.
     submit_bbwm() {
-        local destination="bbwm_c${client}_$((RANDOM % 3)).safetensors"
+        local destination="bbwm_c${client}_$((RANDOM % 3)).safetensors" method
         local request
-        request="{\"merge_method\": \"weighted_sum\", \"model_a\": \"/home/u/models/ckpt_$(pick a b c d).safetensors\", \"model_b\": \"ckpt_$(pick a b c d)\", \"model_c\": null, \"base_alpha\": 0.$((RANDOM % 100)), \"alpha\": [], \"beta\": [], \"precision\": 16, \"device\": \"cpu\", \"threads\": 1, \"destination\": \"$destination\", \"unload_before\": false}"
+        method=$(pick weighted_sum rotate rotate)   # rotate: slower, so kills find it writing
+        request="{\"merge_method\": \"$method\", \"model_a\": \"/home/u/models/ckpt_$(pick a b c d).safetensors\", \"model_b\": \"ckpt_$(pick a b c d)\", \"model_c\": null, \"base_alpha\": 0.$((RANDOM % 100)), \"alpha\": [], \"beta\": [], \"precision\": 16, \"device\": \"cpu\", \"threads\": 1, \"destination\": \"$destination\", \"unload_before\": false}"
         call POST /bbwm/merge-models 300 -H 'Content-Type: application/json' -H 'Expect:' --data-binary "$request"
         case $status in
         200)
@@ -380,7 +381,7 @@ client_main() {
         if [ "$action" -lt 30 ]; then
             if [ "$pending" -ge 4 ]; then
                 action=40   # enough of ours in the queue: poll instead
-            elif [ $((RANDOM % 8)) = 0 ]; then
+            elif [ $((RANDOM % 5)) = 0 ]; then
                 submit_bbwm; continue
             elif [ $((RANDOM % 2)) = 0 ]; then
                 submit_resize; continue
