@@ -21,6 +21,7 @@
 #include "server/http/http.h"
 #include "server/http/model_index.h"
 #include "server/jobs/job_runner.h"
+#include "server/jobs/merge_recovery.h"
 #include "log.h"
 #include "paths.h"
 #include "server/jobs/retention.h"
@@ -232,6 +233,7 @@ static void recover_jobs(ms_service *service)
             job->error_text = interrupted != NULL ? strdup(interrupted) : NULL;
             ms_log("job %s %s failed code=interrupted", job->id, ms_job_kind_name(job->kind));
             ms_service_save_job(service, ms_job_copy(job));
+            ms_merge_recovery_remove_temporaries(service, job);
         }
         if (job->state == MS_JOB_QUEUED)
             ms_job_queue_push(&service->queue, job->id);

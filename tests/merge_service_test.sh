@@ -419,6 +419,32 @@ if start_server slow-again "$work/data-slow" --models "$models" --workers 1; the
     stop_server KILL
 fi
 fi
+
+# --- a SIGKILL mid-write leaves the /bbwm destination's temporary in the
+# models root; the next start removes it (found by tests/soak.sh)
+mkdir -p "$work/data-kill"
+if start_server kill "$work/data-kill" --models "$models" --workers 1; then
+    curl -s --max-time $((60 * SCALE)) -o /dev/null -X POST -H 'Content-Type: application/json' \
+        --data-binary "$(bbwm_body sd15_a sd15_b killed.safetensors)" "$base/bbwm/merge-models" &
+    background_pids+=("$!")
+    deadline=$((SECONDS + 30 * SCALE))
+    while [ $SECONDS -lt $deadline ] && [ -z "$(find "$models" -maxdepth 1 -name '.killed.safetensors.tmp-*' -print -quit)" ]; do
+        sleep 0.05
+    done
+    check "a running /bbwm merge writes its temporary beside model A" \
+        test -n "$(find "$models" -maxdepth 1 -name '.killed.safetensors.tmp-*' -print -quit)"
+    stop_server KILL
+    unset MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS
+    if start_server kill-again "$work/data-kill" --models "$models" --workers 1; then
+        check "after the restart no temporary of the killed merge is left" no_temporaries "$models"
+        check "nor a destination file" test ! -e "$models/killed.safetensors"
+        check "the restart says what it removed" grep -q 'removed 1 temporary file(s) of .*/killed.safetensors' "$server_log"
+        request GET '/v1/jobs?limit=1'
+        check "the killed merge failed interrupted" jq -e \
+            '.jobs[0].params.destination == "killed.safetensors" and .jobs[0].state == "failed" and .jobs[0].error.code == "interrupted"' "$body_file"
+        stop_server TERM
+    fi
+fi
 unset MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS
 
 # ================================================================ schemas

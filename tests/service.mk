@@ -15,3 +15,6 @@ tests/retention_test.log: mergesvd$(EXEEXT) tests/gen_lora$(EXEEXT)
 TESTS += tests/models_listing_test.sh
 dist_noinst_SCRIPTS += tests/models_listing_test.sh
 tests/models_listing_test.log: mergesvd$(EXEEXT) tests/gen_lora$(EXEEXT)
+# The soak under SIGKILL (README, "Reliability"): run by hand from the build
+# folder, not by make check.
+EXTRA_DIST += tests/soak.sh

@@ -9,6 +9,8 @@
  * the two and a user expects the file's state at that moment to count. */
 #include "output_file.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -397,6 +399,44 @@ ms_status ms_output_file_publish(ms_output_file *file, ms_error *err)
     if (fsync(file->directory_fd) != 0 && errno != EINVAL)
         return ms_output_file_io_error(err, errno, "fsync the directory", file->directory);
     return MS_OK;
+}
+
+/* ".NAME.tmp-" and TEMP_RANDOM_CHARS letters or digits, as random_temp_name makes. */
+static bool is_temp_of(const char *entry, const char *base_name)
+{
+    size_t base_length = strlen(base_name);
+    if (entry[0] != '.' || strncmp(entry + 1, base_name, base_length) != 0 ||
+        strncmp(entry + 1 + base_length, ".tmp-", 5) != 0)
+        return false;
+    const char *random_part = entry + 1 + base_length + 5;
+    for (int i = 0; i < TEMP_RANDOM_CHARS; i++)
+        if (!isalnum((unsigned char)random_part[i]))
+            return false;
+    return random_part[TEMP_RANDOM_CHARS] == '\0';
+}
+
+int ms_output_file_remove_leftovers(const ms_output_file *file)
+{
+    if (file->directory_fd < 0 || file->base_name == NULL)
+        return 0;
+    int listing_fd = openat(file->directory_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *directory = listing_fd >= 0 ? fdopendir(listing_fd) : NULL;
+    if (directory == NULL) {
+        if (listing_fd >= 0)
+            close(listing_fd);
+        return 0;
+    }
+    int removed = 0;
+    struct dirent *entry;
+    while ((entry = readdir(directory)) != NULL) {
+        struct stat info;
+        if (is_temp_of(entry->d_name, file->base_name) &&
+            fstatat(file->directory_fd, entry->d_name, &info, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(info.st_mode) && unlinkat(file->directory_fd, entry->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(directory);
+    return removed;
 }
 
 void ms_output_file_discard(ms_output_file *file)

@@ -64,6 +64,13 @@ ms_status ms_output_file_publish(ms_output_file *file, ms_error *err);
  * initialised, and again after discard. */
 void ms_output_file_discard(ms_output_file *file);
 
+/* Removes what a writer of this target left when its process was killed:
+ * regular files named as create_temp names its temporaries, in the target's
+ * directory.  Returns how many were removed.  Only for a target nothing is
+ * writing now (a recovery at startup): the name does not say which process
+ * made a temporary. */
+int ms_output_file_remove_leftovers(const ms_output_file *file);
+
 /* What a file of this st_mode is, for messages: "a FIFO", "a character
  * device", "a directory", ...; *word (may be NULL) gets the same as a
  * snake_case detail value ("fifo", "character_device", ...). */

@@ -9,5 +9,6 @@ server_libmsserver_a_SOURCES += \
 	server/jobs/job_runner.c server/jobs/job_runner.h \
 	server/jobs/merge_job.c server/jobs/merge_job.h \
 	server/jobs/merge_runner.c \
+	server/jobs/merge_recovery.c server/jobs/merge_recovery.h \
 	server/jobs/job_waiters.c server/jobs/job_waiters.h \
 	server/jobs/retention.c server/jobs/retention.h
