@@ -423,6 +423,7 @@ fi
 # --- a SIGKILL mid-write leaves the /bbwm destination's temporary in the
 # models root; the next start removes it (found by tests/soak.sh)
 mkdir -p "$work/data-kill"
+export MERGESVD_FAILPOINT_PROGRESS_SLEEP_MS=$SLOW_MS
 if start_server kill "$work/data-kill" --models "$models" --workers 1; then
     curl -s --max-time $((60 * SCALE)) -o /dev/null -X POST -H 'Content-Type: application/json' \
         --data-binary "$(bbwm_body sd15_a sd15_b killed.safetensors)" "$base/bbwm/merge-models" &
