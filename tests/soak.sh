@@ -108,6 +108,7 @@ starts=0
 soak_launch() {
     starts=$((starts + 1))
     server_log=$work/logs/server-$starts.log
+    : >"$server_log"
     "$MERGESVD" serve --listen "$1" "${soak_serve_options[@]}" >"$server_log" 2>&1 &
     server_pid=$!
     server_pids+=("$server_pid")
@@ -532,10 +533,11 @@ for ((cycle = 1; cycle <= cycles; cycle++)); do
     if [ -n "$left" ]; then
         now=$(leftovers)
         while IFS= read -r path; do
-            if grep -qxF "$path" <<<"$now"; then
-                fail "cycle $cycle: left by the kill, still there after the restart: $path"
-            else
+            if ! grep -qxF "$path" <<<"$now"; then
                 temporaries_removed=$((temporaries_removed + 1))
+            elif ! grep -qxF "$path" "$work/stale" 2>/dev/null; then   # each said once
+                echo "$path" >>"$work/stale"
+                fail "cycle $cycle: left by the kill, still there after the restart: $path"
             fi
         done <<<"$left"
     fi
@@ -565,6 +567,12 @@ else
     fail "clients saw $anomalies anomalies" "$(grep '^anomaly ' "$events" | head -n 20 | cut -c9- | tr '\n' ';')"
 fi
 
+# verdict NAME COMMAND...: as check, without a response to show
+verdict() {
+    local name=$1; shift
+    if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name"; fi
+}
+
 # Every job a client got 202 for: final now, or removed by its DELETE.
 lost=0
 not_final=0
@@ -588,8 +596,8 @@ while read -r _ id kind; do
         echo "  GET $id: status $status"
     fi
 done < <(grep '^accepted ' "$events")
-check "no accepted job lost ($accepted_count accepted)" test "$lost" = 0
-check "every accepted job is final" test "$not_final" = 0
+verdict "no accepted job lost ($accepted_count accepted)" test "$lost" = 0
+verdict "every accepted job is final" test "$not_final" = 0
 
 # Every job the server has: the succeeded ones' files as recorded.
 : >"$work/jobs.jsonl"
@@ -613,7 +621,7 @@ while IFS=$'\t' read -r id file size sha; do
         echo "  job $id: $path is not $size bytes with sha256 $sha"
     fi
 done < <(jq -r 'select(.state == "succeeded" and .result != null) | [.id, .result.file, .result.bytes, .result.sha256] | @tsv' "$work/jobs.jsonl")
-check "every succeeded job's file has its recorded size and sha256 ($verified files)" test "$bad_files" = 0
+verdict "every succeeded job's file has its recorded size and sha256 ($verified files)" test "$bad_files" = 0
 # Only succeeded jobs keep a results folder, with their one file.
 declare -A result_file=()
 while IFS=$'\t' read -r id file; do result_file[$id]=$file; done < <(
@@ -623,11 +631,11 @@ extra=$(cd "$data/results" && for dir in *; do
     held=$(ls -A "$dir")
     [ -n "${result_file[$dir]:-}" ] && [ "$held" = "${result_file[$dir]}" ] || echo "results/$dir: ${held//$'\n'/ }"
 done)
-check "only succeeded jobs have a results folder, holding their file" test -z "$extra"
+verdict "only succeeded jobs have a results folder, holding their file" test -z "$extra"
 [ -z "$extra" ] || echo "$extra" | head -n 10 | sed 's/^/  /'
 
 left=$(leftovers)
-check "no temporary or partial file under --data or the models root" test -z "$left"
+verdict "no temporary or partial file under --data or the models root" test -z "$left"
 [ -z "$left" ] || echo "$left" | head -n 10 | sed 's/^/  /'
 bbwm_files=0
 bbwm_bad=0
@@ -635,8 +643,8 @@ for destination in $(grep '^bbwm_ok ' "$events" | cut -d' ' -f2 | sort -u); do
     if safetensors_complete "$models/$destination"; then bbwm_files=$((bbwm_files + 1))
     else bbwm_bad=$((bbwm_bad + 1)); echo "  $models/$destination is missing or cut short"; fi
 done
-check "every /bbwm destination answered 200 is a complete safetensors file ($bbwm_files files)" test "$bbwm_bad" = 0
-check "the server's log has no sanitizer report" \
+verdict "every /bbwm destination answered 200 is a complete safetensors file ($bbwm_files files)" test "$bbwm_bad" = 0
+verdict "the server's log has no sanitizer report" \
     bash -c "! grep -lE 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' '$work'/logs/*.log"
 
 if [ -n "$rss_first" ] && [ -n "$rss_last" ]; then
