@@ -17,7 +17,7 @@
 #include "bench/bench_models.h"
 #include "tests/checkpoint_generator.h"
 
-enum { MAX_RUNS = 50, MAX_METHODS = 16 };
+enum { MAX_METHODS = 16 };
 
 /* sd-meh's methods and how many models each takes. */
 static const struct {
@@ -42,9 +42,7 @@ static const char *const default_methods[] = {"weighted_sum", "add_difference",
                                               "ties_add_difference", "distribution_crossover"};
 
 typedef struct bench_config {
-    char mergesvd[PATH_MAX];
-    char work[PATH_MAX];
-    int runs;
+    bench_model_options shared;
     bool archs[2];                      /* by gen_checkpoint_arch */
     const char *methods[MAX_METHODS];
     int method_count;
@@ -64,7 +62,7 @@ static int run_merge(const bench_config *config, const char *const models[3], in
 {
     const char *argv[24];
     int argc = 0;
-    argv[argc++] = config->mergesvd;
+    argv[argc++] = config->shared.mergesvd;
     argv[argc++] = "merge";
     argv[argc++] = "--model_a";
     argv[argc++] = models[0];
@@ -91,13 +89,13 @@ static int bench_case(const bench_config *config, gen_checkpoint_arch arch,
                       const char *const models[3], const char *method)
 {
     char output[PATH_MAX + 32], copy[PATH_MAX + 32];
-    snprintf(output, sizeof output, "%s/merged.safetensors", config->work);
-    snprintf(copy, sizeof copy, "%s/floor_copy.safetensors", config->work);
-    double seconds[MAX_RUNS], floors[MAX_RUNS];
+    snprintf(output, sizeof output, "%s/merged.safetensors", config->shared.work);
+    snprintf(copy, sizeof copy, "%s/floor_copy.safetensors", config->shared.work);
+    double seconds[BENCH_MAX_RUNS], floors[BENCH_MAX_RUNS];
     long peak_rss_kb = 0;
     long long output_bytes = 0;
     int model_count = model_count_of(method);
-    for (int run = 0; run < config->runs; run++) {
+    for (int run = 0; run < config->shared.runs; run++) {
         bench_run_result result;
         if (run_merge(config, models, model_count, method, output, &result) != 0) {
             unlink(output);
@@ -115,11 +113,11 @@ static int bench_case(const bench_config *config, gen_checkpoint_arch arch,
         }
     }
     double low = seconds[0], high = seconds[0];
-    for (int run = 1; run < config->runs; run++) {
+    for (int run = 1; run < config->shared.runs; run++) {
         low = seconds[run] < low ? seconds[run] : low;
         high = seconds[run] > high ? seconds[run] : high;
     }
-    double wall = bench_median(seconds, config->runs), floor = bench_median(floors, config->runs);
+    double wall = bench_median(seconds, config->shared.runs), floor = bench_median(floors, config->shared.runs);
     printf("%-5s %-26s %9.2f %9.2f %9.2f %10.1f %10.1f %9.2f %7.2fx\n", bench_arch_name(arch),
            method, wall, low, high, peak_rss_kb / 1024.0, output_bytes / 1e6, floor,
            floor > 0 ? wall / floor : 0.0);
@@ -134,7 +132,7 @@ static int bench_arch(const bench_config *config, gen_checkpoint_arch arch)
     for (int i = 0; i < config->method_count; i++)
         needs_c = needs_c || model_count_of(config->methods[i]) == 3;
     for (int i = 0; i < (needs_c ? 3 : 2); i++)
-        if (bench_prepare_checkpoint("bench_merge", config->work, arch, (char)('a' + i), paths[i],
+        if (bench_prepare_checkpoint("bench_merge", config->shared.work, arch, (char)('a' + i), paths[i],
                                      sizeof paths[i]) != 0)
             return -1;
     const char *const models[3] = {paths[0], paths[1], paths[2]};
@@ -180,11 +178,7 @@ static int parse_methods(bench_config *config, char *list)
 
 static int parse_arguments(int argc, char **argv, bench_config *config)
 {
-    char build[PATH_MAX];
-    bench_build_folder(build, sizeof build);
-    snprintf(config->mergesvd, sizeof config->mergesvd, "%.*s/mergesvd", PATH_MAX - 16, build);
-    snprintf(config->work, sizeof config->work, "%.*s/bench-data", PATH_MAX - 16, build);
-    config->runs = 3;
+    bench_model_options_init(&config->shared);
     config->archs[GEN_CHECKPOINT_SD15] = config->archs[GEN_CHECKPOINT_SDXL] = true;
     config->method_count = (int)(sizeof default_methods / sizeof default_methods[0]);
     for (int i = 0; i < config->method_count; i++)
@@ -192,21 +186,14 @@ static int parse_arguments(int argc, char **argv, bench_config *config)
     /* every option takes a value: they come in pairs */
     for (int i = 1; i < argc; i += 2) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        int shared = bench_model_option("bench_merge", argv[i], value, &config->shared);
+        if (shared < 0)
+            return -1;
+        if (shared > 0)
+            continue;
         if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             exit(0);
-        } else if (strcmp(argv[i], "--work") == 0 && value != NULL) {
-            snprintf(config->work, sizeof config->work, "%s", value);
-        } else if (strcmp(argv[i], "--mergesvd") == 0 && value != NULL) {
-            snprintf(config->mergesvd, sizeof config->mergesvd, "%s", value);
-        } else if (strcmp(argv[i], "--runs") == 0 && value != NULL) {
-            char *end = NULL;
-            long runs = strtol(value, &end, 10);
-            if (*end != '\0' || runs < 3 || runs > MAX_RUNS) {
-                fprintf(stderr, "bench_merge: --runs must be in 3..%d\n", MAX_RUNS);
-                return -1;
-            }
-            config->runs = (int)runs;
         } else if (strcmp(argv[i], "--arch") == 0 && value != NULL) {
             bool all = strcmp(value, "all") == 0;
             config->archs[GEN_CHECKPOINT_SD15] = all || strcmp(value, "sd15") == 0;
@@ -232,17 +219,17 @@ int main(int argc, char **argv)
     memset(&config, 0, sizeof config);
     if (parse_arguments(argc, argv, &config) != 0)
         return 2;
-    if (access(config.mergesvd, X_OK) != 0) {
+    if (access(config.shared.mergesvd, X_OK) != 0) {
         fprintf(stderr, "bench_merge: no mergesvd at %s (use --mergesvd PATH)\n",
-                config.mergesvd);
+                config.shared.mergesvd);
         return 2;
     }
-    if (mkdir(config.work, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "bench_merge: cannot create %s: %s\n", config.work, strerror(errno));
+    if (mkdir(config.shared.work, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "bench_merge: cannot create %s: %s\n", config.shared.work, strerror(errno));
         return 1;
     }
     printf("binary %s, cache %s, %d runs per case, alpha 0.5, beta 0.3, fp16 output\n",
-           config.mergesvd, config.work, config.runs);
+           config.shared.mergesvd, config.shared.work, config.shared.runs);
     printf("%-5s %-26s %9s %9s %9s %10s %10s %9s %8s\n", "arch", "method", "median_s", "min_s",
            "max_s", "peak_MB", "output_MB", "floor_s", "vs_floor");
     fflush(stdout);

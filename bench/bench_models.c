@@ -4,6 +4,8 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bench/bench_common.h"
@@ -50,4 +52,39 @@ void bench_build_folder(char *path, size_t size)
     }
     self[length] = '\0';
     snprintf(path, size, "%s/..", dirname(self));
+}
+
+void bench_model_options_init(bench_model_options *options)
+{
+    char build[PATH_MAX];
+    bench_build_folder(build, sizeof build);
+    snprintf(options->mergesvd, sizeof options->mergesvd, "%.*s/mergesvd", PATH_MAX - 16, build);
+    snprintf(options->work, sizeof options->work, "%.*s/bench-data", PATH_MAX - 16, build);
+    options->runs = 3;
+}
+
+int bench_model_option(const char *program, const char *name, const char *value,
+                       bench_model_options *options)
+{
+    if (strcmp(name, "--work") != 0 && strcmp(name, "--mergesvd") != 0 &&
+        strcmp(name, "--runs") != 0)
+        return 0;
+    if (value == NULL) {
+        fprintf(stderr, "%s: %s needs a value\n", program, name);
+        return -1;
+    }
+    if (strcmp(name, "--work") == 0) {
+        snprintf(options->work, sizeof options->work, "%s", value);
+    } else if (strcmp(name, "--mergesvd") == 0) {
+        snprintf(options->mergesvd, sizeof options->mergesvd, "%s", value);
+    } else {
+        char *end = NULL;
+        long runs = strtol(value, &end, 10);
+        if (*end != '\0' || runs < 3 || runs > BENCH_MAX_RUNS) {
+            fprintf(stderr, "%s: --runs must be in 3..%d\n", program, BENCH_MAX_RUNS);
+            return -1;
+        }
+        options->runs = (int)runs;
+    }
+    return 1;
 }

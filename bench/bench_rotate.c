@@ -1,10 +1,11 @@
 /* bench_rotate: times `mergesvd merge --merge_mode rotate` on the two
  * full-size SD1.5-shaped fp16 checkpoints of bench_merge (generated once,
  * reused): alpha 0.5, beta 0.3 with an empty decomposition cache, then
- * alpha 0.7, beta 0.1 with the cache it left.  Prints each run's wall
- * seconds and peak RSS, the cache's bytes, and where the workers' time went
- * (SVD, eigendecomposition, products, I/O: the report's rotate_seconds),
- * with the fsync'd copy floor for scale. */
+ * alpha 0.7, beta 0.1 with the cache it left, --runs times over.  Prints
+ * each run's wall seconds and peak RSS, the cache's bytes, and where the
+ * workers' time went (SVD, eigendecomposition, products, I/O: the report's
+ * rotate_seconds), then the median of the cold and of the warm runs with
+ * the fsync'd copy floor. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -19,10 +20,16 @@
 #include "bench/bench_models.h"
 
 typedef struct rotate_config {
-    char mergesvd[PATH_MAX];
-    char work[PATH_MAX];
+    bench_model_options shared;
     char threads[16];
 } rotate_config;
+
+/* One merge's figures, for the medians. */
+typedef struct case_figures {
+    double seconds;
+    double peak_mb;
+    double floor_seconds;
+} case_figures;
 
 static double number_at(json_t *report, const char *object, const char *field)
 {
@@ -31,15 +38,15 @@ static double number_at(json_t *report, const char *object, const char *field)
 
 /* One merge; prints its line.  0, or -1 when it failed. */
 static int run_case(const rotate_config *config, const char *const models[2], const char *alpha,
-                    const char *beta, const char *label)
+                    const char *beta, const char *label, case_figures *figures)
 {
     char output[PATH_MAX + 32], cache[PATH_MAX + 32], report_path[PATH_MAX + 32];
     char copy[PATH_MAX + 32];
-    snprintf(output, sizeof output, "%s/rotated.safetensors", config->work);
-    snprintf(cache, sizeof cache, "%s/rotate-cache", config->work);
-    snprintf(report_path, sizeof report_path, "%s/rotate-report.json", config->work);
-    snprintf(copy, sizeof copy, "%s/floor_copy.safetensors", config->work);
-    const char *argv[] = {config->mergesvd, "merge", "--model_a", models[0], "--model_b",
+    snprintf(output, sizeof output, "%s/rotated.safetensors", config->shared.work);
+    snprintf(cache, sizeof cache, "%s/rotate-cache", config->shared.work);
+    snprintf(report_path, sizeof report_path, "%s/rotate-report.json", config->shared.work);
+    snprintf(copy, sizeof copy, "%s/floor_copy.safetensors", config->shared.work);
+    const char *argv[] = {config->shared.mergesvd, "merge", "--model_a", models[0], "--model_b",
                           models[1], "--merge_mode", "rotate", "--alpha", alpha, "--beta", beta,
                           "--cache_dir", cache, "--cache_bytes", "64G", "--threads",
                           config->threads, "--json", "--output", output, NULL};
@@ -73,35 +80,35 @@ static int run_case(const rotate_config *config, const char *const models[2], co
     fflush(stdout);
     json_decref(printed);
     unlink(output);
-    return 0;
+    *figures = (case_figures){result.seconds, result.peak_rss_kb / 1024.0, floor};
+    return floor < 0 ? -1 : 0;
 }
 
 static void usage(FILE *stream)
 {
     fprintf(stream,
-            "usage: bench_rotate [--work DIR] [--mergesvd PATH] [--threads N]\n"
+            "usage: bench_rotate [--work DIR] [--mergesvd PATH] [--runs N] [--threads N]\n"
             "  --work DIR      model cache, decomposition cache and output (default:\n"
             "                  bench-data/ in the build folder, as bench_merge)\n"
             "  --mergesvd PATH binary to time (default: mergesvd in the build folder)\n"
+            "  --runs N        cold and warm pairs, medians reported (default 3, at least 3)\n"
             "  --threads N     tensor workers (default 0: every core)\n");
 }
 
 static int parse_arguments(int argc, char **argv, rotate_config *config)
 {
-    char build[PATH_MAX];
-    bench_build_folder(build, sizeof build);
-    snprintf(config->mergesvd, sizeof config->mergesvd, "%.*s/mergesvd", PATH_MAX - 16, build);
-    snprintf(config->work, sizeof config->work, "%.*s/bench-data", PATH_MAX - 16, build);
+    bench_model_options_init(&config->shared);
     snprintf(config->threads, sizeof config->threads, "0");
     for (int i = 1; i < argc; i += 2) {
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        int shared = bench_model_option("bench_rotate", argv[i], value, &config->shared);
+        if (shared < 0)
+            return -1;
+        if (shared > 0)
+            continue;
         if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             exit(0);
-        } else if (strcmp(argv[i], "--work") == 0 && value != NULL) {
-            snprintf(config->work, sizeof config->work, "%s", value);
-        } else if (strcmp(argv[i], "--mergesvd") == 0 && value != NULL) {
-            snprintf(config->mergesvd, sizeof config->mergesvd, "%s", value);
         } else if (strcmp(argv[i], "--threads") == 0 && value != NULL &&
                    strspn(value, "0123456789") == strlen(value) && strlen(value) < 4) {
             snprintf(config->threads, sizeof config->threads, "%s", value);
@@ -117,8 +124,24 @@ static int parse_arguments(int argc, char **argv, rotate_config *config)
 static int empty_cache(const rotate_config *config)
 {
     char command[PATH_MAX + 64];
-    snprintf(command, sizeof command, "rm -rf '%s/rotate-cache'", config->work);
+    snprintf(command, sizeof command, "rm -rf '%s/rotate-cache'", config->shared.work);
     return system(command) == 0 ? 0 : -1;
+}
+
+/* The median line of one label's runs. */
+static void print_median(const char *label, const case_figures *figures, int runs)
+{
+    double seconds[BENCH_MAX_RUNS], floors[BENCH_MAX_RUNS], peak_mb = 0;
+    for (int i = 0; i < runs; i++) {
+        seconds[i] = figures[i].seconds;
+        floors[i] = figures[i].floor_seconds;
+        peak_mb = figures[i].peak_mb > peak_mb ? figures[i].peak_mb : peak_mb;
+    }
+    double median = bench_median(seconds, runs), floor = bench_median(floors, runs);
+    printf("median %-4s of %d: %.1f s (%.1f..%.1f), peak RSS %.1f MB at most, "
+           "floor %.2f s, %.1fx the floor\n",
+           label, runs, median, seconds[0], seconds[runs - 1], peak_mb, floor,
+           floor > 0 ? median / floor : 0.0);
 }
 
 int main(int argc, char **argv)
@@ -127,30 +150,36 @@ int main(int argc, char **argv)
     memset(&config, 0, sizeof config);
     if (parse_arguments(argc, argv, &config) != 0)
         return 2;
-    if (access(config.mergesvd, X_OK) != 0) {
+    if (access(config.shared.mergesvd, X_OK) != 0) {
         fprintf(stderr, "bench_rotate: no mergesvd at %s (use --mergesvd PATH)\n",
-                config.mergesvd);
+                config.shared.mergesvd);
         return 2;
     }
-    if (mkdir(config.work, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "bench_rotate: cannot create %s: %s\n", config.work, strerror(errno));
+    if (mkdir(config.shared.work, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "bench_rotate: cannot create %s: %s\n", config.shared.work,
+                strerror(errno));
         return 1;
     }
     static char paths[2][PATH_MAX + 64];
     for (int i = 0; i < 2; i++)
-        if (bench_prepare_checkpoint("bench_rotate", config.work, GEN_CHECKPOINT_SD15,
+        if (bench_prepare_checkpoint("bench_rotate", config.shared.work, GEN_CHECKPOINT_SD15,
                                      (char)('a' + i), paths[i], sizeof paths[i]) != 0)
             return 1;
     const char *const models[2] = {paths[0], paths[1]};
-    if (empty_cache(&config) != 0) {
-        fprintf(stderr, "bench_rotate: cannot empty %s/rotate-cache\n", config.work);
-        return 1;
-    }
-    printf("binary %s, SD1.5 fp16 pair in %s, threads %s\n", config.mergesvd, config.work,
-           config.threads);
+    printf("binary %s, SD1.5 fp16 pair in %s, threads %s, %d runs\n", config.shared.mergesvd,
+           config.shared.work, config.threads, config.shared.runs);
     fflush(stdout);
-    if (run_case(&config, models, "0.5", "0.3", "cold") != 0 ||
-        run_case(&config, models, "0.7", "0.1", "warm") != 0)
-        return 1;
+    case_figures cold[BENCH_MAX_RUNS], warm[BENCH_MAX_RUNS];
+    for (int run = 0; run < config.shared.runs; run++) {
+        if (empty_cache(&config) != 0) {
+            fprintf(stderr, "bench_rotate: cannot empty %s/rotate-cache\n", config.shared.work);
+            return 1;
+        }
+        if (run_case(&config, models, "0.5", "0.3", "cold", &cold[run]) != 0 ||
+            run_case(&config, models, "0.7", "0.1", "warm", &warm[run]) != 0)
+            return 1;
+    }
+    print_median("cold", cold, config.shared.runs);
+    print_median("warm", warm, config.shared.runs);
     return 0;
 }
