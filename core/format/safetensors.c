@@ -120,6 +120,10 @@ ms_status ms_safetensors_open(const char *path, ms_safetensors *file, ms_error *
         ms_error_detail_add(err, "path", "%s", path);
         return code;
     }
+    /* Advice only: pages this mapping brings in from disk land in the page
+     * cache as 2 MiB folios, and reading those is about 4x faster than 4 KiB
+     * ones here (bench/bench_merge; every later merge of the same file gains) */
+    (void)madvise(map, (size_t)size, MADV_HUGEPAGE);
     /* the header is read below: fault it in under the guard first (a file
      * cut short since fstat is refused, not a SIGBUS).  A length past the
      * file or the limit is refused by the parse without reading the header,

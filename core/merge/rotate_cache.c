@@ -817,6 +817,7 @@ static ms_status publish_file(ms_rotate_cache *cache, ms_rotate_cache_writer *wr
             unlinkat(cache->directory_fd, name, 0);
         return status;
     }
+    (void)madvise(base, (size_t)stored_bytes(record), MADV_HUGEPAGE);   /* as inputs */
     record->base = base;
     record->base_size = (size_t)stored_bytes(record);
     record->fd = writer->fd;   /* a private file goes when this is closed and unmapped */

@@ -290,6 +290,7 @@ ms_rotate_cache_map_result ms_rotate_cache_file_map(int directory_fd, const char
             *error_number = errno;
             result = MS_ROTATE_CACHE_MAP_FAILED;
         } else {
+            (void)madvise(mapping, (size_t)info.st_size, MADV_HUGEPAGE);   /* as inputs */
             *base = mapping;
             *fd_out = fd;
             *payload_size = header.payload_size;
