@@ -67,7 +67,7 @@ static int run_case(const rotate_config *config, const char *const models[2], co
     double products = number_at(report, "rotate_seconds", "products");
     double io = number_at(report, "rotate_seconds", "io");
     double busy = svd + eigen + products + io;
-    double floor = bench_copy_with_fsync(output, copy);
+    double floor = bench_copy_with_fsync(models[0], copy);   /* as bench_merge's */
     printf("%-10s alpha %-4s beta %-4s %9.1f s %9.1f MB  hits %5.0f misses %5.0f  "
            "cache %8.1f MB stored  svd %4.1f%% eigen %4.1f%% products %4.1f%% io %4.1f%%  "
            "(worker s %.1f, floor %.2f s)\n",

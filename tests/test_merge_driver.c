@@ -3,15 +3,19 @@
  * the provenance metadata, refusals that leave nothing behind, cancel. */
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "core/merge/merge.h"
+#include "core/merge/planned_writer.h"
 #include "core/format/safetensors.h"
 #include "core/format/writer.h"
 #include "check_support.h"
@@ -403,6 +407,52 @@ START_TEST(test_nan_policy)
 }
 END_TEST
 
+/* fp16's edge: 65512 rounds down to 65504 and is written; 65520 rounds
+ * to infinity (ties to even) and is refused at its index; -65520 too. */
+START_TEST(test_fp16_overflow_edge)
+{
+    tensor_spec a[] = {{UNET "x.weight", MS_DTYPE_F16, 1, {2}, 65504.0, 0.0},
+                       {UNET "y.weight", MS_DTYPE_F16, 1, {2}, -65504.0, 0.0}};
+    tensor_spec b[] = {{UNET "x.weight", MS_DTYPE_F16, 1, {2}, 8.0, 8.0},
+                       {UNET "y.weight", MS_DTYPE_F16, 1, {2}, -8.0, 0.0}};
+    tensor_spec c[] = {{UNET "x.weight", MS_DTYPE_F16, 1, {2}, 0.0, 0.0},
+                       {UNET "y.weight", MS_DTYPE_F16, 1, {2}, 0.0, 0.0}};
+    write_model(path_a, a, 2);
+    write_model(path_b, b, 2);
+    write_model(path_c, c, 2);
+    ms_merge_params params;
+    init_params(&params, "add_difference", 1.0, 0.0);
+    ms_error err;
+    ck_assert_int_eq(merge(&params, true, NULL, &err), MS_ERR_NAN_DETECTED);
+    ck_assert_str_eq(err.key, UNET "x.weight");   /* x[1] = 65520 */
+    ck_assert_str_eq(err.details[0].name, "index");
+    ck_assert_str_eq(err.details[0].value, "1");
+    b[0].step = 0.0;                               /* x = 65512, 65512: written */
+    b[1].base = -16.0;                             /* y = -65520: refused */
+    write_model(path_b, b, 2);
+    ck_assert_int_eq(merge(&params, true, NULL, &err), MS_ERR_NAN_DETECTED);
+    ck_assert_str_eq(err.key, UNET "y.weight");
+    ck_assert_str_eq(err.details[0].value, "0");
+    b[1].base = -8.0;
+    write_model(path_b, b, 2);
+    ms_merge_report report;
+    ck_assert_int_eq(merge(&params, true, &report, &err), MS_OK);
+    ms_safetensors out;
+    ck_assert_int_eq(ms_safetensors_open(path_out, &out, &err), MS_OK);
+    ms_dtype dtype;
+    uint64_t count;
+    double *x = read_output(&out, UNET "x.weight", &dtype, &count);
+    ck_assert_double_eq(x[0], 65504.0);
+    ck_assert_double_eq(x[1], 65504.0);
+    free(x);
+    double *y = read_output(&out, UNET "y.weight", &dtype, &count);
+    ck_assert_double_eq(y[1], -65504.0);
+    free(y);
+    ms_safetensors_close(&out);
+    ms_merge_report_free(&report);
+}
+END_TEST
+
 /* Block weights: SD1 keys take their block's alpha from a list of 25. */
 START_TEST(test_block_weights_reach_the_method)
 {
@@ -677,6 +727,85 @@ START_TEST(test_disk_full_at_once)
 }
 END_TEST
 
+/* Writes five 32 MiB tensors through the planned writer, dropping written
+ * pages or not, and returns the share of the first tensor's pages still in
+ * the page cache once the file is published (-1: cannot tell). */
+static double first_tensor_cached_share(bool drop)
+{
+    enum { TENSORS = 5, ELEMENTS = 16 << 20 };
+    ms_planned_tensor tensors[TENSORS];
+    char names[TENSORS][16];
+    for (int t = 0; t < TENSORS; t++) {
+        snprintf(names[t], sizeof names[t], "t%d", t);
+        tensors[t] = (ms_planned_tensor){names[t], MS_DTYPE_F16, 1, {ELEMENTS}};
+    }
+    ms_planned_writer *writer = NULL;
+    ms_error err;
+    ck_assert_int_eq(ms_planned_writer_open(path_out, tensors, TENSORS, NULL, 0, &writer, &err),
+                     MS_OK);
+    ms_planned_writer_drop_written_pages(writer, drop);
+    size_t bytes = (size_t)ELEMENTS * 2;
+    unsigned char *block = malloc(bytes);
+    ck_assert_ptr_nonnull(block);
+    for (size_t position = 0; position < TENSORS; position++) {
+        memset(block, (int)(0x10 + position), bytes);
+        ck_assert_int_eq(ms_planned_writer_write(writer, position, 0, block, bytes, &err), MS_OK);
+        ck_assert_int_eq(ms_planned_writer_seal(writer, position, &err), MS_OK);
+    }
+    free(block);
+    uint64_t file_bytes = 0;
+    char sha256[65];
+    ck_assert_int_eq(ms_planned_writer_finish(writer, &file_bytes, sha256, &err), MS_OK);
+    /* residency first, in a raw mapping nothing has touched: reading the
+     * file would bring pages back.  Bytes [8, 24) MiB lie inside t0 (the
+     * header is small) away from its edges. */
+    double share = -1;
+    int fd = open(path_out, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    size_t span = 16u << 20;
+    unsigned char *mapping = mmap(NULL, file_bytes, PROT_READ, MAP_SHARED, fd, 0);
+    ck_assert(mapping != MAP_FAILED);
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pages = span / (size_t)page;
+    unsigned char *resident = malloc(pages);
+    if (mincore(mapping + (8u << 20), span, resident) == 0) {
+        size_t cached = 0;
+        for (size_t i = 0; i < pages; i++)
+            cached += resident[i] & 1;
+        share = (double)cached / (double)pages;
+    }
+    free(resident);
+    munmap(mapping, file_bytes);
+    close(fd);
+    /* the file is whole either way: every tensor holds its own byte */
+    ms_safetensors file;
+    ck_assert_int_eq(ms_safetensors_open(path_out, &file, &err), MS_OK);
+    ck_assert_uint_eq(file.tensor_count, TENSORS);
+    for (size_t t = 0; t < TENSORS; t++) {
+        const unsigned char *data = ms_safetensors_tensor_bytes(&file, &file.tensors[t]);
+        int expected = 0x10 + (int)(file.tensors[t].name[1] - '0');
+        ck_assert_int_eq(data[0], expected);
+        ck_assert_int_eq(data[bytes - 1], expected);
+    }
+    ms_safetensors_close(&file);
+    unlink(path_out);
+    return share;
+}
+
+START_TEST(test_written_pages_dropped)
+{
+    struct statfs info;
+    ck_assert_int_eq(statfs(temp_dir, &info), 0);
+    if (info.f_type == 0x01021994)   /* tmpfs: its pages are the file, never dropped */
+        return;
+    double kept = first_tensor_cached_share(false);
+    double dropped = first_tensor_cached_share(true);
+    ck_assert(kept >= 0 && dropped >= 0);
+    ck_assert_msg(kept > 0.9, "without the drop, %.0f %% stayed cached", 100 * kept);
+    ck_assert_msg(dropped < 0.1, "with the drop, %.0f %% stayed cached", 100 * dropped);
+}
+END_TEST
+
 static Suite *merge_driver_suite(void)
 {
     Suite *suite = suite_create("merge_driver");
@@ -689,11 +818,13 @@ static Suite *merge_driver_suite(void)
     tcase_add_test(tcase, test_duplicate_text_encoder_spellings);
     tcase_add_test(tcase, test_lora_refused);
     tcase_add_test(tcase, test_nan_policy);
+    tcase_add_test(tcase, test_fp16_overflow_edge);
     tcase_add_test(tcase, test_block_weights_reach_the_method);
     tcase_add_test(tcase, test_streamed_equals_reference);
     tcase_add_test(tcase, test_recipe_metadata);
     tcase_add_test(tcase, test_cancel);
     tcase_add_test(tcase, test_disk_full_at_once);
+    tcase_add_test(tcase, test_written_pages_dropped);
     suite_add_tcase(suite, tcase);
     return suite;
 }

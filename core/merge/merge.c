@@ -310,6 +310,21 @@ static ms_status check_weights(merge_run *run, ms_error *err)
     return status;
 }
 
+/* Inputs and output that together take more than half the memory would
+ * push each other out of the page cache.  The inputs are the ones read
+ * again (a loop merges the same pair with new weights), so then the output
+ * leaves the cache once it is on disk; a smaller merge keeps both. */
+static bool crowds_page_cache(const merge_run *run)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page_size <= 0)
+        return false;
+    uint64_t bytes = ms_planned_writer_data_bytes(run->writer);
+    for (int i = 0; i < run->model_count; i++)
+        bytes += run->inputs[i].file.file_size;
+    return bytes > (uint64_t)pages * (uint64_t)page_size / 2;
+}
+
 static ms_status lay_out_output(merge_run *run, const char *output_path, ms_error *err)
 {
     size_t count = run->plan.count;
@@ -333,6 +348,8 @@ static ms_status lay_out_output(merge_run *run, const char *output_path, ms_erro
     if (status == MS_OK)
         status = ms_planned_writer_open(output_path, run->planned, count, metadata, 2,
                                         &run->writer, err);
+    if (status == MS_OK)
+        ms_planned_writer_drop_written_pages(run->writer, crowds_page_cache(run));
     free(recipe);
     return status;
 }

@@ -25,7 +25,15 @@ struct ms_planned_writer {
     EVP_MD_CTX *file_hash;
     unsigned char *hash_buffer;
     size_t sealed;              /* positions fed to the hash so far */
+    bool drop_written;          /* see ms_planned_writer_drop_written_pages */
+    uint64_t dropped_until;     /* file offset: pages before it were dropped */
 };
+
+/* Pages are dropped this far behind the newest sealed tensor: their
+ * write-back, started when they were sealed, is done or nearly so by then,
+ * and waiting for it throttles the merge to the disk no more than the
+ * kernel's dirty-page limit would. */
+enum { DROP_LAG_BYTES = 64u << 20 };
 
 /* qsort has no context argument; the sort runs under the open call only. */
 static _Thread_local const ms_planned_tensor *sort_tensors;
@@ -239,6 +247,22 @@ static ms_status read_back(int fd, unsigned char *buffer, size_t length, uint64_
     return MS_OK;
 }
 
+/* Advice only: a failure leaves the pages cached, which costs memory, not
+ * correctness (the final fsync still makes the file durable). */
+static void drop_pages_behind(ms_planned_writer *writer, uint64_t sealing_begin)
+{
+    if (sealing_begin < writer->dropped_until + 2 * (uint64_t)DROP_LAG_BYTES)
+        return;
+    uint64_t end = sealing_begin - DROP_LAG_BYTES;
+    off_t begin = (off_t)writer->dropped_until, length = (off_t)(end - writer->dropped_until);
+    int fd = writer->output.temp_fd;
+    if (sync_file_range(fd, begin, length,
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                            SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+        posix_fadvise(fd, begin, length, POSIX_FADV_DONTNEED);
+    writer->dropped_until = end;
+}
+
 ms_status ms_planned_writer_seal(ms_planned_writer *writer, size_t position, ms_error *err)
 {
     if (position != writer->sealed || position >= writer->count)
@@ -260,8 +284,15 @@ ms_status ms_planned_writer_seal(ms_planned_writer *writer, size_t position, ms_
      * fsync then waits for little.  Advice only: failure changes nothing. */
     if (length > 0)
         sync_file_range(fd, (off_t)begin, (off_t)length, SYNC_FILE_RANGE_WRITE);
+    if (writer->drop_written)
+        drop_pages_behind(writer, begin);
     writer->sealed++;
     return MS_OK;
+}
+
+void ms_planned_writer_drop_written_pages(ms_planned_writer *writer, bool drop)
+{
+    writer->drop_written = drop;
 }
 
 static void free_writer(ms_planned_writer *writer)

@@ -12,6 +12,7 @@
 #ifndef MS_PLANNED_WRITER_H
 #define MS_PLANNED_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,11 @@ uint64_t ms_planned_writer_tensor_bytes(const ms_planned_writer *writer, size_t 
  * it.  Thread-safe; the range must lie inside the tensor. */
 ms_status ms_planned_writer_write(ms_planned_writer *writer, size_t position, uint64_t offset,
                                   const void *bytes, uint64_t length, ms_error *err);
+
+/* When set, sealing also hands the pages of tensors written back to disk
+ * over to the page cache's free list (a window behind the newest), so the
+ * output does not push its inputs out of memory.  Off by default. */
+void ms_planned_writer_drop_written_pages(ms_planned_writer *writer, bool drop);
 
 /* The tensor at position is complete: feeds it to the file hash and starts
  * its write-back.  Call for positions 0, 1, 2... in order, from one thread. */
