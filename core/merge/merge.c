@@ -76,14 +76,19 @@ static uint64_t scratch_of(const merge_run *run, const merge_entry *entry)
 /* Under the lock: the next position this worker may start, or false. */
 static bool take_position(merge_run *run, uint64_t budget, size_t *position, uint64_t *scratch)
 {
-    while (run->someone_waits && !atomic_load(&run->stop))
-        pthread_cond_wait(&run->changed, &run->lock);
     if (atomic_load(&run->stop) || run->next_position >= run->plan.count)
         return false;
     *position = run->next_position++;
     const merge_entry *entry =
         &run->plan.entries[ms_planned_writer_tensor_at(run->writer, *position)];
+    /* The estimate may read the tensors (rotate hashes both to ask its
+     * cache whether the key is known): not under the lock, where it held
+     * up every other worker finishing or starting a tensor. */
+    pthread_mutex_unlock(&run->lock);
     *scratch = scratch_of(run, entry);
+    pthread_mutex_lock(&run->lock);
+    while (run->someone_waits && !atomic_load(&run->stop))
+        pthread_cond_wait(&run->changed, &run->lock);
     run->someone_waits = true;
     while (run->tensors_in_flight > 0 && run->scratch_in_flight + *scratch > budget &&
            !atomic_load(&run->stop))
