@@ -14,6 +14,7 @@ static void weighted_sum_chunk(void *context, const ms_merge_chunks *chunks, uin
 {
     (void)start;
     const weights *w = context;
+#pragma omp simd   /* the chunk buffers never overlap */
     for (size_t i = 0; i < count; i++)
         chunks->out[i] = (1 - w->alpha) * chunks->a[i] + w->alpha * chunks->b[i];
 }
@@ -24,6 +25,7 @@ static void weighted_subtraction_chunk(void *context, const ms_merge_chunks *chu
     (void)start;
     const weights *w = context;
     double product = w->alpha * w->beta;
+#pragma omp simd   /* the chunk buffers never overlap */
     for (size_t i = 0; i < count; i++)
         chunks->out[i] = (chunks->a[i] - product * chunks->b[i]) / (1 - product);
 }
@@ -33,6 +35,7 @@ static void add_difference_chunk(void *context, const ms_merge_chunks *chunks, u
 {
     (void)start;
     const weights *w = context;
+#pragma omp simd   /* the chunk buffers never overlap */
     for (size_t i = 0; i < count; i++)
         chunks->out[i] = chunks->a[i] + w->alpha * (chunks->b[i] - chunks->c[i]);
 }
@@ -42,6 +45,7 @@ static void sum_twice_chunk(void *context, const ms_merge_chunks *chunks, uint64
 {
     (void)start;
     const weights *w = context;
+#pragma omp simd   /* the chunk buffers never overlap */
     for (size_t i = 0; i < count; i++) {
         double inner = (1 - w->alpha) * chunks->a[i] + w->alpha * chunks->b[i];
         chunks->out[i] = (1 - w->beta) * inner + w->beta * chunks->c[i];
@@ -53,6 +57,7 @@ static void triple_sum_chunk(void *context, const ms_merge_chunks *chunks, uint6
 {
     (void)start;
     const weights *w = context;
+#pragma omp simd   /* the chunk buffers never overlap */
     for (size_t i = 0; i < count; i++)
         chunks->out[i] = (1 - w->alpha - w->beta) * chunks->a[i] + w->alpha * chunks->b[i] +
                          w->beta * chunks->c[i];

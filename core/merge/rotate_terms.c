@@ -605,7 +605,9 @@ static ms_status apply_block(const ms_merge_task *task, ms_rotate_terms *terms, 
         return status;
     uint64_t started = clock_ns();
     double alpha_weight = 1.0 - task->beta, beta = task->beta;
+    /* the buffers and the rows never overlap: the simd loops need no checks */
     for (size_t i = 0; i < count; i++)
+#pragma omp simd
         for (size_t j = 0; j < k; j++)
             buffers->mixed[i * k + j] =
                 alpha_weight * rows[i * length + j] + beta * rows[i * length + k + j];
@@ -616,17 +618,20 @@ static ms_status apply_block(const ms_merge_task *task, ms_rotate_terms *terms, 
         ms_rotate_product(false, false, count, k, k, buffers->mixed, k, buffers->coefficient, k,
                 buffers->turned, k);
         for (size_t i = 0; i < count; i++)
+#pragma omp simd
             for (size_t j = 0; j < k; j++)
                 buffers->turned[i * k + j] += beta * rows[i * length + 2 * k + j];
         ms_rotate_product(false, true, count, d, k, buffers->turned, k, terms->basis, k, buffers->out, d);
     }
     for (size_t i = 0; i < count; i++) {
         double *out = buffers->out + i * d;
+#pragma omp simd
         for (size_t j = 0; j < d; j++)
             out[j] += buffers->centroid[j];
         if (!terms->subspace)
             continue;
         const double *a = buffers->a + i * d, *b = buffers->b + i * d;
+#pragma omp simd
         for (size_t j = 0; j < d; j++)
             out[j] += alpha_weight * a[j] + beta * b[j];
     }
