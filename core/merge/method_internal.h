@@ -83,9 +83,6 @@ uint64_t ms_merge_elementwise_scratch(const ms_merge_task *task);
 
 /* ---- numeric helpers shared by methods (method_stream.c) ---- */
 
-/* torch.sign on the CPU: -1, 0 or 1, and 0 for NaN (unlike numpy). */
-double ms_merge_sign(double value);
-
 /* Python's int(x) of a finite double, clamped into [-2^62, 2^62] (any slice
  * bound past the tensor acts the same). */
 int64_t ms_merge_python_int(double value);

@@ -172,11 +172,6 @@ uint64_t ms_merge_elementwise_scratch(const ms_merge_task *task)
     return ms_merge_chunks_bytes(task, elementwise_buffers(task));
 }
 
-double ms_merge_sign(double value)
-{
-    return value > 0 ? 1.0 : value < 0 ? -1.0 : 0.0;
-}
-
 /* 2^62: past any element count, and exact in both double and int64. */
 static const double python_int_limit = 4611686018427387904.0;
 

@@ -74,12 +74,17 @@ static ms_status read_magnitudes(selection *s, uint64_t start, size_t count, ms_
         status = ms_merge_read(s->task, s->y, start, count, s->y_chunk, err);
     if (status != MS_OK)
         return status;
-    if (s->y != NULL)
+    double *x = s->x_chunk;
+    const double *y = s->y_chunk;
+    if (y != NULL) {
+#pragma omp simd   /* two separate buffers */
         for (size_t i = 0; i < count; i++)
-            s->x_chunk[i] = fabs(s->x_chunk[i] - s->y_chunk[i]);
-    else
+            x[i] = fabs(x[i] - y[i]);
+    } else {
+#pragma omp simd
         for (size_t i = 0; i < count; i++)
-            s->x_chunk[i] = fabs(s->x_chunk[i]);
+            x[i] = fabs(x[i]);
+    }
     return MS_OK;
 }
 
