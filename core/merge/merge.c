@@ -39,6 +39,9 @@ typedef struct merge_run {
     ms_planned_writer *writer;
     merge_tensor_context context;
     ms_merge_rotate_counts rotate_counts;
+    /* by plan entry, rotate with a cache only; each is touched only by the
+     * worker that holds its position */
+    ms_merge_input_digests *rotate_digests;
     atomic_int stop;
 
     pthread_mutex_t lock;            /* guards everything below */
@@ -368,6 +371,7 @@ static void close_run(merge_run *run)
     free(run->planned);
     free(run->completed);
     free(run->kept_a);
+    free(run->rotate_digests);
     pthread_cond_destroy(&run->changed);
     pthread_mutex_destroy(&run->lock);
 }
@@ -387,8 +391,15 @@ static ms_status prepare(merge_run *run, const ms_merge_inputs *inputs, const ch
                                      &run->plan, err);
     if (status == MS_OK)
         status = lay_out_output(run, output_path, err);
-    run->context = (merge_tensor_context){run->params, run->inputs, run->writer, &run->stop,
-                                          &run->rotate_counts};
+    if (status == MS_OK && run->params->rotate_cache != NULL) {
+        run->rotate_digests = calloc(run->plan.count + 1, sizeof *run->rotate_digests);
+        if (run->rotate_digests == NULL)
+            status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, NULL, "out of memory");
+    }
+    run->context = (merge_tensor_context){run->params,      run->inputs,
+                                          run->writer,      &run->stop,
+                                          &run->rotate_counts, run->plan.entries,
+                                          run->rotate_digests};
     return status;
 }
 

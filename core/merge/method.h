@@ -63,6 +63,14 @@ typedef struct ms_merge_sink {
     void *context;
 } ms_merge_sink;
 
+/* rotate only: the content digests of a task's two inputs, kept once taken
+ * for the rest of one merge, which both the scratch estimate and the merge
+ * itself need (a merge never outlives the mappings it hashed). */
+typedef struct ms_merge_input_digests {
+    bool known;
+    unsigned char bytes[32];
+} ms_merge_input_digests;
+
 /* One tensor to merge.  c.bytes is NULL for two-model methods. */
 typedef struct ms_merge_task {
     const char *key;               /* for errors */
@@ -82,6 +90,7 @@ typedef struct ms_merge_task {
      * counts of its hits and misses */
     struct ms_rotate_cache *rotate_cache;
     struct ms_merge_rotate_counts *rotate_counts;
+    ms_merge_input_digests *rotate_digests;   /* NULL: hashed at every use */
 } ms_merge_task;
 
 /* What the rotate method did with the cache during one merge, and where

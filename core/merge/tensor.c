@@ -221,6 +221,8 @@ void ms_merge_task_init(const merge_tensor_context *context, const merge_entry *
     task->cancel = context->stop;
     task->rotate_cache = context->params->rotate_cache;
     task->rotate_counts = context->rotate_counts;
+    if (context->rotate_digests != NULL)
+        task->rotate_digests = &context->rotate_digests[entry - context->entries];
 }
 
 /* The rest of a tensor's pages the operand reads left mapped. */

@@ -15,6 +15,8 @@ typedef struct merge_tensor_context {
     ms_planned_writer *writer;
     const atomic_int *stop;           /* cancel or another tensor's failure */
     ms_merge_rotate_counts *rotate_counts;
+    const merge_entry *entries;       /* the plan's, which rotate_digests parallels */
+    ms_merge_input_digests *rotate_digests;   /* one per plan entry; NULL: none kept */
 } merge_tensor_context;
 
 /* A worker's chunk buffers, reused for every tensor it writes. */
