@@ -77,9 +77,11 @@ static ms_request_head_verdict check_version(head_cursor *cursor, const char *ve
     if (major < 0 || major == 1)
         return refuse_bad_request(cursor, "request_line",
                                   "the request line's version is not HTTP/1.x");
+    /* "HTTP/", digits and a dot: printable, shown as sent */
+    int shown = length > 24 ? 24 : (int)length;
     ms_error_set(cursor->err, MS_ERR_HTTP_VERSION_NOT_SUPPORTED, NULL,
-                 "HTTP/%d is not spoken here: only HTTP/1.0 and HTTP/1.1 are", major);
-    ms_error_detail_add(cursor->err, "version", "%d", major);
+                 "%.*s is not supported: only HTTP/1.0 and HTTP/1.1 are", shown, version);
+    ms_error_detail_add(cursor->err, "version", "%.*s", shown, version);
     return MS_REQUEST_HEAD_REFUSED;
 }
 
