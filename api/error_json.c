@@ -86,6 +86,8 @@ int ms_api_http_status(ms_status code)
         return 502;
     case MS_ERR_SHUTTING_DOWN:
         return 503;
+    case MS_ERR_HTTP_VERSION_NOT_SUPPORTED:
+        return 505;
     case MS_ERR_DISK_FULL:
         return 507;
     default:

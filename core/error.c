@@ -55,6 +55,7 @@ static const char *const status_names[MS_STATUS_COUNT] = {
     [MS_ERR_BAD_REQUEST] = "bad_request",
     [MS_ERR_URI_TOO_LONG] = "uri_too_long",
     [MS_ERR_HEADERS_TOO_LARGE] = "headers_too_large",
+    [MS_ERR_HTTP_VERSION_NOT_SUPPORTED] = "http_version_not_supported",
 };
 
 const char *ms_status_name(ms_status code)

@@ -65,6 +65,7 @@ typedef enum ms_status {
     MS_ERR_BAD_REQUEST,             /* bad_request: 400, framing (two Content-Lengths ...) */
     MS_ERR_URI_TOO_LONG,            /* uri_too_long: 414 */
     MS_ERR_HEADERS_TOO_LARGE,       /* headers_too_large: 431 */
+    MS_ERR_HTTP_VERSION_NOT_SUPPORTED, /* http_version_not_supported: 505 */
     MS_STATUS_COUNT
 } ms_status;
 

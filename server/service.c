@@ -389,8 +389,9 @@ static int start(ms_service *service)
         close(listen_fd);
         return 1;
     }
-    service->daemon = ms_http_start(service, listen_fd, ipv6);
-    if (service->daemon == NULL) {
+    service->daemon = ms_http_start(service, ipv6);
+    if (service->daemon == NULL || ms_request_gate_start(&service->request_gate, service,
+                                                         listen_fd) != 0) {
         fprintf(stderr, "mergesvd serve: cannot start the HTTP server\n");
         close(listen_fd);
         return 1;
@@ -437,6 +438,7 @@ int ms_service_run(const ms_serve_options *options)
         ms_job_queue_run(&service.queue);
     }
     ms_service_stop_http_workers(&service);
+    ms_request_gate_stop(&service.request_gate);   /* hands nothing more to the daemon */
     if (service.daemon != NULL)
         MHD_stop_daemon(service.daemon);
     ms_service_close_quiesced_socket(&service);

@@ -14,6 +14,7 @@
 
 #include "server/http/connection_guard.h"
 #include "server/http/http_worker.h"
+#include "server/http/request_gate.h"
 #include "server/jobs/job_waiters.h"
 #include "server/jobs/job_queue.h"
 #include "server/jobs/job_store.h"
@@ -52,6 +53,7 @@ typedef struct ms_service {
     struct ms_model_index *model_index;   /* what the listings read, kept between them */
     ms_job_waiters waiters;         /* /bbwm requests answered when their job ends */
     ms_connection_guard connection_guard;   /* --request-timeout, room for new clients */
+    ms_request_gate request_gate;   /* accepts, answers heads libmicrohttpd cannot parse */
     atomic_bool shutting_down;
     int job_threads;                /* ms_resize_params.threads for each job */
     struct ms_webui *webui;         /* --webui: merges handed to it; NULL: none */

@@ -109,6 +109,52 @@ if start_server edges "$work/data-edges"; then
     raw_request
     expect_error "a long query string counts too -> 414" 414 uri_too_long
 
+    # what libmicrohttpd would answer with HTML: the request gate answers JSON
+    gate_refusal() { # NAME STATUS CODE [JQ-FILTER]: $work/request sent, then /healthz
+        raw_request
+        expect_error "$1" "$2" "$3" "${4:-true}"
+        check "  and says Connection: close" grep -qi '^Connection: close' "$headers_file"
+        request GET /healthz
+        expect_status "  and /healthz still answers" 200
+    }
+    printf 'GARBAGE\r\n\r\n' >"$work/request"
+    gate_refusal "a request line of garbage -> 400 bad_request as JSON" 400 bad_request \
+        '.error.details.reason == "request_line"'
+    printf 'GET /healthz\r\n\r\n' >"$work/request"
+    gate_refusal "a request line without a version -> 400" 400 bad_request
+    printf 'GET  /healthz  HTTP/1.1\r\nHost: t\r\n\r\n' >"$work/request"
+    gate_refusal "a request line with extra spaces -> 400" 400 bad_request
+    printf 'GET /healthz HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n' >"$work/request"
+    gate_refusal "a header line without a colon -> 400" 400 bad_request \
+        '.error.details.reason == "header_line"'
+    printf 'GET /healthz HTTP/0.9\r\n\r\n' >"$work/request"
+    gate_refusal "HTTP/0.9 -> 505 http_version_not_supported" 505 http_version_not_supported \
+        '.error.details.version == "HTTP/0.9"'
+    printf 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' >"$work/request"
+    gate_refusal "HTTP/2 in plain text (its preface) -> 505" 505 http_version_not_supported
+    printf 'GET /healthz HTTP/3.0\r\nHost: t\r\n\r\n' >"$work/request"
+    gate_refusal "HTTP/3.0 -> 505" 505 http_version_not_supported
+    for length in abc -1 99999999999999999999999; do
+        printf 'POST /v1/resize-lora HTTP/1.1\r\nHost: t\r\nContent-Length: %s\r\n\r\n{}' "$length" \
+            >"$work/request"
+        gate_refusal "Content-Length: $length -> 400" 400 bad_request \
+            '.error.details.reason == "content_length" and .error.details.header == "Content-Length"'
+    done
+    { printf 'GET /healthz HTTP/1.1\r\nHost: t\r\n'
+      for i in $(seq 1 40); do printf 'X-Long-%d: %0900d\r\n' "$i" 0; done; printf '\r\n'; } >"$work/request"
+    gate_refusal "a 36 KB head (past libmicrohttpd's 32 KiB) -> 431 as JSON" 431 headers_too_large \
+        '.error.details.limit == 12288'
+    { printf 'GET /v1/jobs?a'; for i in $(seq 2 600); do printf '&a'; done
+      printf ' HTTP/1.1\r\nHost: t\r\n\r\n'; } >"$work/request"
+    gate_refusal "600 query arguments (38 KB of libmicrohttpd's memory) -> 431" 431 headers_too_large \
+        '.error.details.query_arguments == 600'
+    # keep-alive: the first request passes the gate, the next ones are libmicrohttpd's
+    printf 'GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' \
+        >"$work/request"
+    raw_request
+    check "two requests on one keep-alive connection are both answered" \
+        test "$(grep -ao 'HTTP/1.1 200 OK' "$work/raw" | wc -l)" = 2
+
     post_json /v1/resize-lora '{"model":"small.safetensors","new_rank":99999999999999999999}'
     expect_error "an integer past 64 bits -> 422 naming its field" 422 invalid_parameter \
         '.error.details.field == "new_rank" and (.error.message | test("out of range"))'

@@ -39,3 +39,11 @@ TESTS += tests/test_model_index
 tests_test_model_index_SOURCES = tests/test_model_index.c $(TEST_SUPPORT_SOURCES)
 tests_test_model_index_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_test_model_index_LDADD = $(SERVER_TEST_LIBS)
+
+# The request gate's check of a head before libmicrohttpd parses it
+# (server/http/request_head).
+check_PROGRAMS += tests/test_request_head
+TESTS += tests/test_request_head
+tests_test_request_head_SOURCES = tests/test_request_head.c $(TEST_SUPPORT_SOURCES)
+tests_test_request_head_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_test_request_head_LDADD = $(SERVER_TEST_LIBS)

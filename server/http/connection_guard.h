@@ -16,8 +16,12 @@
  *   that has been sending its request the longest (a client that sends its
  *   request at once is never that one).
  *
- * Connections per client address are libmicrohttpd's own limit
- * (MHD_OPTION_PER_IP_CONNECTION_LIMIT, --connections-per-address). */
+ * Connections start in the request gate (request_gate.h), which admits
+ * them here, so the deadline, the room and --connections-per-address
+ * cover a connection from its accept, also while the gate waits for its
+ * first head; libmicrohttpd's start notification adopts the record.
+ * libmicrohttpd's own per-address limit (MHD_OPTION_PER_IP_CONNECTION_LIMIT)
+ * stays as a second line. */
 #ifndef MS_HTTP_CONNECTION_GUARD_H
 #define MS_HTTP_CONNECTION_GUARD_H
 
@@ -26,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 typedef struct ms_connection_record ms_connection_record;
@@ -44,6 +49,24 @@ typedef struct ms_connection_guard {
 /* connection_limit as given to libmicrohttpd; request_timeout in seconds. */
 int ms_connection_guard_init(ms_connection_guard *guard, int connection_limit,
                              int request_timeout);
+
+/* From the request gate, for a socket just accepted: follows it from now
+ * on (a shut down socket reads as the client's end).  NULL when address
+ * already holds per_address_limit connections (0: no limit) or out of
+ * memory: the caller closes the socket. */
+ms_connection_record *ms_connection_guard_admit(ms_connection_guard *guard, int socket,
+                                                const struct sockaddr *address,
+                                                socklen_t address_length,
+                                                int per_address_limit);
+
+/* Before MHD_add_connection: from here until libmicrohttpd's start
+ * notification adopts it the socket is left alone (libmicrohttpd closes
+ * it when it refuses it). */
+void ms_connection_guard_hand_off(ms_connection_guard *guard, ms_connection_record *record);
+
+/* Stops following a connection the gate closes itself (before closing the
+ * socket), or one libmicrohttpd refused. */
+void ms_connection_guard_forget(ms_connection_guard *guard, ms_connection_record *record);
 
 /* MHD_OPTION_NOTIFY_CONNECTION's callback; cls is the guard. */
 void ms_connection_guard_notify(void *cls, struct MHD_Connection *connection,

@@ -53,8 +53,9 @@ typedef struct ms_http_request {
     unsigned ready_status;
 } ms_http_request;
 
-/* Starts libmicrohttpd on an already listening socket. */
-struct MHD_Daemon *ms_http_start(struct ms_service *service, int listen_socket, bool ipv6);
+/* Starts libmicrohttpd without a listening socket: the request gate
+ * (request_gate.h) accepts and hands connections over. */
+struct MHD_Daemon *ms_http_start(struct ms_service *service, bool ipv6);
 
 /* Names the job in the request's log line (ignored unless a valid id). */
 void ms_http_set_job_id(ms_http_request *request, const char *job_id);

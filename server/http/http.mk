@@ -17,4 +17,6 @@ server_libmsserver_a_SOURCES += \
 server_libmsserver_a_SOURCES += \
 	server/http/connection_guard.c server/http/connection_guard.h \
 	server/http/request_limits.c server/http/request_limits.h \
+	server/http/request_head.c server/http/request_head.h \
+	server/http/request_gate.c server/http/request_gate.h \
 	server/http/download.h

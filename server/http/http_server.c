@@ -400,10 +400,11 @@ static void on_mhd_log(void *cls, const char *format, va_list args)
     ms_log("http server: %s", message);
 }
 
-struct MHD_Daemon *ms_http_start(ms_service *service, int listen_socket, bool ipv6)
+struct MHD_Daemon *ms_http_start(ms_service *service, bool ipv6)
 {
+    /* ITC: MHD_add_connection from the gate's thread wakes the HTTP threads */
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                         MHD_ALLOW_SUSPEND_RESUME;
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
         flags |= MHD_USE_EPOLL;
     else
@@ -413,7 +414,6 @@ struct MHD_Daemon *ms_http_start(ms_service *service, int listen_socket, bool ip
     const ms_serve_options *options = service->options;
     int http_threads = ms_serve_http_threads(options);
     struct MHD_OptionItem items[] = {
-        {MHD_OPTION_LISTEN_SOCKET, listen_socket, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, MS_HTTP_CONNECTION_MEMORY, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, options->connection_limit, NULL},

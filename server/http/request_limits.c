@@ -55,6 +55,16 @@ static size_t head_length(const ms_http_request *request)
     return info != NULL ? info->header_size : 0;
 }
 
+void ms_http_head_too_large(ms_error *err, size_t head_bytes, size_t fields)
+{
+    ms_error_set(err, MS_ERR_HEADERS_TOO_LARGE, NULL,
+                 "the request line and headers take %zu bytes in %zu fields; at most %d "
+                 "bytes and %d fields are read", head_bytes, fields, MS_HTTP_MAX_HEAD_BYTES,
+                 MS_HTTP_MAX_HEADER_FIELDS);
+    ms_error_detail_add(err, "limit", "%d", MS_HTTP_MAX_HEAD_BYTES);
+    ms_error_detail_add(err, "field_limit", "%d", MS_HTTP_MAX_HEADER_FIELDS);
+}
+
 static bool refuse(ms_http_request *request, ms_error *err, enum MHD_Result *result)
 {
     static const char *const close_header[] = {MHD_HTTP_HEADER_CONNECTION, "close", NULL};
@@ -77,12 +87,7 @@ bool ms_http_refuse_bad_head(ms_http_request *request, enum MHD_Result *result)
     MHD_get_connection_values(request->connection, MHD_HEADER_KIND, survey_field, &survey);
     size_t head = head_length(request);
     if (head > MS_HTTP_MAX_HEAD_BYTES || survey.field_count > MS_HTTP_MAX_HEADER_FIELDS) {
-        ms_error_set(&err, MS_ERR_HEADERS_TOO_LARGE, NULL,
-                     "the request line and headers take %zu bytes in %zu fields; at most %d "
-                     "bytes and %d fields are read", head, survey.field_count,
-                     MS_HTTP_MAX_HEAD_BYTES, MS_HTTP_MAX_HEADER_FIELDS);
-        ms_error_detail_add(&err, "limit", "%d", MS_HTTP_MAX_HEAD_BYTES);
-        ms_error_detail_add(&err, "field_limit", "%d", MS_HTTP_MAX_HEADER_FIELDS);
+        ms_http_head_too_large(&err, head, survey.field_count);
         return refuse(request, &err, result);
     }
     if (survey.content_lengths_differ ||

@@ -2,12 +2,10 @@
  * authentication or routing: what libmicrohttpd lets through but the
  * service refuses, in the one JSON error shape.
  *
- * libmicrohttpd 0.9.75 answers what it cannot parse or hold itself, with a
- * short HTML body and no hook to change it (a request line that is not
- * "METHOD URI HTTP/d.d", a header line without a colon, HTTP/0.x or 2+,
- * a head larger than the connection's memory pool).  The pool is sized so
- * that a head within the limits below always reaches us, and a head
- * somewhat beyond them still does and gets the JSON answer. */
+ * What libmicrohttpd 0.9.75 cannot parse or hold it would answer itself,
+ * with a short HTML body; the request gate (request_gate.h) refuses those
+ * heads first.  The pool is sized so that a head within the limits below
+ * always reaches us, and a head somewhat beyond them still does. */
 #ifndef MS_HTTP_REQUEST_LIMITS_H
 #define MS_HTTP_REQUEST_LIMITS_H
 
@@ -40,5 +38,9 @@ enum {
  * - 414 uri_too_long, 431 headers_too_large: past the limits above.
  * The connection is closed after such an answer. */
 bool ms_http_refuse_bad_head(ms_http_request *request, enum MHD_Result *result);
+
+/* The 431 headers_too_large error for a head of head_bytes in fields, the
+ * same wherever the head is measured (here or in request_head.h). */
+void ms_http_head_too_large(ms_error *err, size_t head_bytes, size_t fields);
 
 #endif

@@ -159,6 +159,7 @@ static void finish_shutdown(ms_job_queue *queue)
     /* what the worker holds is answered first (the listening socket is
      * closed already; connections still open are served) */
     ms_service_stop_http_workers(service);
+    ms_request_gate_stop(&service->request_gate);
     if (service->daemon != NULL) {
         MHD_stop_daemon(service->daemon);   /* joins the HTTP threads */
         service->daemon = NULL;
@@ -226,6 +227,7 @@ static void on_signal(uv_signal_t *handle, int signal_number)
             service->quiesced_socket = listen_socket;
         }
     }
+    ms_request_gate_quiesce(&service->request_gate);   /* the listening socket is the gate's */
     size_t downloads = ms_download_count_in_flight(service);
     ms_log("shutdown: signal %d, %d running job(s), %zu download(s), grace %d s", signal_number,
            queue->running, downloads, service->options->grace_seconds);

@@ -93,6 +93,14 @@ tests_fuzz_replay_block_weights_CPPFLAGS = $(AM_CPPFLAGS) -DMS_FUZZ_NAME='"block
 tests_fuzz_replay_block_weights_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_replay_block_weights_LDADD = $(FUZZ_LIBS)
 
+# request heads before libmicrohttpd parses them (the request gate)
+check_PROGRAMS += tests/fuzz/replay_request_head
+TESTS += tests/fuzz/replay_request_head
+tests_fuzz_replay_request_head_SOURCES = tests/fuzz/fuzz_request_head.c $(FUZZ_REPLAY_SOURCES)
+tests_fuzz_replay_request_head_CPPFLAGS = $(AM_CPPFLAGS) -DMS_FUZZ_NAME='"request_head"'
+tests_fuzz_replay_request_head_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_replay_request_head_LDADD = $(FUZZ_LIBS)
+
 
 if MS_FUZZERS
 FUZZER_LINK_FLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
@@ -156,4 +164,10 @@ tests_fuzz_fuzz_block_weights_SOURCES = tests/fuzz/fuzz_block_weights.c $(FUZZ_S
 tests_fuzz_fuzz_block_weights_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_block_weights_LDFLAGS = $(FUZZER_LINK_FLAGS)
 tests_fuzz_fuzz_block_weights_LDADD = $(FUZZ_LIBS)
+
+noinst_PROGRAMS += tests/fuzz/fuzz_request_head
+tests_fuzz_fuzz_request_head_SOURCES = tests/fuzz/fuzz_request_head.c $(FUZZ_SUPPORT_SOURCES)
+tests_fuzz_fuzz_request_head_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_request_head_LDFLAGS = $(FUZZER_LINK_FLAGS)
+tests_fuzz_fuzz_request_head_LDADD = $(FUZZ_LIBS)
 endif
