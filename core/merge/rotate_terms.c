@@ -575,6 +575,21 @@ static void produce_rows(const ms_rotate_terms *terms, size_t row, size_t count,
     ms_rotate_product(true, false, count, k, k, b_columns, k, terms->z_map, k, target + 2 * k, length);
 }
 
+/* Maps a block's stored rows in one call: faulting them in page by page
+ * costs an exception each (dear on a virtual machine).  Advice only. */
+static void populate_rows(const double *rows, size_t bytes)
+{
+#ifdef MADV_POPULATE_READ
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t begin = (uintptr_t)rows & ~(page - 1), end = (uintptr_t)rows + bytes;
+    if (end > begin)
+        madvise((void *)begin, end - begin, MADV_POPULATE_READ);
+#else
+    (void)rows;
+    (void)bytes;
+#endif
+}
+
 /* The rows of neurons [row, row + count): produced (and stored), or read
  * from the entry; the centred inputs too where the formula needs them. */
 static ms_status block_rows(const ms_merge_task *task, ms_rotate_terms *terms, size_t row,
@@ -594,6 +609,7 @@ static ms_status block_rows(const ms_merge_task *task, ms_rotate_terms *terms, s
     }
     if (terms->stored_rows != NULL) {
         *rows = terms->stored_rows + row * length;
+        populate_rows(*rows, count * length * sizeof(double));
         return MS_OK;
     }
     uint64_t started = clock_ns();
