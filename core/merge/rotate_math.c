@@ -1,6 +1,8 @@
 /* Procrustes rotations and their real fractional powers (rotate_math.h). */
 #include "rotate_math.h"
 
+#include "method_internal.h"
+
 #include <cblas.h>
 #include <float.h>
 #include <lapacke.h>
@@ -13,7 +15,7 @@ static double *matrix_new(size_t rows, size_t columns)
 {
     if (columns != 0 && rows > SIZE_MAX / sizeof(double) / columns)
         return NULL;
-    return malloc((rows * columns > 0 ? rows * columns : 1) * sizeof(double));
+    return ms_merge_large_doubles(rows * columns);
 }
 
 static ms_status no_memory(ms_error *err)
@@ -78,12 +80,19 @@ done:
     return status;
 }
 
-/* matrix = u diag(s) vt, all square; matrix is destroyed. */
+/* matrix = u diag(s) vt, all square; matrix is destroyed.
+ *
+ * LAPACK is asked in its own (column-major) order, where our row-major
+ * matrix reads as its transpose M^T = U' S V'^T: then M = V' S U'^T, and
+ * V'^T and U' stored column-major read row-major as V' and U'^T, so the
+ * factors land where we want them with no transposed copies (LAPACKE's
+ * row-major path makes three; dgesdd of 1280 x 1280 here: 1.03 s, 0.85 s
+ * without them). */
 static ms_status svd(double *matrix, size_t dimension, double *s, double *u, double *vt,
                      ms_error *err)
 {
     lapack_int n = (lapack_int)dimension;
-    lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'A', n, n, matrix, n, s, u, n, vt, n);
+    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'A', n, n, matrix, n, s, vt, n, u, n);
     if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
         return no_memory(err);
     if (info != 0)
@@ -260,8 +269,9 @@ static ms_status subspace_procrustes(size_t rows, const double *triangle, bool p
         goto done;
     }
     ms_rotate_product(false, true, n, k, n, triangle, k, triangle + n, k, c, k);
-    lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'A', (lapack_int)n, (lapack_int)k, c,
-                                     (lapack_int)k, s, uc, (lapack_int)n, vt, (lapack_int)k);
+    /* column-major, as svd() explains: c^T (k x n) = U' S V'^T */
+    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'A', (lapack_int)k, (lapack_int)n, c,
+                                     (lapack_int)k, s, vt, (lapack_int)k, uc, (lapack_int)n);
     if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR) {
         status = no_memory(err);
         goto done;
