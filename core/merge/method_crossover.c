@@ -14,7 +14,6 @@
 #include <fftw3.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
 static void scalar_chunk(void *context, const ms_merge_chunks *chunks, uint64_t start,
                          size_t count)
@@ -91,22 +90,6 @@ static ms_status emit(crossover *x, ms_error *err)
     return MS_OK;
 }
 
-/* The scatter and gather address the buffer in C's order, all over it: on
- * 2 MiB pages (where the kernel gives them on request) far fewer TLB misses.
- * Aligned past what FFTW's SIMD code needs. */
-static double *spectrum_alloc(size_t bytes)
-{
-    enum { huge_page = 2u << 20 };
-    void *memory = NULL;
-    if (posix_memalign(&memory, huge_page, bytes) != 0)
-        return NULL;
-#ifdef MADV_HUGEPAGE
-    if (bytes >= huge_page)
-        madvise(memory, bytes, MADV_HUGEPAGE);
-#endif
-    return memory;
-}
-
 static const int crossover_buffers = MS_MERGE_CHUNK_A | MS_MERGE_CHUNK_B | MS_MERGE_CHUNK_OUT;
 
 static ms_status run(crossover *x, ms_error *err)
@@ -123,7 +106,9 @@ static ms_status run(crossover *x, ms_error *err)
     ms_status status = ms_merge_order_build(task, &task->c, &x->order, err);
     if (status != MS_OK)
         return status;
-    x->spectrum = spectrum_alloc(((size_t)task->count + 2) * sizeof(double));
+    /* on 2 MiB pages where the kernel gives them: the scatter and gather
+     * address the buffer in C's order, all over it (fewer TLB misses) */
+    x->spectrum = ms_merge_large_doubles((size_t)task->count + 2);
     x->positions = malloc(ms_merge_chunk_capacity(task) * sizeof *x->positions);
     if (x->spectrum == NULL || x->positions == NULL)
         return ms_merge_out_of_memory(task, ms_merge_crossover_scratch(task), err);

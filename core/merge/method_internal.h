@@ -83,6 +83,13 @@ uint64_t ms_merge_elementwise_scratch(const ms_merge_task *task);
 
 /* ---- numeric helpers shared by methods (method_stream.c) ---- */
 
+/* count doubles on the heap (NULL when out of memory or too many), freed
+ * with free(), aligned to 64 bytes.  A block of 2 MiB or more is aligned to
+ * 2 MiB and asked for huge pages: a large matrix is then faulted in 512
+ * times less often (each fault an exception, dear on a virtual machine) and
+ * takes fewer TLB entries to walk. */
+double *ms_merge_large_doubles(size_t count);
+
 /* Python's int(x) of a finite double, clamped into [-2^62, 2^62] (any slice
  * bound past the tensor acts the same). */
 int64_t ms_merge_python_int(double value);

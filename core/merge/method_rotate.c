@@ -47,11 +47,6 @@ size_t ms_rotate_block_rows(size_t columns)
     return rows > 0 ? rows : 1;
 }
 
-static double *doubles(size_t count)
-{
-    return malloc((count > 0 ? count : 1) * sizeof(double));
-}
-
 /* ---- the early returns: plain passes ---- */
 
 static void copy_a_chunk(void *context, const ms_merge_chunks *chunks, uint64_t start,
@@ -110,7 +105,7 @@ ms_status ms_rotate_scan(const ms_merge_task *task, size_t rows, size_t columns,
                          ms_error *err)
 {
     size_t block_rows = ms_rotate_block_rows(columns);
-    double *a = doubles(block_rows * columns), *b = doubles(block_rows * columns);
+    double *a = ms_merge_large_doubles(block_rows * columns), *b = ms_merge_large_doubles(block_rows * columns);
     ms_status status = MS_OK;
     if (a == NULL || b == NULL) {
         status = ms_merge_out_of_memory(task, 2 * block_rows * columns * sizeof(double), err);
@@ -161,7 +156,7 @@ static ms_status emit_centroid(const ms_merge_task *task, size_t columns,
                                const double *centroid_a, const double *centroid_b,
                                ms_error *err)
 {
-    double *row = doubles(columns);
+    double *row = ms_merge_large_doubles(columns);
     if (row == NULL)
         return ms_merge_out_of_memory(task, columns * sizeof(double), err);
     for (size_t j = 0; j < columns; j++)

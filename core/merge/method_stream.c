@@ -4,7 +4,9 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 size_t ms_merge_chunk_length(const ms_merge_task *task, uint64_t start)
 {
@@ -194,4 +196,21 @@ int64_t ms_merge_python_round(double value)
     /* nearbyint rounds half to even in the default rounding mode, as
      * Python's round() does */
     return clamped(nearbyint(value));
+}
+
+double *ms_merge_large_doubles(size_t count)
+{
+    enum { huge_page = 2u << 20 };
+    if (count > SIZE_MAX / sizeof(double))
+        return NULL;
+    size_t bytes = (count > 0 ? count : 1) * sizeof(double);
+    void *memory = NULL;   /* 64: past what FFTW's SIMD code wants */
+    if (posix_memalign(&memory, bytes < huge_page ? 64 : huge_page, bytes) != 0)
+        return NULL;
+    if (bytes < huge_page)
+        return memory;
+#ifdef MADV_HUGEPAGE
+    madvise(memory, bytes, MADV_HUGEPAGE);   /* advice only */
+#endif
+    return memory;
 }

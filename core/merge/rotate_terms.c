@@ -66,11 +66,6 @@ static uint64_t spent(const ms_merge_task *task, spent_on what, uint64_t since)
     return now;
 }
 
-static double *doubles(size_t count)
-{
-    return malloc((count > 0 ? count : 1) * sizeof(double));
-}
-
 static size_t dimension_of(size_t rows, size_t columns)
 {
     return 2 * rows < columns ? 2 * rows : columns;
@@ -218,7 +213,7 @@ static ms_status covariance(const ms_merge_task *task, const ms_rotate_terms *te
                             double *result, ms_error *err)
 {
     size_t d = terms->columns, block = ms_rotate_block_rows(d);
-    double *a = doubles(block * d), *b = doubles(block * d);
+    double *a = ms_merge_large_doubles(block * d), *b = ms_merge_large_doubles(block * d);
     ms_status status = MS_OK;
     if (a == NULL || b == NULL) {
         status = ms_merge_out_of_memory(task, 2 * block * d * sizeof(double), err);
@@ -259,7 +254,7 @@ static ms_status full_terms(const ms_merge_task *task, ms_rotate_terms *terms, b
                             ms_error *err)
 {
     size_t d = terms->columns;
-    double *m = doubles(d * d);
+    double *m = ms_merge_large_doubles(d * d);
     ms_rotate_decomposed result = {0};
     ms_status status = MS_OK;
     if (m == NULL) {
@@ -289,7 +284,7 @@ static ms_status full_terms(const ms_merge_task *task, ms_rotate_terms *terms, b
         fixed[2 * d + j] = spectrum->angles[j];
         fixed[3 * d + j] = spectrum->half_turn[j];
     }
-    terms->b_map = doubles(d * d);   /* R^T W */
+    terms->b_map = ms_merge_large_doubles(d * d);   /* R^T W */
     if (terms->b_map == NULL) {
         status = ms_merge_out_of_memory(task, d * d * sizeof(double), err);
         goto done;
@@ -312,7 +307,7 @@ static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *term
                                 ms_error *err)
 {
     size_t n = terms->rows, d = terms->columns, k = terms->dimension;
-    double *a = doubles(n * d), *b = doubles(n * d);
+    double *a = ms_merge_large_doubles(n * d), *b = ms_merge_large_doubles(n * d);
     ms_rotate_decomposed result = {0};
     ms_status status = MS_OK;
     if (a == NULL || b == NULL) {
@@ -330,8 +325,8 @@ static ms_status subspace_terms(const ms_merge_task *task, ms_rotate_terms *term
         goto done;
     count_decomposition(task, &result);
     uint64_t started = clock_ns();
-    terms->b_map = doubles(k * k);
-    terms->z_map = doubles(k * k);
+    terms->b_map = ms_merge_large_doubles(k * k);
+    terms->z_map = ms_merge_large_doubles(k * k);
     if (!terms->b_map || !terms->z_map) {
         status = ms_merge_out_of_memory(task, 2 * k * k * sizeof(double), err);
         goto done;
@@ -380,7 +375,7 @@ static ms_status produce(const ms_merge_task *task, ms_rotate_terms *terms, bool
 {
     size_t d = terms->columns, k = terms->dimension;
     terms->owned_length = fixed_length(d, k, terms->subspace);
-    terms->owned = doubles(terms->owned_length);
+    terms->owned = ms_merge_large_doubles(terms->owned_length);
     if (terms->owned == NULL)
         return ms_merge_out_of_memory(task, terms->owned_length * sizeof(double), err);
     memset(terms->owned, 0, terms->owned_length * sizeof(double));
@@ -514,7 +509,7 @@ static ms_status coefficients(const ms_merge_task *task, const ms_rotate_terms *
 {
     size_t k = terms->dimension, width = coefficient_width(terms);
     ms_rotation_spectrum view = {0};
-    double *cosines = doubles(k), *factors = doubles(k);
+    double *cosines = ms_merge_large_doubles(k), *factors = ms_merge_large_doubles(k);
     unsigned char *half_turn = malloc(k > 0 ? k : 1);
     ms_status status = MS_OK;
     if (!cosines || !factors || !half_turn) {
@@ -678,9 +673,9 @@ ms_status ms_rotate_terms_apply(const ms_merge_task *task, ms_rotate_terms *term
 {
     size_t d = terms->columns, k = terms->dimension, block = ms_rotate_block_rows(d);
     apply_buffers buffers = {
-        doubles(k * coefficient_width(terms)), doubles(d), doubles(block * d),
-        doubles(block * d), doubles(block * terms->row_length), doubles(block * k),
-        doubles(block * k), doubles(block * d)};
+        ms_merge_large_doubles(k * coefficient_width(terms)), ms_merge_large_doubles(d), ms_merge_large_doubles(block * d),
+        ms_merge_large_doubles(block * d), ms_merge_large_doubles(block * terms->row_length), ms_merge_large_doubles(block * k),
+        ms_merge_large_doubles(block * k), ms_merge_large_doubles(block * d)};
     ms_status status = MS_OK;
     if (!buffers.coefficient || !buffers.centroid || !buffers.a || !buffers.b ||
         !buffers.rows || !buffers.mixed || !buffers.turned || !buffers.out) {
