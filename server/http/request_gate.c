@@ -209,6 +209,20 @@ static void *gate_main(void *argument)
     return NULL;
 }
 
+/* The wakeup pipe and the buffers: what start made before the thread. */
+static void release_resources(ms_request_gate *gate)
+{
+    if (gate->wakeup[0] >= 0) {
+        close(gate->wakeup[0]);
+        close(gate->wakeup[1]);
+        gate->wakeup[0] = gate->wakeup[1] = -1;
+    }
+    free(gate->pending);
+    free(gate->peek_buffer);
+    gate->pending = NULL;
+    gate->peek_buffer = NULL;
+}
+
 int ms_request_gate_start(ms_request_gate *gate, struct ms_service *service, int listen_socket)
 {
     memset(gate, 0, sizeof *gate);
@@ -234,14 +248,7 @@ int ms_request_gate_start(ms_request_gate *gate, struct ms_service *service, int
     gate->started = true;
     return 0;
 fail:
-    if (gate->wakeup[0] >= 0) {
-        close(gate->wakeup[0]);
-        close(gate->wakeup[1]);
-    }
-    free(gate->pending);
-    free(gate->peek_buffer);
-    gate->pending = NULL;
-    gate->peek_buffer = NULL;
+    release_resources(gate);
     return -1;
 }
 
@@ -265,10 +272,5 @@ void ms_request_gate_stop(ms_request_gate *gate)
         close_pending(gate, gate->pending_count - 1);
     close(gate->listen_socket);
     gate->listen_socket = -1;
-    close(gate->wakeup[0]);
-    close(gate->wakeup[1]);
-    free(gate->pending);
-    free(gate->peek_buffer);
-    gate->pending = NULL;
-    gate->peek_buffer = NULL;
+    release_resources(gate);
 }
