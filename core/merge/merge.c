@@ -21,6 +21,7 @@
 #include "core/model/inspect.h"
 #include "merge_internal.h"
 #include "planned_writer.h"
+#include "method_internal.h"
 #include "tensor.h"
 
 enum {
@@ -166,14 +167,6 @@ static void *worker_main(void *argument)
     return NULL;
 }
 
-static void deadline_after_ms(struct timespec *deadline, long milliseconds)
-{
-    clock_gettime(CLOCK_REALTIME, deadline);
-    deadline->tv_nsec += milliseconds * 1000000L;
-    deadline->tv_sec += deadline->tv_nsec / 1000000000L;
-    deadline->tv_nsec %= 1000000000L;
-}
-
 /* Waits for the tensor at position, watching the caller's cancel flag. */
 static bool wait_completed(merge_run *run, size_t position, const atomic_int *cancel)
 {
@@ -187,7 +180,7 @@ static bool wait_completed(merge_run *run, size_t position, const atomic_int *ca
         if (run->completed[position] || atomic_load(&run->stop))
             break;
         struct timespec deadline;
-        deadline_after_ms(&deadline, CANCEL_POLL_MS);
+        ms_merge_deadline_after_ms(&deadline, CANCEL_POLL_MS);
         pthread_cond_timedwait(&run->changed, &run->lock, &deadline);
     }
     bool ready = run->completed[position] && run->status == MS_OK;

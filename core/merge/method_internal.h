@@ -81,6 +81,12 @@ ms_status ms_merge_elementwise(const ms_merge_task *task, ms_merge_visit_fn *vis
                                void *context, ms_error *err);
 uint64_t ms_merge_elementwise_scratch(const ms_merge_task *task);
 
+/* The CLOCK_REALTIME time milliseconds from now, for pthread_cond_timedwait
+ * on a condition with the default clock (the driver's and rotate's short
+ * waits that watch a cancel flag). */
+struct timespec;
+void ms_merge_deadline_after_ms(struct timespec *deadline, long milliseconds);
+
 /* ---- numeric helpers shared by methods (method_stream.c) ---- */
 
 /* count doubles on the heap (NULL when out of memory or too many), freed

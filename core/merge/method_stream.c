@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <sys/mman.h>
 
 size_t ms_merge_chunk_length(const ms_merge_task *task, uint64_t start)
@@ -213,4 +214,12 @@ double *ms_merge_large_doubles(size_t count)
     madvise(memory, bytes, MADV_HUGEPAGE);   /* advice only */
 #endif
     return memory;
+}
+
+void ms_merge_deadline_after_ms(struct timespec *deadline, long milliseconds)
+{
+    clock_gettime(CLOCK_REALTIME, deadline);
+    deadline->tv_nsec += milliseconds * 1000000L;
+    deadline->tv_sec += deadline->tv_nsec / 1000000000L;
+    deadline->tv_nsec %= 1000000000L;
 }

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "method_internal.h"
+
 enum { CANCEL_POLL_MS = 50 };
 
 struct ms_rotate_decomposition {
@@ -110,14 +112,6 @@ static ms_rotate_decomposition *job_new(size_t rows, size_t columns, bool proper
     return job;
 }
 
-static void deadline_after(struct timespec *deadline, long milliseconds)
-{
-    clock_gettime(CLOCK_REALTIME, deadline);
-    deadline->tv_nsec += milliseconds * 1000000L;
-    deadline->tv_sec += deadline->tv_nsec / 1000000000L;
-    deadline->tv_nsec %= 1000000000L;
-}
-
 /* Runs the job on its thread (here when no thread can be started) and
  * waits; cancelled: the job is left to finish alone. */
 static ms_status run(ms_rotate_decomposition *job, const atomic_int *cancel,
@@ -141,7 +135,7 @@ static ms_status run(ms_rotate_decomposition *job, const atomic_int *cancel,
                                 "cancelled during a decomposition");
         }
         struct timespec deadline;
-        deadline_after(&deadline, CANCEL_POLL_MS);
+        ms_merge_deadline_after_ms(&deadline, CANCEL_POLL_MS);
         pthread_cond_timedwait(&job->finished, &job->lock, &deadline);
     }
     pthread_mutex_unlock(&job->lock);
