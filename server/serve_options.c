@@ -37,8 +37,7 @@ static const option_spec option_specs[] = {
     {"connection-timeout", OPT_CONNECTION_TIMEOUT, true,
      "seconds a connection may go without progress (default 30; downloads: at least 600)"},
     {"request-timeout", OPT_REQUEST_TIMEOUT, true,
-     "seconds a client has to send a whole request (line, headers, body), also how "
-     "long an idle keep-alive connection stays open (default 10)"},
+     "seconds a client has to send a whole request (line, headers, body; default 10)"},
     {"connections-per-address", OPT_CONNECTIONS_PER_ADDRESS, true,
      "open connections from one client address at most (default 64; 0: no limit)"},
     {"token-file", OPT_TOKEN_FILE, true, "file whose first line is the bearer token"},

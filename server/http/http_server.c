@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -33,11 +34,28 @@ const char *ms_http_query(const ms_http_request *request, const char *name)
     return MHD_lookup_connection_value(request->connection, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* One request per connection: the request gate (request_gate.h) checks the
+ * first head of each connection before libmicrohttpd reads it, and only the
+ * first, so a connection kept alive would let libmicrohttpd answer a
+ * malformed later head with its HTML.  Closing after every answer costs a
+ * client one more TCP handshake per request. */
+static bool close_after(struct MHD_Response *response)
+{
+    const char *connection = MHD_get_response_header(response, MHD_HTTP_HEADER_CONNECTION);
+    if (connection != NULL && strcasecmp(connection, "close") == 0)
+        return true;
+    return MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
+}
+
 enum MHD_Result ms_http_send(ms_http_request *request, unsigned status,
                              struct MHD_Response *response)
 {
     if (response == NULL)
         return MHD_NO;   /* out of memory: drop the connection */
+    if (!close_after(response)) {
+        MHD_destroy_response(response);
+        return MHD_NO;   /* out of memory: drop the connection */
+    }
     request->status = status;
     request->responded = true;
     if (request->in_worker) {

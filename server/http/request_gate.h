@@ -18,8 +18,9 @@
  * socket down, the gate sees the end and closes it.
  *
  * Only the first request of a connection passes the gate: libmicrohttpd
- * reads the following requests of a keep-alive connection itself, and a
- * malformed one there still gets its HTML answer. */
+ * would read the following requests of a keep-alive connection itself, and
+ * answer a malformed one with its HTML.  So every answer closes its
+ * connection (ms_http_send). */
 #ifndef MS_HTTP_REQUEST_GATE_H
 #define MS_HTTP_REQUEST_GATE_H
 
