@@ -2,7 +2,10 @@
 #include "method_internal.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -199,19 +202,38 @@ int64_t ms_merge_python_round(double value)
     return clamped(nearbyint(value));
 }
 
+enum { HUGE_PAGE_BYTES = 2u << 20 };
+
+static pthread_once_t large_blocks_once = PTHREAD_ONCE_INIT;
+static bool large_blocks_mapped;
+
+/* glibc serves a block from its arenas once the dynamic mmap threshold has
+ * risen past it (to 32 MiB after large frees); the huge-page advice would
+ * then stay on that arena range after free(), and every small allocation
+ * placed there later faults in whole 2 MiB pages that the arena never
+ * gives back (a service that had merged sat at 190 MB instead of 40,
+ * found by tests/soak.sh).  A fixed threshold at the huge-page size keeps
+ * every advised block in its own mapping, gone at free(); smaller blocks
+ * stay in the arenas as before. */
+static void map_large_blocks(void)
+{
+#ifdef M_MMAP_THRESHOLD
+    large_blocks_mapped = mallopt(M_MMAP_THRESHOLD, HUGE_PAGE_BYTES) == 1;
+#endif
+}
+
 double *ms_merge_large_doubles(size_t count)
 {
-    enum { huge_page = 2u << 20 };
     if (count > SIZE_MAX / sizeof(double))
         return NULL;
+    pthread_once(&large_blocks_once, map_large_blocks);
     size_t bytes = (count > 0 ? count : 1) * sizeof(double);
     void *memory = NULL;   /* 64: past what FFTW's SIMD code wants */
-    if (posix_memalign(&memory, bytes < huge_page ? 64 : huge_page, bytes) != 0)
+    if (posix_memalign(&memory, bytes < HUGE_PAGE_BYTES ? 64 : HUGE_PAGE_BYTES, bytes) != 0)
         return NULL;
-    if (bytes < huge_page)
-        return memory;
 #ifdef MADV_HUGEPAGE
-    madvise(memory, bytes, MADV_HUGEPAGE);   /* advice only */
+    if (bytes >= HUGE_PAGE_BYTES && large_blocks_mapped)
+        madvise(memory, bytes, MADV_HUGEPAGE);   /* advice only */
 #endif
     return memory;
 }
