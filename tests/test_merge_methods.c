@@ -711,9 +711,30 @@ static double ramp_filter(const void *context, size_t bin, size_t bins)
     return f < 0 ? 0.0 : f > 1 ? 1.0 : f;
 }
 
+static void fill_random(double *values, size_t n, uint64_t seed)
+{
+    uint64_t state = seed;
+    for (size_t i = 0; i < n; i++) {
+        state = state * 6364136223846793005u + 1442695040888963407u;
+        values[i] = (double)(state >> 11) * 0x1p-53 - 0.5;
+    }
+}
+
+static void check_close(const double *expected, const double *got, size_t n, const char *what)
+{
+    double largest = 0;
+    for (size_t i = 0; i < n; i++)
+        largest = fmax(largest, fabs(expected[i]));
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(expected[i] - got[i]) <= 1e-12 * largest * log2((double)n),
+                      "%s, n %zu, element %zu: %.17g vs %.17g", what, n, i, expected[i], got[i]);
+}
+
 /* The four-step split (used past MS_MERGE_FFT_DIRECT_POINTS) gives what
  * FFTW's own r2c/c2r gives, on sizes that are powers of two, smooth, and
- * with a large prime factor (SDXL's token embedding has 193). */
+ * with a large prime factor (SDXL's token embedding has 193); its plans,
+ * kept by size and alignment, give the same again on another buffer of
+ * the same size, aligned alike or not. */
 START_TEST(test_fft_split_matches_direct)
 {
     const size_t sizes[] = {1u << 15, 30030, 2 * 193 * 50, 12};
@@ -722,25 +743,32 @@ START_TEST(test_fft_split_matches_direct)
         size_t n = sizes[s];
         double *direct = malloc((n + 2) * sizeof *direct);
         double *split = malloc((n + 2) * sizeof *split);
+        double *again = malloc((n + 2) * sizeof *again);
+        double *shifted = malloc((n + 3) * sizeof *shifted);   /* one double off */
         ck_assert_ptr_nonnull(direct);
         ck_assert_ptr_nonnull(split);
-        uint64_t state = 99 + n;
-        double largest = 0;
-        for (size_t i = 0; i < n; i++) {
-            state = state * 6364136223846793005u + 1442695040888963407u;
-            direct[i] = split[i] = (double)(state >> 11) * 0x1p-53 - 0.5;
-        }
+        ck_assert_ptr_nonnull(again);
+        ck_assert_ptr_nonnull(shifted);
+        fill_random(direct, n, 99 + n);
+        memcpy(split, direct, n * sizeof *split);
+        memcpy(again, direct, n * sizeof *again);
+        memcpy(shifted + 1, direct, n * sizeof *shifted);
         ms_error err;
         ck_assert_int_eq(ms_merge_fft_filter(&task, direct, n, ramp_filter, NULL, &err), MS_OK);
         ck_assert_int_eq(ms_merge_fft_filter_split(&task, split, n, ramp_filter, NULL, &err),
                          MS_OK);
-        for (size_t i = 0; i < n; i++)
-            largest = fmax(largest, fabs(direct[i]));
-        for (size_t i = 0; i < n; i++)
-            ck_assert_msg(fabs(direct[i] - split[i]) <= 1e-12 * largest * log2((double)n),
-                          "n %zu, element %zu: %.17g vs %.17g", n, i, direct[i], split[i]);
+        check_close(direct, split, n, "split");
+        ck_assert_int_eq(ms_merge_fft_filter_split(&task, again, n, ramp_filter, NULL, &err),
+                         MS_OK);
+        ck_assert_msg(memcmp(again, split, n * sizeof *split) == 0,
+                      "n %zu: the kept plans gave another answer", n);
+        ck_assert_int_eq(
+            ms_merge_fft_filter_split(&task, shifted + 1, n, ramp_filter, NULL, &err), MS_OK);
+        check_close(direct, shifted + 1, n, "split, buffer one double off");
         free(direct);
         free(split);
+        free(again);
+        free(shifted);
     }
     /* odd sizes cannot be split */
     double odd[7 + 2] = {0};

@@ -7,7 +7,8 @@
  * So, for even n, the n reals are read as N = n/2 complex numbers (the same
  * bytes), transformed by a complex FFT of N = N1 * N2 done as N2 strided
  * FFTs of N1, a twiddle, then N1 contiguous FFTs of N2 (FFTW plans of
- * sqrt(N) points: small buffers, instant planning), and the bins are left
+ * sqrt(N) points: small buffers, quick planning, kept for the next tensor
+ * of the same size), and the bins are left
  * in that order (bin k1 + N1 k2 at N2 k1 + k2) rather than transposed in
  * place: the filter and the real/complex unpacking address bins through the
  * mapping, and the inverse runs the same steps backwards from that order.
@@ -21,6 +22,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* FFTW's planner is not thread-safe (fftw_execute is): two workers may plan
  * at once, so planning and destroying go through one lock. */
@@ -47,26 +49,79 @@ static size_t square_factor(size_t count)
     return best;
 }
 
+/* The four FFTW plans of one N1 x N2 split: [0] forward, [1] inverse. */
+typedef struct four_step_plans {
+    size_t n1, n2;
+    int alignment;                     /* fftw_alignment_of the planned buffer */
+    fftw_plan strided[2], rows[2];
+} four_step_plans;
+
 typedef struct four_step {
     size_t n1, n2;
     fftw_complex *data;
-    fftw_plan strided[2], rows[2];     /* [0] forward, [1] inverse */
+    const four_step_plans *plans;
 } four_step;
 
-static bool plan_four_step(four_step *plan)
+/* Plans are kept for the process, by split and alignment, and run on each
+ * tensor's buffer through the new-array interface (thread-safe): a model
+ * has a few dozen tensor sizes, and planning one (codelets, twiddle tables)
+ * took as long as transforming its millions of points.  They are small
+ * (transforms of about sqrt(N) points); past PLAN_CACHE_SLOTS sizes a
+ * tensor plans for itself and destroys its plans after. */
+enum { PLAN_CACHE_SLOTS = 128 };
+static four_step_plans plan_cache[PLAN_CACHE_SLOTS];
+static size_t plan_cache_count;
+
+static void destroy_plans(four_step_plans *plans)
 {
-    int n1 = (int)plan->n1, n2 = (int)plan->n2;
-    pthread_mutex_lock(&planner_lock);
+    for (int inverse = 0; inverse < 2; inverse++) {
+        if (plans->strided[inverse] != NULL)
+            fftw_destroy_plan(plans->strided[inverse]);
+        if (plans->rows[inverse] != NULL)
+            fftw_destroy_plan(plans->rows[inverse]);
+    }
+    memset(plans, 0, sizeof *plans);
+}
+
+/* Under planner_lock. */
+static bool make_plans(four_step_plans *plans, size_t n1_points, size_t n2_points,
+                       fftw_complex *data)
+{
+    int n1 = (int)n1_points, n2 = (int)n2_points;
+    plans->n1 = n1_points;
+    plans->n2 = n2_points;
+    plans->alignment = fftw_alignment_of((double *)(void *)data);
     for (int inverse = 0; inverse < 2; inverse++) {
         int sign = inverse ? FFTW_BACKWARD : FFTW_FORWARD;
-        plan->strided[inverse] = fftw_plan_many_dft(1, &n1, n2, plan->data, NULL, n2, 1,
-                                                    plan->data, NULL, n2, 1, sign,
-                                                    FFTW_ESTIMATE);
-        plan->rows[inverse] = fftw_plan_many_dft(1, &n2, n1, plan->data, NULL, 1, n2,
-                                                 plan->data, NULL, 1, n2, sign, FFTW_ESTIMATE);
+        plans->strided[inverse] = fftw_plan_many_dft(1, &n1, n2, data, NULL, n2, 1, data, NULL,
+                                                     n2, 1, sign, FFTW_ESTIMATE);
+        plans->rows[inverse] = fftw_plan_many_dft(1, &n2, n1, data, NULL, 1, n2, data, NULL, 1,
+                                                  n2, sign, FFTW_ESTIMATE);
     }
+    if (plans->strided[0] && plans->strided[1] && plans->rows[0] && plans->rows[1])
+        return true;
+    destroy_plans(plans);
+    return false;
+}
+
+/* The cached plans for plan's split and buffer, else own ones made in
+ * *own (the caller destroys them); NULL when FFTW cannot plan. */
+static const four_step_plans *find_plans(const four_step *plan, four_step_plans *own)
+{
+    int alignment = fftw_alignment_of((double *)(void *)plan->data);
+    const four_step_plans *found = NULL;
+    pthread_mutex_lock(&planner_lock);
+    for (size_t i = 0; i < plan_cache_count && found == NULL; i++)
+        if (plan_cache[i].n1 == plan->n1 && plan_cache[i].n2 == plan->n2 &&
+            plan_cache[i].alignment == alignment)
+            found = &plan_cache[i];
+    if (found == NULL && plan_cache_count < PLAN_CACHE_SLOTS &&
+        make_plans(&plan_cache[plan_cache_count], plan->n1, plan->n2, plan->data))
+        found = &plan_cache[plan_cache_count++];
+    if (found == NULL && make_plans(own, plan->n1, plan->n2, plan->data))
+        found = own;
     pthread_mutex_unlock(&planner_lock);
-    return plan->strided[0] && plan->strided[1] && plan->rows[0] && plan->rows[1];
+    return found;
 }
 
 /* exp(2πi m / period) for any m < period from two tables of about
@@ -203,14 +258,15 @@ static void run_four_step(four_step *plan, const unit_roots *twiddles,
                           const void *context)
 {
     size_t count = plan->n1 * plan->n2;
-    fftw_execute(plan->strided[0]);
+    const four_step_plans *plans = plan->plans;
+    fftw_execute_dft(plans->strided[0], plan->data, plan->data);
     twiddle(plan, twiddles, -1.0);
-    fftw_execute(plan->rows[0]);
+    fftw_execute_dft(plans->rows[0], plan->data, plan->data);
     for (size_t k = 0; k <= count / 2; k++)
         filter_pair(plan, real_roots, k, filter, context);
-    fftw_execute(plan->rows[1]);
+    fftw_execute_dft(plans->rows[1], plan->data, plan->data);
     twiddle(plan, twiddles, 1.0);
-    fftw_execute(plan->strided[1]);
+    fftw_execute_dft(plans->strided[1], plan->data, plan->data);
 }
 
 static ms_status four_step_filter(const ms_merge_task *task, double *data, size_t n,
@@ -222,18 +278,20 @@ static ms_status four_step_filter(const ms_merge_task *task, double *data, size_
     plan.n2 = n / 2 / plan.n1;
     plan.data = (fftw_complex *)(void *)data;
     unit_roots twiddles = {0}, real_roots = {0};
+    four_step_plans own = {0};
     ms_status status = MS_OK;
     if (!unit_roots_init(&twiddles, n / 2) || !unit_roots_init(&real_roots, n))
         status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, task->key, "out of memory");
-    else if (!plan_four_step(&plan))
+    else if ((plan.plans = find_plans(&plan, &own)) == NULL)
         status = ms_error_set(err, MS_ERR_INTERNAL, task->key,
                               "FFTW could not plan transforms of %zu by %zu points", plan.n1,
                               plan.n2);
     else
         run_four_step(&plan, &twiddles, &real_roots, filter, context);
-    for (int i = 0; i < 2; i++) {
-        destroy_plan(plan.strided[i]);
-        destroy_plan(plan.rows[i]);
+    if (own.n1 != 0) {
+        pthread_mutex_lock(&planner_lock);
+        destroy_plans(&own);
+        pthread_mutex_unlock(&planner_lock);
     }
     unit_roots_free(&twiddles);
     unit_roots_free(&real_roots);
@@ -274,8 +332,13 @@ static bool can_split(uint64_t n)
     return n % 2 == 0 && n >= 4 && square_factor((size_t)(n / 2)) > 1;
 }
 
-/* Up to here FFTW's own r2c is faster (no strided passes) and its extra
- * n doubles (at most 32 MiB) are cheap; past it, the split keeps memory flat. */
+/* Up to here FFTW's own r2c is faster (no strided passes, and planning it
+ * is quick).  Past it, planning FFTW's r2c and c2r of a size took as long
+ * as running them (tens of ms at a million points, twiddle tables of twice
+ * the data's size, fresh pages each time since blocks of 2 MiB and more
+ * are mappings of their own), while the split's plans are kept and its
+ * memory stays flat: SD1.5 distribution_crossover took 42 s with the split
+ * from 2^17 points, 55 s with it from 2^22. */
 static bool uses_four_step(uint64_t n)
 {
     return n > MS_MERGE_FFT_DIRECT_POINTS && can_split(n);

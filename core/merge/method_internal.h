@@ -109,19 +109,30 @@ int64_t ms_merge_python_round(double value);
 
 bool ms_merge_dtype_is_narrow(ms_dtype dtype);      /* F16 or BF16 */
 
+/* The key of zero (both signs). */
+enum { MS_MERGE_KEY16_ZERO = 0x8000u };
+
 /* Order-preserving keys as torch's sort orders values: -0 and +0 are one
  * key, every NaN is one key above +Inf.  key16 works on F16/BF16 patterns,
  * key32 on F32 patterns, key64 on doubles. */
-uint16_t ms_merge_key16(ms_dtype dtype, uint16_t bits);
+static inline uint16_t ms_merge_key16(ms_dtype dtype, uint16_t bits)
+{
+    /* inline: called per element when C's order is replayed */
+    uint16_t exponent = dtype == MS_DTYPE_F16 ? 0x7c00u : 0x7f80u;
+    uint16_t mantissa = dtype == MS_DTYPE_F16 ? 0x03ffu : 0x007fu;
+    if ((bits & exponent) == exponent && (bits & mantissa) != 0)
+        return 0xffffu;   /* every NaN */
+    if ((bits & 0x7fffu) == 0)
+        return MS_MERGE_KEY16_ZERO;
+    return (bits & 0x8000u) ? (uint16_t)~bits : (uint16_t)(bits | 0x8000u);
+}
+
 uint32_t ms_merge_key32(float value);
 uint64_t ms_merge_key64(double value);
 
 /* The value of a key (+0 for the zero key, a quiet NaN for the NaN key). */
 double ms_merge_key16_value(ms_dtype dtype, uint16_t key);
 double ms_merge_key64_value(uint64_t key);
-
-/* The key of zero (both signs). */
-enum { MS_MERGE_KEY16_ZERO = 0x8000u };
 
 /* Sorts ascending, in place (MSD radix, no extra array). */
 void ms_merge_sort_u64(uint64_t *values, size_t count);
@@ -181,7 +192,7 @@ void ms_merge_order_scratch(const ms_merge_task *task, const ms_merge_operand *o
 typedef double ms_merge_bin_filter(const void *context, size_t bin, size_t bins);
 
 /* Past this many points the transform is split (see below). */
-#define MS_MERGE_FFT_DIRECT_POINTS (UINT64_C(1) << 22)
+#define MS_MERGE_FFT_DIRECT_POINTS (UINT64_C(1) << 17)
 
 /* data holds n reals and 2 spare doubles; on return it holds
  * n * irfft(filter ⊙ rfft(x)) (unnormalised, like FFTW's c2r).  Even n past

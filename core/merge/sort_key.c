@@ -14,22 +14,6 @@ bool ms_merge_dtype_is_narrow(ms_dtype dtype)
     return dtype == MS_DTYPE_F16 || dtype == MS_DTYPE_BF16;
 }
 
-static bool narrow_is_nan(ms_dtype dtype, uint16_t bits)
-{
-    uint16_t exponent = dtype == MS_DTYPE_F16 ? 0x7c00u : 0x7f80u;
-    uint16_t mantissa = dtype == MS_DTYPE_F16 ? 0x03ffu : 0x007fu;
-    return (bits & exponent) == exponent && (bits & mantissa) != 0;
-}
-
-uint16_t ms_merge_key16(ms_dtype dtype, uint16_t bits)
-{
-    if (narrow_is_nan(dtype, bits))
-        return 0xffffu;
-    if ((bits & 0x7fffu) == 0)
-        return MS_MERGE_KEY16_ZERO;
-    return (bits & 0x8000u) ? (uint16_t)~bits : (uint16_t)(bits | 0x8000u);
-}
-
 double ms_merge_key16_value(ms_dtype dtype, uint16_t key)
 {
     if (key == 0xffffu)
