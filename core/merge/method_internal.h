@@ -93,9 +93,8 @@ void ms_merge_deadline_after_ms(struct timespec *deadline, long milliseconds);
  * with free(), aligned to 64 bytes.  A block of 2 MiB or more is aligned to
  * 2 MiB and asked for huge pages: a large matrix is then faulted in 512
  * times less often (each fault an exception, dear on a virtual machine) and
- * takes fewer TLB entries to walk.  The first call fixes glibc's mmap
- * threshold at 2 MiB for the process, so that such a block is a mapping of
- * its own, returned to the system by free(). */
+ * takes fewer TLB entries to walk.  Such a block is a mapping of its own,
+ * returned to the system by free(). */
 double *ms_merge_large_doubles(size_t count);
 
 /* Python's int(x) of a finite double, clamped into [-2^62, 2^62] (any slice

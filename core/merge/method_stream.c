@@ -2,10 +2,7 @@
 #include "method_internal.h"
 
 #include <inttypes.h>
-#include <malloc.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -202,38 +199,35 @@ int64_t ms_merge_python_round(double value)
     return clamped(nearbyint(value));
 }
 
-enum { HUGE_PAGE_BYTES = 2u << 20 };
+enum {
+    HUGE_PAGE_BYTES = 2u << 20,
+    /* past glibc's largest dynamic mmap threshold (32 MiB on 64-bit) */
+    OWN_MAPPING_BYTES = 64u << 20,
+};
 
-static pthread_once_t large_blocks_once = PTHREAD_ONCE_INIT;
-static bool large_blocks_mapped;
-
-/* glibc serves a block from its arenas once the dynamic mmap threshold has
- * risen past it (to 32 MiB after large frees); the huge-page advice would
- * then stay on that arena range after free(), and every small allocation
- * placed there later faults in whole 2 MiB pages that the arena never
- * gives back (a service that had merged sat at 190 MB instead of 40,
- * found by tests/soak.sh).  A fixed threshold at the huge-page size keeps
- * every advised block in its own mapping, gone at free(); smaller blocks
- * stay in the arenas as before. */
-static void map_large_blocks(void)
-{
-#ifdef M_MMAP_THRESHOLD
-    large_blocks_mapped = mallopt(M_MMAP_THRESHOLD, HUGE_PAGE_BYTES) == 1;
-#endif
-}
-
+/* A block of 2 MiB or more is asked of malloc as at least 64 MiB, which
+ * glibc always serves as a mapping of its own (only the pages touched
+ * become resident), so free() unmaps it, advice and all.  Served from an
+ * arena instead (glibc's dynamic threshold rises to 32 MiB after large
+ * frees), the huge-page advice stayed on that arena range after free(),
+ * and every small allocation placed there later faulted in a whole 2 MiB
+ * page that the arena never gave back: a service that had merged sat at
+ * 190 MB instead of 40 (found by tests/soak.sh).  Fixing the threshold
+ * with mallopt instead would have sent FFTW's per-transform buffers of a
+ * few MiB to fresh mappings too, faulted in anew at every execution. */
 double *ms_merge_large_doubles(size_t count)
 {
     if (count > SIZE_MAX / sizeof(double))
         return NULL;
-    pthread_once(&large_blocks_once, map_large_blocks);
     size_t bytes = (count > 0 ? count : 1) * sizeof(double);
     void *memory = NULL;   /* 64: past what FFTW's SIMD code wants */
-    if (posix_memalign(&memory, bytes < HUGE_PAGE_BYTES ? 64 : HUGE_PAGE_BYTES, bytes) != 0)
+    if (bytes < HUGE_PAGE_BYTES)
+        return posix_memalign(&memory, 64, bytes) == 0 ? memory : NULL;
+    size_t asked = bytes > OWN_MAPPING_BYTES ? bytes : OWN_MAPPING_BYTES;
+    if (posix_memalign(&memory, HUGE_PAGE_BYTES, asked) != 0)
         return NULL;
 #ifdef MADV_HUGEPAGE
-    if (bytes >= HUGE_PAGE_BYTES && large_blocks_mapped)
-        madvise(memory, bytes, MADV_HUGEPAGE);   /* advice only */
+    madvise(memory, bytes, MADV_HUGEPAGE);   /* advice only */
 #endif
     return memory;
 }
