@@ -140,6 +140,9 @@ if start_server edges "$work/data-edges"; then
         gate_refusal "Content-Length: $length -> 400" 400 bad_request \
             '.error.details.reason == "content_length" and .error.details.header == "Content-Length"'
     done
+    printf 'POST /v1/resize-lora HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n{}' >"$work/request"
+    gate_refusal "Transfer-Encoding: gzip -> 501 not_implemented (it hung until the timeout)" 501 \
+        not_implemented '.error.details.header == "Transfer-Encoding"'
     { printf 'GET /healthz HTTP/1.1\r\nHost: t\r\n'
       for i in $(seq 1 40); do printf 'X-Long-%d: %0900d\r\n' "$i" 0; done; printf '\r\n'; } >"$work/request"
     gate_refusal "a 36 KB head (past libmicrohttpd's 32 KiB) -> 431 as JSON" 431 headers_too_large \

@@ -20,6 +20,7 @@ typedef struct head_case {
 #define INCOMPLETE MS_REQUEST_HEAD_INCOMPLETE, MS_OK, NULL
 #define BAD(reason) MS_REQUEST_HEAD_REFUSED, MS_ERR_BAD_REQUEST, reason
 #define VERSION MS_REQUEST_HEAD_REFUSED, MS_ERR_HTTP_VERSION_NOT_SUPPORTED, NULL
+#define CODING MS_REQUEST_HEAD_REFUSED, MS_ERR_NOT_IMPLEMENTED, NULL
 
 static const head_case cases[] = {
     /* accepted */
@@ -33,6 +34,9 @@ static const head_case cases[] = {
     {"M-SEARCH * HTTP/1.9\r\nX-Empty:\r\nX-Tab:\tv\t\r\n\r\n", ACCEPTED},
     {"GET /caf\xc3\xa9?q=\xff HTTP/1.1\r\nX-Utf8: \xc3\xa9\r\n\r\n", ACCEPTED},
     {"GET /v1/jobs?limit=5&cursor=9 HTTP/1.1\r\nContent-Lengthy: x\r\n\r\n", ACCEPTED},
+    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", ACCEPTED},
+    {"POST / HTTP/1.1\r\ntransfer-encoding:  CHUNKED \r\n\r\n", ACCEPTED},
+    {"POST / HTTP/1.1\r\nTransfer-Encodings: gzip\r\n\r\n", ACCEPTED},
     /* incomplete: nothing wrong yet */
     {"", INCOMPLETE},
     {"\r\n", INCOMPLETE},
@@ -91,6 +95,11 @@ static const head_case cases[] = {
     {"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n", BAD("content_length")},
     {"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", BAD("content_length")},
     {"POST / HTTP/1.1\r\nContent-Length: 12\r\nContent-Length: 1x\r\n\r\n", BAD("content_length")},
+    /* Transfer-Encoding: chunked only */
+    {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", CODING},
+    {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", CODING},
+    {"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n", CODING},
+    {"POST / HTTP/1.1\r\nTRANSFER-ENCODING: chunked2\r\n", CODING},   /* before the end */
 };
 
 static const char *detail(const ms_error *err, const char *name)

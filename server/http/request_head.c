@@ -144,6 +144,19 @@ static bool content_length_valid(const char *value, size_t length)
     return true;
 }
 
+/* "chunked" between optional blanks: the only coding libmicrohttpd 0.9.75
+ * reads a body in; with any other it answered nothing and the client
+ * waited for --request-timeout. */
+static bool transfer_encoding_supported(const char *value, size_t length)
+{
+    size_t at = 0;
+    while (at < length && (value[at] == ' ' || value[at] == '\t'))
+        at++;
+    while (length > at && (value[length - 1] == ' ' || value[length - 1] == '\t'))
+        length--;
+    return length - at == 7 && strncasecmp(value + at, "chunked", 7) == 0;
+}
+
 static ms_request_head_verdict check_header_line(head_cursor *cursor, const char *line,
                                                  size_t length)
 {
@@ -167,6 +180,14 @@ static ms_request_head_verdict check_header_line(head_cursor *cursor, const char
         refuse_bad_request(cursor, "content_length",
                            "Content-Length is not a number of bytes below 2^64 - 1");
         ms_error_detail_add(cursor->err, "header", "Content-Length");
+        return MS_REQUEST_HEAD_REFUSED;
+    }
+    if (name == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0 &&
+        !transfer_encoding_supported(value, value_length)) {
+        ms_error_set(cursor->err, MS_ERR_NOT_IMPLEMENTED, NULL,
+                     "Transfer-Encoding other than chunked is not supported: send the body "
+                     "with Content-Length, or chunked");
+        ms_error_detail_add(cursor->err, "header", "Transfer-Encoding");
         return MS_REQUEST_HEAD_REFUSED;
     }
     cursor->fields++;
