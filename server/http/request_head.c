@@ -121,19 +121,28 @@ static ms_request_head_verdict check_request_line(head_cursor *cursor, const cha
     return MS_REQUEST_HEAD_INCOMPLETE;
 }
 
-/* Digits between optional blanks, below 2^64 - 1 (libmicrohttpd's
- * "unknown size"). */
-static bool content_length_valid(const char *value, size_t length)
+/* The value without its leading and trailing blanks: [*start, *end). */
+static void trim_blanks(const char *value, size_t length, size_t *start, size_t *end)
 {
     size_t at = 0;
     while (at < length && (value[at] == ' ' || value[at] == '\t'))
         at++;
     while (length > at && (value[length - 1] == ' ' || value[length - 1] == '\t'))
         length--;
-    if (at == length)
+    *start = at;
+    *end = length;
+}
+
+/* Digits between optional blanks, below 2^64 - 1 (libmicrohttpd's
+ * "unknown size"). */
+static bool content_length_valid(const char *value, size_t length)
+{
+    size_t at, end;
+    trim_blanks(value, length, &at, &end);
+    if (at == end)
         return false;
     uint64_t number = 0;
-    for (; at < length; at++) {
+    for (; at < end; at++) {
         if (value[at] < '0' || value[at] > '9')
             return false;
         uint64_t digit = (uint64_t)(value[at] - '0');
@@ -149,12 +158,9 @@ static bool content_length_valid(const char *value, size_t length)
  * waited for --request-timeout. */
 static bool transfer_encoding_supported(const char *value, size_t length)
 {
-    size_t at = 0;
-    while (at < length && (value[at] == ' ' || value[at] == '\t'))
-        at++;
-    while (length > at && (value[length - 1] == ' ' || value[length - 1] == '\t'))
-        length--;
-    return length - at == 7 && strncasecmp(value + at, "chunked", 7) == 0;
+    size_t start, end;
+    trim_blanks(value, length, &start, &end);
+    return end - start == 7 && strncasecmp(value + start, "chunked", 7) == 0;
 }
 
 static ms_request_head_verdict check_header_line(head_cursor *cursor, const char *line,
