@@ -783,20 +783,9 @@ END_TEST
  * block then came from an arena, where its huge-page advice stayed after
  * free() and small allocations later placed there faulted in 2 MiB pages
  * that were never given back. */
-#if defined(__SANITIZE_ADDRESS__)
-#define ALLOCATOR_IS_GLIBC 0   /* AddressSanitizer's own (gcc) */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ALLOCATOR_IS_GLIBC 0   /* (clang) */
-#endif
-#endif
-#if !defined(ALLOCATOR_IS_GLIBC) && defined(__GLIBC__)
-#define ALLOCATOR_IS_GLIBC 1
-#endif
-
 START_TEST(test_large_block_returned)
 {
-#if ALLOCATOR_IS_GLIBC
+#if MS_MERGE_GLIBC_MALLOC
     size_t raise_bytes = 16u << 20;
     unsigned char *raise_threshold = malloc(raise_bytes);
     ck_assert(raise_threshold != NULL);

@@ -97,6 +97,23 @@ void ms_merge_deadline_after_ms(struct timespec *deadline, long milliseconds);
  * returned to the system by free(). */
 double *ms_merge_large_doubles(size_t count);
 
+/* 1 where glibc's malloc serves malloc(), 0 elsewhere, AddressSanitizer's
+ * allocator included (it replaces glibc's in the sanitizer build). */
+#if defined(__SANITIZE_ADDRESS__)
+#define MS_MERGE_GLIBC_MALLOC 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MS_MERGE_GLIBC_MALLOC 0
+#endif
+#endif
+#ifndef MS_MERGE_GLIBC_MALLOC
+#ifdef __GLIBC__
+#define MS_MERGE_GLIBC_MALLOC 1
+#else
+#define MS_MERGE_GLIBC_MALLOC 0
+#endif
+#endif
+
 /* Python's int(x) of a finite double, clamped into [-2^62, 2^62] (any slice
  * bound past the tensor acts the same). */
 int64_t ms_merge_python_int(double value);

@@ -214,25 +214,9 @@ enum {
  * page that the arena never gave back: a service that had merged sat at
  * 190 MB instead of 40 (found by tests/soak.sh).  Fixing the threshold
  * with mallopt instead would have sent FFTW's per-transform buffers of a
- * few MiB to fresh mappings too, faulted in anew at every execution. */
-/* Only glibc's malloc needs steering so; AddressSanitizer's allocator
- * (which replaces it in the sanitizer build) would poison and quarantine
- * all 64 MiB of every block. */
-#if defined(__SANITIZE_ADDRESS__)
-#define STEER_GLIBC_MALLOC 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STEER_GLIBC_MALLOC 0
-#endif
-#endif
-#ifndef STEER_GLIBC_MALLOC
-#ifdef __GLIBC__
-#define STEER_GLIBC_MALLOC 1
-#else
-#define STEER_GLIBC_MALLOC 0
-#endif
-#endif
-
+ * few MiB to fresh mappings too, faulted in anew at every execution.  Only
+ * glibc's malloc needs steering so: AddressSanitizer's allocator would
+ * poison and quarantine all 64 MiB of every block. */
 double *ms_merge_large_doubles(size_t count)
 {
     if (count > SIZE_MAX / sizeof(double))
@@ -241,7 +225,7 @@ double *ms_merge_large_doubles(size_t count)
     void *memory = NULL;   /* 64: past what FFTW's SIMD code wants */
     if (bytes < HUGE_PAGE_BYTES)
         return posix_memalign(&memory, 64, bytes) == 0 ? memory : NULL;
-    size_t asked = STEER_GLIBC_MALLOC && bytes < OWN_MAPPING_BYTES ? OWN_MAPPING_BYTES : bytes;
+    size_t asked = MS_MERGE_GLIBC_MALLOC && bytes < OWN_MAPPING_BYTES ? OWN_MAPPING_BYTES : bytes;
     if (posix_memalign(&memory, HUGE_PAGE_BYTES, asked) != 0)
         return NULL;
 #ifdef MADV_HUGEPAGE

@@ -157,8 +157,7 @@ static enum MHD_Result refuse_too_large(ms_http_request *request)
     ms_error_set(&err, MS_ERR_BODY_TOO_LARGE, NULL, "request body is larger than %zu bytes",
                  request->body_limit);
     ms_error_detail_add(&err, "limit", "%zu", request->body_limit);
-    static const char *const close_header[] = {MHD_HTTP_HEADER_CONNECTION, "close", NULL};
-    return ms_http_send_error(request, &err, close_header);
+    return ms_http_send_error(request, &err, NULL);   /* closes, as every answer */
 }
 
 /* Room for size more bytes and a NUL: the declared length at once (a
@@ -235,7 +234,7 @@ static enum MHD_Result check_head(ms_http_request *request)
     if (ms_http_refuse_bad_head(request, &result))
         return result;
     if (!ms_routes_authorized(request))
-        return ms_routes_refuse_unauthorized(request, method_has_body(request->method));
+        return ms_routes_refuse_unauthorized(request);
     request->body_limit = ms_routes_body_limit(request);
     if (method_has_body(request->method) && declared_too_large(request))
         return refuse_too_large(request);

@@ -67,8 +67,7 @@ void ms_http_head_too_large(ms_error *err, size_t head_bytes, size_t fields)
 
 static bool refuse(ms_http_request *request, ms_error *err, enum MHD_Result *result)
 {
-    static const char *const close_header[] = {MHD_HTTP_HEADER_CONNECTION, "close", NULL};
-    *result = ms_http_send_error(request, err, close_header);
+    *result = ms_http_send_error(request, err, NULL);   /* closes, as every answer */
     return true;
 }
 

@@ -390,15 +390,13 @@ bool ms_routes_authorized(ms_http_request *request)
            ms_auth_check(token, ms_http_header(request, MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
-enum MHD_Result ms_routes_refuse_unauthorized(ms_http_request *request, bool close_connection)
+enum MHD_Result ms_routes_refuse_unauthorized(ms_http_request *request)
 {
     static const char *const headers[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
-    static const char *const closing_headers[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
-                                                  MHD_HTTP_HEADER_CONNECTION, "close", NULL};
     ms_error err;
     ms_error_set(&err, MS_ERR_UNAUTHORIZED, NULL,
                  "missing or wrong bearer token (Authorization: Bearer TOKEN)");
-    return ms_http_send_error(request, &err, close_connection ? closing_headers : headers);
+    return ms_http_send_error(request, &err, headers);
 }
 
 bool ms_routes_may_pass_through(const char *uri)

@@ -13,10 +13,10 @@ enum MHD_Result ms_routes_handle(ms_http_request *request);
 /* With --token-file, a request without the right bearer token (/healthz
  * excepted) is answered 401 here.  The HTTP layer asks at a request's first
  * callback, before reading a body, so that strangers cannot make it buffer
- * a megabyte each; close_connection then ends the connection with the
- * answer (the unread body must not be taken for the next request). */
+ * a megabyte each; the answer ends the connection, as every answer does
+ * (the unread body must not be taken for the next request). */
 bool ms_routes_authorized(ms_http_request *request);
-enum MHD_Result ms_routes_refuse_unauthorized(ms_http_request *request, bool close_connection);
+enum MHD_Result ms_routes_refuse_unauthorized(ms_http_request *request);
 
 /* Whether a request's URI as sent may be passed to the web UI: under
  * /sdapi/ or /bbwm/, /bbwm/merge-models excepted (passthrough.h). */
