@@ -554,6 +554,73 @@ START_TEST(test_keys)
 }
 END_TEST
 
+/* C's counting-sort order: replayed after a rewind it is the same stable
+ * order (checked against a plain insertion of every element); a C whose
+ * bytes change under it (a rewritten file) overruns a key's range, which is
+ * refused as input_changed instead of a position past the tensor. */
+START_TEST(test_order_replay_and_change)
+{
+    enum { N = 3 * MS_MERGE_CHUNK_ELEMENTS / 2 + 7 };
+    const ms_dtype dtypes[] = {MS_DTYPE_F16, MS_DTYPE_BF16};
+    for (size_t d = 0; d < COUNT_OF(dtypes); d++) {
+        uint16_t *patterns = malloc(N * sizeof *patterns);
+        uint32_t *positions = malloc(N * sizeof *positions), *again = malloc(N * sizeof *again);
+        uint32_t *seen = calloc(65536, sizeof *seen), *below = calloc(65537, sizeof *below);
+        ck_assert(patterns && positions && again && seen && below);
+        uint64_t state = 12345;
+        for (size_t i = 0; i < N; i++) {
+            state = state * 6364136223846793005u + 1442695040888963407u;
+            /* a narrow spread, so that keys repeat; zeros of both signs, a NaN */
+            patterns[i] = (uint16_t)((state >> 33) % 512 + ((state >> 20) & 1 ? 0xa000u : 0x2000u));
+            if (i % 97 == 0)
+                patterns[i] = (i % 194 == 0) ? 0x8000u : 0x0000u;
+            if (i == 5)
+                patterns[i] = dtypes[d] == MS_DTYPE_F16 ? 0x7e00u : 0x7fc1u;
+        }
+        /* expected: elements of smaller keys, then earlier ones of the same key */
+        for (size_t i = 0; i < N; i++)
+            below[ms_merge_key16(dtypes[d], patterns[i]) + 1]++;
+        for (size_t key = 0; key < 65536; key++)
+            below[key + 1] += below[key];
+        ms_merge_task task = {.key = "c", .count = N, .ndim = 1};
+        task.c = (ms_merge_operand){(const unsigned char *)patterns, dtypes[d], false};
+        ms_merge_order order;
+        ms_error err;
+        ck_assert_int_eq(ms_merge_order_build(&task, &task.c, &order, &err), MS_OK);
+        for (int pass = 0; pass < 2; pass++) {
+            uint32_t *target = pass == 0 ? positions : again;
+            for (uint64_t start = 0; start < N; start += MS_MERGE_CHUNK_ELEMENTS) {
+                size_t count = ms_merge_chunk_length(&task, start);
+                ck_assert_int_eq(ms_merge_order_positions(&task, &order, start, count,
+                                                          target + start, &err), MS_OK);
+            }
+            ms_merge_order_rewind(&order);
+        }
+        for (size_t i = 0; i < N; i++) {
+            uint16_t key = ms_merge_key16(dtypes[d], patterns[i]);
+            ck_assert_uint_eq(positions[i], below[key] + seen[key]++);
+        }
+        ck_assert(memcmp(positions, again, N * sizeof *positions) == 0);
+        /* every element now equal to the first: its key's range overflows */
+        for (size_t i = 1; i < N; i++)
+            patterns[i] = patterns[0];
+        ms_status status = MS_OK;
+        for (uint64_t start = 0; status == MS_OK && start < N; start += MS_MERGE_CHUNK_ELEMENTS)
+            status = ms_merge_order_positions(&task, &order, start,
+                                              ms_merge_chunk_length(&task, start), positions, &err);
+        ck_assert_int_eq(status, MS_ERR_IO);
+        ck_assert_str_eq(err.key, "c");
+        ck_assert_ptr_nonnull(strstr(err.message, "changed while it was merged"));
+        ms_merge_order_free(&order);
+        free(patterns);
+        free(positions);
+        free(again);
+        free(seen);
+        free(below);
+    }
+}
+END_TEST
+
 START_TEST(test_cancel_before_start)
 {
     const char *method = all_methods[_i];
@@ -822,6 +889,7 @@ static Suite *methods_suite(void)
     tcase_add_test(basics, test_top_k_by_hand);
     tcase_add_test(basics, test_crossover_by_hand);
     tcase_add_test(basics, test_keys);
+    tcase_add_test(basics, test_order_replay_and_change);
     tcase_add_test(basics, test_nth_and_sort);
     tcase_add_test(basics, test_select_levels);
     tcase_add_test(basics, test_scratch_bounds);

@@ -28,7 +28,7 @@ typedef struct crossover {
     const ms_merge_task *task;
     ms_merge_order order;
     double *spectrum;          /* n + 2 doubles: y - x, then its transforms */
-    uint64_t *positions;
+    uint32_t *positions;
     ms_merge_chunks chunks;
 } crossover;
 
@@ -152,6 +152,6 @@ uint64_t ms_merge_crossover_scratch(const ms_merge_task *task)
     uint64_t running = order_held + (task->count + 2) * sizeof(double) +
                        ms_merge_fft_extra_bytes(task->count) +
                        ms_merge_chunks_bytes(task, crossover_buffers) +
-                       ms_merge_chunk_capacity(task) * sizeof(uint64_t);
+                       ms_merge_chunk_capacity(task) * sizeof(uint32_t);
     return running > order_peak ? running : order_peak;
 }

@@ -133,14 +133,15 @@ enum { MS_MERGE_KEY16_ZERO = 0x8000u };
  * key32 on F32 patterns, key64 on doubles. */
 static inline uint16_t ms_merge_key16(ms_dtype dtype, uint16_t bits)
 {
-    /* inline: called per element when C's order is replayed */
-    uint16_t exponent = dtype == MS_DTYPE_F16 ? 0x7c00u : 0x7f80u;
-    uint16_t mantissa = dtype == MS_DTYPE_F16 ? 0x03ffu : 0x007fu;
-    if ((bits & exponent) == exponent && (bits & mantissa) != 0)
-        return 0xffffu;   /* every NaN */
-    if ((bits & 0x7fffu) == 0)
-        return MS_MERGE_KEY16_ZERO;
-    return (bits & 0x8000u) ? (uint16_t)~bits : (uint16_t)(bits | 0x8000u);
+    /* inline and without a branch on the sign (random in a weight tensor):
+     * called per element when C's order is replayed */
+    uint16_t infinity = dtype == MS_DTYPE_F16 ? 0x7c00u : 0x7f80u;
+    uint16_t magnitude = bits & 0x7fffu;
+    /* one compare finds both zeros (0 - 1 wraps to 0xffff) and every NaN */
+    if ((uint16_t)(magnitude - 1u) >= infinity)
+        return magnitude == 0 ? (uint16_t)MS_MERGE_KEY16_ZERO : 0xffffu;
+    /* negative: every bit flipped; positive: the sign bit set */
+    return (uint16_t)(bits ^ (0x8000u | (uint16_t)-(bits >> 15)));
 }
 
 uint32_t ms_merge_key32(float value);
@@ -177,16 +178,20 @@ uint64_t ms_merge_select_scratch(const ms_merge_task *task, size_t collect_limit
 /* ---- stable orders (sort_order.c) ---- */
 
 /* The position of every element in a stable ascending sort of one operand,
- * produced in element order.  F16/BF16: a counting sort, 2 x 65536 counters
- * and nothing per element.  F32/F64: a uint32 rank per element (4n bytes),
- * found by sorting (key, index) pairs that are freed once the ranks are
- * known (8n bytes for F32, packed in one uint64; 16n for F64). */
+ * produced in element order.  F16/BF16: a counting sort, one (next, end)
+ * pair of counters per key and nothing per element.  F32/F64: a uint32 rank
+ * per element (4n bytes), found by sorting (key, index) pairs that are freed
+ * once the ranks are known (8n bytes for F32, packed in one uint64; 16n for
+ * F64).  At most UINT32_MAX elements. */
+typedef struct ms_merge_key_range {
+    uint32_t next, end;   /* the key's next position, and the end of its range */
+} ms_merge_key_range;
+
 typedef struct ms_merge_order {
     const ms_merge_operand *operand;
-    uint64_t *starts;     /* narrow: first position of each key */
-    uint64_t *next;       /* narrow: next position of each key */
-    uint16_t *bits;       /* narrow: one chunk of patterns */
-    uint32_t *ranks;      /* wide: position of each element */
+    ms_merge_key_range *ranges;   /* narrow: by key */
+    uint16_t *bits;               /* narrow: one chunk of patterns */
+    uint32_t *ranks;              /* wide: position of each element */
 } ms_merge_order;
 
 ms_status ms_merge_order_build(const ms_merge_task *task, const ms_merge_operand *operand,
@@ -194,7 +199,7 @@ ms_status ms_merge_order_build(const ms_merge_task *task, const ms_merge_operand
 /* Positions of elements [start, start + count); calls must run over the
  * elements in ascending order, from 0 after build or rewind. */
 ms_status ms_merge_order_positions(const ms_merge_task *task, ms_merge_order *order,
-                                   uint64_t start, size_t count, uint64_t *positions,
+                                   uint64_t start, size_t count, uint32_t *positions,
                                    ms_error *err);
 void ms_merge_order_rewind(ms_merge_order *order);
 void ms_merge_order_free(ms_merge_order *order);

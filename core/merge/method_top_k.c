@@ -256,7 +256,7 @@ typedef struct top_k {
     sorted_values sorted;
     double low, high;          /* the band: low < |v| <= high */
     bool inverted;
-    uint64_t *positions;
+    uint32_t *positions;
 } top_k;
 
 static ms_status emit(top_k *t, ms_merge_chunks *chunks, ms_error *err)
@@ -349,7 +349,7 @@ uint64_t ms_merge_top_k_scratch(const ms_merge_task *task)
         after = ms_merge_select_scratch(task, MS_MERGE_SELECT_COLLECT);
     }
     uint64_t emitting = ms_merge_chunks_bytes(task, MS_MERGE_CHUNK_A | MS_MERGE_CHUNK_OUT) +
-                        chunk * sizeof(uint64_t);
+                        chunk * sizeof(uint32_t);
     if (emitting > after)
         after = emitting;
     uint64_t peak = order_peak;

@@ -1,11 +1,12 @@
 /* The stable ascending order of one operand, as the position of each element.
  *
- * F16/BF16 have 65536 patterns: a counting sort (histogram of keys, prefix
- * sums, then position = next[key]++ scanning the elements in order) gives
- * each element's stable position with no per-element memory, and can be
- * replayed by rewinding next.  F32/F64 cannot be counted: their ranks are
- * stored (uint32 per element), computed by sorting (key, index) pairs, which
- * orders ties by index, i.e. stably. */
+ * F16/BF16 have 65536 patterns: a counting sort (histogram, prefix sums,
+ * then position = next[key]++ scanning the elements in order) gives each
+ * element's stable position with no per-element memory, and can be replayed
+ * by rewinding next.  The histogram counts raw patterns (no key per
+ * element), folded into keys after.  F32/F64 cannot be counted: their ranks
+ * are stored (uint32 per element), computed by sorting (key, index) pairs,
+ * which orders ties by index, i.e. stably. */
 #include "method_internal.h"
 
 #include <stdlib.h>
@@ -22,17 +23,9 @@ static ms_status changed(const ms_merge_task *task, ms_error *err)
     return MS_ERR_IO;
 }
 
-static ms_status build_narrow(const ms_merge_task *task, ms_merge_order *order, ms_error *err)
+static ms_status count_patterns(const ms_merge_task *task, ms_merge_order *order,
+                                uint32_t *counts, ms_error *err)
 {
-    size_t chunk = ms_merge_chunk_capacity(task);
-    order->starts = calloc(KEYS + 1, sizeof *order->starts);
-    order->next = malloc(KEYS * sizeof *order->next);
-    order->bits = malloc(chunk * sizeof *order->bits);
-    if (order->starts == NULL || order->next == NULL || order->bits == NULL) {
-        uint64_t held, peak;
-        ms_merge_order_scratch(task, order->operand, &held, &peak);
-        return ms_merge_out_of_memory(task, peak, err);
-    }
     for (uint64_t start = 0; start < task->count;) {
         size_t count = ms_merge_chunk_length(task, start);
         ms_status status = ms_merge_check_cancel(task, err);
@@ -41,13 +34,42 @@ static ms_status build_narrow(const ms_merge_task *task, ms_merge_order *order, 
         if (status != MS_OK)
             return status;
         for (size_t i = 0; i < count; i++)
-            order->starts[ms_merge_key16(order->operand->dtype, order->bits[i]) + 1]++;
+            counts[order->bits[i]]++;
         start += count;
     }
-    for (size_t key = 0; key < KEYS; key++)
-        order->starts[key + 1] += order->starts[key];
-    ms_merge_order_rewind(order);
     return MS_OK;
+}
+
+/* Each key's range from the pattern counts: its members, then prefix sums. */
+static void fold_into_ranges(ms_dtype dtype, const uint32_t *counts, ms_merge_key_range *ranges)
+{
+    for (uint32_t pattern = 0; pattern < KEYS; pattern++)
+        ranges[ms_merge_key16(dtype, (uint16_t)pattern)].end += counts[pattern];
+    uint32_t sum = 0;
+    for (size_t key = 0; key < KEYS; key++) {
+        ranges[key].next = sum;
+        sum += ranges[key].end;
+        ranges[key].end = sum;
+    }
+}
+
+static ms_status build_narrow(const ms_merge_task *task, ms_merge_order *order, ms_error *err)
+{
+    uint32_t *counts = calloc(KEYS, sizeof *counts);
+    order->ranges = calloc(KEYS, sizeof *order->ranges);
+    order->bits = malloc(ms_merge_chunk_capacity(task) * sizeof *order->bits);
+    ms_status status = MS_OK;
+    if (counts == NULL || order->ranges == NULL || order->bits == NULL) {
+        uint64_t held, peak;
+        ms_merge_order_scratch(task, order->operand, &held, &peak);
+        status = ms_merge_out_of_memory(task, peak, err);
+    } else {
+        status = count_patterns(task, order, counts, err);
+    }
+    if (status == MS_OK)
+        fold_into_ranges(order->operand->dtype, counts, order->ranges);
+    free(counts);
+    return status;
 }
 
 static ms_status read_keys_f32(const ms_merge_task *task, const ms_merge_operand *operand,
@@ -125,14 +147,6 @@ static ms_status ranks_f64(const ms_merge_task *task, ms_merge_order *order, dou
 
 static ms_status build_wide(const ms_merge_task *task, ms_merge_order *order, ms_error *err)
 {
-    if (task->count > UINT32_MAX) {
-        ms_error_set(err, MS_ERR_INVALID_PARAMETER, task->key,
-                     "tensor \"%s\": %llu elements are too many to sort in %s",
-                     task->key != NULL ? task->key : "", (unsigned long long)task->count,
-                     ms_dtype_name(order->operand->dtype));
-        ms_error_detail_add(err, "elements", "%llu", (unsigned long long)task->count);
-        return MS_ERR_INVALID_PARAMETER;
-    }
     order->ranks = malloc(task->count * sizeof *order->ranks);
     double *chunk = malloc(ms_merge_chunk_capacity(task) * sizeof *chunk);
     ms_status status = MS_OK;
@@ -156,6 +170,14 @@ ms_status ms_merge_order_build(const ms_merge_task *task, const ms_merge_operand
     order->operand = operand;
     if (task->count == 0)
         return MS_OK;
+    /* positions are uint32 */
+    if (task->count > UINT32_MAX) {
+        ms_error_set(err, MS_ERR_INVALID_PARAMETER, task->key,
+                     "tensor \"%s\": %llu elements are too many to sort",
+                     task->key != NULL ? task->key : "", (unsigned long long)task->count);
+        ms_error_detail_add(err, "elements", "%llu", (unsigned long long)task->count);
+        return MS_ERR_INVALID_PARAMETER;
+    }
     ms_status status = ms_merge_dtype_is_narrow(operand->dtype) ? build_narrow(task, order, err)
                                                                  : build_wide(task, order, err);
     if (status != MS_OK)
@@ -163,38 +185,49 @@ ms_status ms_merge_order_build(const ms_merge_task *task, const ms_merge_operand
     return status;
 }
 
+static ms_status replay_narrow(const ms_merge_task *task, ms_merge_order *order, size_t count,
+                               uint32_t *positions, ms_error *err)
+{
+    ms_dtype dtype = order->operand->dtype;
+    const uint16_t *bits = order->bits;
+    ms_merge_key_range *ranges = order->ranges;
+    for (size_t i = 0; i < count; i++) {
+        ms_merge_key_range *range = &ranges[ms_merge_key16(dtype, bits[i])];
+        /* a rewritten file could overrun a key's range: never write past n */
+        if (range->next >= range->end)
+            return changed(task, err);
+        positions[i] = range->next++;
+    }
+    return MS_OK;
+}
+
 ms_status ms_merge_order_positions(const ms_merge_task *task, ms_merge_order *order,
-                                   uint64_t start, size_t count, uint64_t *positions,
+                                   uint64_t start, size_t count, uint32_t *positions,
                                    ms_error *err)
 {
     if (order->ranks != NULL) {
-        for (size_t i = 0; i < count; i++)
-            positions[i] = order->ranks[start + i];
+        memcpy(positions, order->ranks + start, count * sizeof *positions);
         return MS_OK;
     }
     ms_status status = ms_merge_read_bits16(task, order->operand, start, count, order->bits, err);
     if (status != MS_OK)
         return status;
-    for (size_t i = 0; i < count; i++) {
-        uint16_t key = ms_merge_key16(order->operand->dtype, order->bits[i]);
-        /* a rewritten file could overrun a key's range: never write past n */
-        if (order->next[key] >= order->starts[key + 1])
-            return changed(task, err);
-        positions[i] = order->next[key]++;
-    }
-    return MS_OK;
+    return replay_narrow(task, order, count, positions, err);
 }
 
+/* Each key's range starts where the one below ends. */
 void ms_merge_order_rewind(ms_merge_order *order)
 {
-    if (order->next != NULL)
-        memcpy(order->next, order->starts, KEYS * sizeof *order->next);
+    if (order->ranges == NULL)
+        return;
+    order->ranges[0].next = 0;
+    for (size_t key = 1; key < KEYS; key++)
+        order->ranges[key].next = order->ranges[key - 1].end;
 }
 
 void ms_merge_order_free(ms_merge_order *order)
 {
-    free(order->starts);
-    free(order->next);
+    free(order->ranges);
     free(order->bits);
     free(order->ranks);
     const ms_merge_operand *operand = order->operand;
@@ -207,8 +240,8 @@ void ms_merge_order_scratch(const ms_merge_task *task, const ms_merge_operand *o
 {
     uint64_t chunk = ms_merge_chunk_capacity(task);
     if (ms_merge_dtype_is_narrow(operand->dtype)) {
-        *held = (2 * KEYS + 1) * sizeof(uint64_t) + chunk * sizeof(uint16_t);
-        *peak = *held;
+        *held = KEYS * sizeof(ms_merge_key_range) + chunk * sizeof(uint16_t);
+        *peak = *held + KEYS * sizeof(uint32_t);   /* the pattern counts */
         return;
     }
     uint64_t pair = operand->dtype == MS_DTYPE_F32 ? sizeof(uint64_t) : sizeof(keyed_index);
