@@ -797,50 +797,59 @@ static void check_close(const double *expected, const double *got, size_t n, con
                       "%s, n %zu, element %zu: %.17g vs %.17g", what, n, i, expected[i], got[i]);
 }
 
-/* The four-step split (used past MS_MERGE_FFT_DIRECT_POINTS) gives what
- * FFTW's own r2c/c2r gives, on sizes that are powers of two, smooth, and
- * with a large prime factor (SDXL's token embedding has 193); its plans,
- * kept by size and alignment, give the same again on another buffer of
- * the same size, aligned alike or not. */
-START_TEST(test_fft_split_matches_direct)
+/* The packed transform (used past MS_MERGE_FFT_DIRECT_POINTS) gives what
+ * FFTW's own r2c/c2r gives, as one complex transform (rows 1) and split
+ * four-step (rows > 1), on sizes that are powers of two, smooth, and with a
+ * large prime factor (SDXL's token embedding has 193); its plans, kept by
+ * size and alignment, give the same again on another buffer of the same
+ * size, aligned alike or not. */
+START_TEST(test_fft_packed_matches_direct)
 {
-    const size_t sizes[] = {1u << 15, 30030, 2 * 193 * 50, 12};
+    const struct {
+        size_t n, rows;
+    } cases[] = {{1u << 15, 1}, {1u << 15, 128}, {30030, 1}, {30030, 105},
+                 {2 * 193 * 50, 1}, {2 * 193 * 50, 50}, {12, 1}, {12, 2}};
     ms_merge_task task = {.key = "fft"};
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-        size_t n = sizes[s];
+    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
+        size_t n = cases[s].n, rows = cases[s].rows;
         double *direct = malloc((n + 2) * sizeof *direct);
-        double *split = malloc((n + 2) * sizeof *split);
+        double *packed = malloc((n + 2) * sizeof *packed);
         double *again = malloc((n + 2) * sizeof *again);
         double *shifted = malloc((n + 3) * sizeof *shifted);   /* one double off */
         ck_assert_ptr_nonnull(direct);
-        ck_assert_ptr_nonnull(split);
+        ck_assert_ptr_nonnull(packed);
         ck_assert_ptr_nonnull(again);
         ck_assert_ptr_nonnull(shifted);
         fill_random(direct, n, 99 + n);
-        memcpy(split, direct, n * sizeof *split);
+        memcpy(packed, direct, n * sizeof *packed);
         memcpy(again, direct, n * sizeof *again);
         memcpy(shifted + 1, direct, n * sizeof *shifted);
         ms_error err;
         ck_assert_int_eq(ms_merge_fft_filter(&task, direct, n, ramp_filter, NULL, &err), MS_OK);
-        ck_assert_int_eq(ms_merge_fft_filter_split(&task, split, n, ramp_filter, NULL, &err),
-                         MS_OK);
-        check_close(direct, split, n, "split");
-        ck_assert_int_eq(ms_merge_fft_filter_split(&task, again, n, ramp_filter, NULL, &err),
-                         MS_OK);
-        ck_assert_msg(memcmp(again, split, n * sizeof *split) == 0,
-                      "n %zu: the kept plans gave another answer", n);
         ck_assert_int_eq(
-            ms_merge_fft_filter_split(&task, shifted + 1, n, ramp_filter, NULL, &err), MS_OK);
-        check_close(direct, shifted + 1, n, "split, buffer one double off");
+            ms_merge_fft_filter_packed(&task, packed, n, rows, ramp_filter, NULL, &err), MS_OK);
+        check_close(direct, packed, n, rows == 1 ? "packed" : "packed, split");
+        ck_assert_int_eq(
+            ms_merge_fft_filter_packed(&task, again, n, rows, ramp_filter, NULL, &err), MS_OK);
+        ck_assert_msg(memcmp(again, packed, n * sizeof *packed) == 0,
+                      "n %zu, rows %zu: the kept plans gave another answer", n, rows);
+        ck_assert_int_eq(
+            ms_merge_fft_filter_packed(&task, shifted + 1, n, rows, ramp_filter, NULL, &err),
+            MS_OK);
+        check_close(direct, shifted + 1, n, "packed, buffer one double off");
         free(direct);
-        free(split);
+        free(packed);
         free(again);
         free(shifted);
     }
-    /* odd sizes cannot be split */
-    double odd[7 + 2] = {0};
+    /* odd sizes cannot be packed, nor rows that do not divide n/2 */
+    double odd[12 + 2] = {0};
     ms_error err;
-    ck_assert_int_eq(ms_merge_fft_filter_split(&task, odd, 7, ramp_filter, NULL, &err),
+    ck_assert_int_eq(ms_merge_fft_filter_packed(&task, odd, 7, 1, ramp_filter, NULL, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_merge_fft_filter_packed(&task, odd, 12, 4, ramp_filter, NULL, &err),
+                     MS_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(ms_merge_fft_filter_packed(&task, odd, 12, 0, ramp_filter, NULL, &err),
                      MS_ERR_INVALID_PARAMETER);
 }
 END_TEST
@@ -905,7 +914,7 @@ static Suite *methods_suite(void)
     tcase_add_loop_test(reference, test_random_against_reference, 0, COUNT_OF(all_methods));
     tcase_add_loop_test(reference, test_large_against_reference, 0, COUNT_OF(all_methods));
     tcase_add_test(reference, test_ties_second_level);
-    tcase_add_test(reference, test_fft_split_matches_direct);
+    tcase_add_test(reference, test_fft_packed_matches_direct);
     suite_add_tcase(suite, reference);
     return suite;
 }

@@ -1,19 +1,24 @@
 /* A real FFT, a filter on its bins and the inverse, in place in n + 2 doubles,
  * with almost no memory besides.
  *
- * FFTW's in-place r2c of a large size with an awkward factor (SDXL's token
- * embedding has n = 2^16 * 5 * 193) allocates a second n-double buffer per
- * plan and takes seconds to plan: twice the memory the whole merge may use.
+ * FFTW's in-place r2c of a large size allocates a second n-double buffer
+ * and tables of about twice the data, and takes a second or so to plan.
  * So, for even n, the n reals are read as N = n/2 complex numbers (the same
- * bytes), transformed by a complex FFT of N = N1 * N2 done as N2 strided
- * FFTs of N1, a twiddle, then N1 contiguous FFTs of N2 (FFTW plans of
- * sqrt(N) points: small buffers, quick planning, kept for the next tensor
- * of the same size), and the bins are left
- * in that order (bin k1 + N1 k2 at N2 k1 + k2) rather than transposed in
- * place: the filter and the real/complex unpacking address bins through the
- * mapping, and the inverse runs the same steps backwards from that order.
- * Odd n, and N with no factor up to sqrt(N), go to FFTW directly (their
- * extra memory is declared, see ms_merge_fft_extra_bytes). */
+ * bytes) and transformed by a complex FFT of N points, and the real
+ * spectrum is unpacked from it (and packed back) pair of bins by pair:
+ * - N with no prime factor past 13 (every size of a model's tensors but
+ *   the token embeddings): one FFTW transform of N points, in place, whose
+ *   plan is small (under a megabyte) and quick to make;
+ * - otherwise (SDXL's token embedding has N = 2^15 * 5 * 193, where FFTW's
+ *   plan held 150 MB and ran three times slower) N = N1 * N2 done as N2
+ *   strided FFTs of N1, a twiddle, then N1 contiguous FFTs of N2 (FFTW plans
+ *   of about sqrt(N) points), with the bins left in that order (bin
+ *   k1 + N1 k2 at N2 k1 + k2) rather than transposed in place: the filter
+ *   addresses bins through the mapping, and the inverse runs the same steps
+ *   backwards from that order.
+ * Plans are kept for the next tensor of the same size.  Odd n, and prime N,
+ * go to FFTW's r2c directly (their extra memory is declared, see
+ * ms_merge_fft_extra_bytes). */
 #include "method_internal.h"
 
 /* complex.h first: fftw_complex is then C99's double complex */
@@ -93,12 +98,14 @@ static bool make_plans(four_step_plans *plans, size_t n1_points, size_t n2_point
     plans->alignment = fftw_alignment_of((double *)(void *)data);
     for (int inverse = 0; inverse < 2; inverse++) {
         int sign = inverse ? FFTW_BACKWARD : FFTW_FORWARD;
-        plans->strided[inverse] = fftw_plan_many_dft(1, &n1, n2, data, NULL, n2, 1, data, NULL,
-                                                     n2, 1, sign, FFTW_ESTIMATE);
+        if (n1 > 1)
+            plans->strided[inverse] = fftw_plan_many_dft(1, &n1, n2, data, NULL, n2, 1, data,
+                                                         NULL, n2, 1, sign, FFTW_ESTIMATE);
         plans->rows[inverse] = fftw_plan_many_dft(1, &n2, n1, data, NULL, 1, n2, data, NULL, 1,
                                                   n2, sign, FFTW_ESTIMATE);
     }
-    if (plans->strided[0] && plans->strided[1] && plans->rows[0] && plans->rows[1])
+    bool strided_made = n1 == 1 || (plans->strided[0] && plans->strided[1]);
+    if (strided_made && plans->rows[0] && plans->rows[1])
         return true;
     destroy_plans(plans);
     return false;
@@ -259,28 +266,34 @@ static void run_four_step(four_step *plan, const unit_roots *twiddles,
 {
     size_t count = plan->n1 * plan->n2;
     const four_step_plans *plans = plan->plans;
-    fftw_execute_dft(plans->strided[0], plan->data, plan->data);
-    twiddle(plan, twiddles, -1.0);
+    bool split = plan->n1 > 1;
+    if (split) {
+        fftw_execute_dft(plans->strided[0], plan->data, plan->data);
+        twiddle(plan, twiddles, -1.0);
+    }
     fftw_execute_dft(plans->rows[0], plan->data, plan->data);
     for (size_t k = 0; k <= count / 2; k++)
         filter_pair(plan, real_roots, k, filter, context);
     fftw_execute_dft(plans->rows[1], plan->data, plan->data);
-    twiddle(plan, twiddles, 1.0);
-    fftw_execute_dft(plans->strided[1], plan->data, plan->data);
+    if (split) {
+        twiddle(plan, twiddles, 1.0);
+        fftw_execute_dft(plans->strided[1], plan->data, plan->data);
+    }
 }
 
+/* rows = N1, a divisor of n/2; 1: one transform of n/2 points */
 static ms_status four_step_filter(const ms_merge_task *task, double *data, size_t n,
-                                  ms_merge_bin_filter *filter, const void *context,
-                                  ms_error *err)
+                                  size_t rows, ms_merge_bin_filter *filter,
+                                  const void *context, ms_error *err)
 {
     four_step plan = {0};
-    plan.n1 = square_factor(n / 2);
+    plan.n1 = rows;
     plan.n2 = n / 2 / plan.n1;
     plan.data = (fftw_complex *)(void *)data;
     unit_roots twiddles = {0}, real_roots = {0};
     four_step_plans own = {0};
     ms_status status = MS_OK;
-    if (!unit_roots_init(&twiddles, n / 2) || !unit_roots_init(&real_roots, n))
+    if ((rows > 1 && !unit_roots_init(&twiddles, n / 2)) || !unit_roots_init(&real_roots, n))
         status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, task->key, "out of memory");
     else if ((plan.plans = find_plans(&plan, &own)) == NULL)
         status = ms_error_set(err, MS_ERR_INTERNAL, task->key,
@@ -327,20 +340,36 @@ static ms_status direct_filter(const ms_merge_task *task, double *data, size_t n
     return MS_OK;
 }
 
-static bool can_split(uint64_t n)
+/* N with no prime factor past 13: FFTW's codelets cover it. */
+static bool smooth(size_t count)
 {
-    return n % 2 == 0 && n >= 4 && square_factor((size_t)(n / 2)) > 1;
+    static const size_t primes[] = {2, 3, 5, 7, 11, 13};
+    for (size_t i = 0; i < sizeof primes / sizeof primes[0]; i++)
+        while (count % primes[i] == 0)
+            count /= primes[i];
+    return count == 1;
 }
 
-/* Up to here FFTW's own r2c (no strided passes, quick to plan).  Past it
- * the split runs about as fast on a model's sizes, keeps its plans for the
- * next tensor, and needs no second buffer: FFTW's r2c and c2r of a million
- * points and more each held tables and buffers of twice the data (SDXL
- * distribution_crossover peaked at 542 MB with the split from 2^17 points,
- * 580 MB with it from 2^22). */
-static bool uses_four_step(uint64_t n)
+/* N1 for n reals as n/2 complex points (1: not split), 0 when n cannot be
+ * packed or n/2 is a prime past 13. */
+static size_t packed_rows(uint64_t n)
 {
-    return n > MS_MERGE_FFT_DIRECT_POINTS && can_split(n);
+    if (n % 2 != 0 || n < 4)
+        return 0;
+    size_t count = (size_t)(n / 2);
+    if (smooth(count))
+        return 1;
+    size_t rows = square_factor(count);
+    return rows > 1 ? rows : 0;
+}
+
+/* Up to here FFTW's own r2c (quick to plan, small tables at these sizes).
+ * Past it the packed transform, which keeps its plans for the next tensor
+ * and needs no second buffer: FFTW's r2c and c2r of a million points and
+ * more each held tables and buffers of twice the data. */
+static bool uses_packed(uint64_t n)
+{
+    return n > MS_MERGE_FFT_DIRECT_POINTS && packed_rows(n) != 0;
 }
 
 static ms_status check_size(const ms_merge_task *task, size_t n, ms_error *err)
@@ -357,27 +386,27 @@ ms_status ms_merge_fft_filter(const ms_merge_task *task, double *data, size_t n,
     ms_status status = check_size(task, n, err);
     if (status != MS_OK)
         return status;
-    if (uses_four_step(n))
-        return four_step_filter(task, data, n, filter, context, err);
+    if (uses_packed(n))
+        return four_step_filter(task, data, n, packed_rows(n), filter, context, err);
     return direct_filter(task, data, n, filter, context, err);
 }
 
-ms_status ms_merge_fft_filter_split(const ms_merge_task *task, double *data, size_t n,
-                                    ms_merge_bin_filter *filter, const void *context,
-                                    ms_error *err)
+ms_status ms_merge_fft_filter_packed(const ms_merge_task *task, double *data, size_t n,
+                                     size_t rows, ms_merge_bin_filter *filter,
+                                     const void *context, ms_error *err)
 {
     ms_status status = check_size(task, n, err);
-    if (status == MS_OK && !can_split(n))
+    if (status == MS_OK && (n % 2 != 0 || n < 4 || rows == 0 || (n / 2) % rows != 0))
         status = ms_error_set(err, MS_ERR_INVALID_PARAMETER, task->key,
-                              "%zu points cannot be split into a four-step FFT", n);
+                              "%zu points cannot be packed into %zu rows", n, rows);
     if (status != MS_OK)
         return status;
-    return four_step_filter(task, data, n, filter, context, err);
+    return four_step_filter(task, data, n, rows, filter, context, err);
 }
 
 /* FFTW's direct r2c of a large size has been measured to take another n
  * doubles; declare that for the sizes that go there. */
 uint64_t ms_merge_fft_extra_bytes(uint64_t n)
 {
-    return uses_four_step(n) ? 0 : n * sizeof(double);
+    return uses_packed(n) ? 0 : n * sizeof(double);
 }

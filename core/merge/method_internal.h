@@ -212,21 +212,22 @@ void ms_merge_order_scratch(const ms_merge_task *task, const ms_merge_operand *o
 /* The filter's factor for bin `bin` of `bins` (n/2 + 1 of them). */
 typedef double ms_merge_bin_filter(const void *context, size_t bin, size_t bins);
 
-/* Past this many points the transform is split (see below). */
+/* Past this many points the transform is packed (see below). */
 #define MS_MERGE_FFT_DIRECT_POINTS (UINT64_C(1) << 17)
 
 /* data holds n reals and 2 spare doubles; on return it holds
  * n * irfft(filter ⊙ rfft(x)) (unnormalised, like FFTW's c2r).  Even n past
- * MS_MERGE_FFT_DIRECT_POINTS: a four-step complex FFT of n/2 points in the
- * same bytes, no n-sized extra; otherwise (and odd n, n/2 without a factor)
- * FFTW's r2c/c2r. */
+ * MS_MERGE_FFT_DIRECT_POINTS: a complex FFT of n/2 points in the same bytes,
+ * no n-sized extra (one FFTW transform, or a four-step split when n/2 has a
+ * prime factor past 13); otherwise (and odd n, prime n/2) FFTW's r2c/c2r. */
 ms_status ms_merge_fft_filter(const ms_merge_task *task, double *data, size_t n,
                               ms_merge_bin_filter *filter, const void *context,
                               ms_error *err);
-/* The four-step path whatever n (even, n/2 with a factor), for tests. */
-ms_status ms_merge_fft_filter_split(const ms_merge_task *task, double *data, size_t n,
-                                    ms_merge_bin_filter *filter, const void *context,
-                                    ms_error *err);
+/* The packed path whatever n, for tests: n even, rows a divisor of n/2 (1:
+ * one complex transform; more: the four-step split into rows x n/2/rows). */
+ms_status ms_merge_fft_filter_packed(const ms_merge_task *task, double *data, size_t n,
+                                     size_t rows, ms_merge_bin_filter *filter,
+                                     const void *context, ms_error *err);
 /* What FFTW may hold besides data for n points (0 on the four-step path). */
 uint64_t ms_merge_fft_extra_bytes(uint64_t n);
 
