@@ -771,11 +771,14 @@ START_TEST(test_operand_file_mapping)
 END_TEST
 
 /* A crossover-shaped filter: a ramp over the bins. */
-static double ramp_filter(const void *context, size_t bin, size_t bins)
+static void ramp_filter(const void *context, size_t first, size_t count, size_t bins,
+                        double *factors)
 {
     (void)context;
-    double f = ((double)bin / (double)bins - 0.4) / 0.3 + 0.5;
-    return f < 0 ? 0.0 : f > 1 ? 1.0 : f;
+    for (size_t i = 0; i < count; i++) {
+        double f = ((double)(first + i) / (double)bins - 0.4) / 0.3 + 0.5;
+        factors[i] = f < 0 ? 0.0 : f > 1 ? 1.0 : f;
+    }
 }
 
 static void fill_random(double *values, size_t n, uint64_t seed)

@@ -223,25 +223,18 @@ static size_t position_of(const four_step *plan, size_t bin)
  * reals: bins k and N - k together.  With u = a + conj(b), v = a - conj(b)
  * (a at k, b at N - k) and w = e^{-2πik/n}: X_k = u/2 + w v/(2i) and
  * X_{N-k} = conj(u)/2 + conj(w) conj(v)/(2i); back, with G the filtered
- * bins, Z_k = G_k + conj(G_{N-k}) + i conj(w) (G_k - conj(G_{N-k})).
- * roots: period n. */
-static void filter_pair(const four_step *plan, const unit_roots *roots, size_t k,
-                        ms_merge_bin_filter *filter, const void *context)
+ * bins (factors f and f_high), Z_k = G_k + conj(G_{N-k}) + i conj(w)
+ * (G_k - conj(G_{N-k})). */
+static void filter_pair(double *slot, double *mirror_slot, complex_pair w, double f,
+                        double f_high)
 {
-    size_t count = plan->n1 * plan->n2, mirror = (count - k) % count;
-    size_t bins = count + 1, k_high = count - k;   /* the partner bin, N when k = 0 */
-    double *data = (double *)(void *)plan->data;
-    double *slot = data + 2 * position_of(plan, k);
-    double *mirror_slot = data + 2 * position_of(plan, mirror);
     complex_pair a = {slot[0], slot[1]}, b = {mirror_slot[0], mirror_slot[1]};
     complex_pair u = {a.re + b.re, a.im - b.im}, v = {a.re - b.re, a.im + b.im};
     complex_pair half_u = {u.re / 2, u.im / 2}, v_over_2i = {v.im / 2, -v.re / 2};
-    complex_pair w = unit_root(roots, k, -1.0);
     complex_pair x = complex_multiply(w, v_over_2i);
     x = (complex_pair){half_u.re + x.re, half_u.im + x.im};
     complex_pair x_high = complex_multiply(complex_conjugate(w), complex_conjugate(v_over_2i));
     x_high = (complex_pair){half_u.re - x_high.re, -half_u.im - x_high.im};
-    double f = filter(context, k, bins), f_high = filter(context, k_high, bins);
     complex_pair g = {f * x.re, f * x.im}, g_high = {f_high * x_high.re, f_high * x_high.im};
     complex_pair i_conj_w = {w.im, w.re};               /* i conj(w) */
     complex_pair sum = {g.re + g_high.re, g.im - g_high.im};
@@ -260,11 +253,40 @@ static void filter_pair(const four_step *plan, const unit_roots *roots, size_t k
     mirror_slot[1] = sum_high.im + rotated_high.im;
 }
 
+static double *slot_of(const four_step *plan, size_t bin)
+{
+    double *data = (double *)(void *)plan->data;
+    /* not split: bins in natural order (and no division per bin) */
+    return data + 2 * (plan->n1 == 1 ? bin : position_of(plan, bin));
+}
+
+enum { FILTER_BLOCK = 1024 };
+
+/* Every pair k, N - k for k <= N/2, the factors asked of the filter a
+ * block at a time (bins k ascending, their partners descending). roots:
+ * period n. */
+static void filter_bins(const four_step *plan, const unit_roots *roots,
+                        ms_merge_bin_filter *filter, const void *context)
+{
+    size_t count = plan->n1 * plan->n2, last = count / 2;
+    double low[FILTER_BLOCK], high[FILTER_BLOCK];
+    for (size_t first = 0; first <= last; first += FILTER_BLOCK) {
+        size_t length = last + 1 - first < FILTER_BLOCK ? last + 1 - first : FILTER_BLOCK;
+        filter(context, first, length, count + 1, low);
+        /* partner of k: N - k (N itself for k = 0, the Nyquist bin) */
+        filter(context, count - first - (length - 1), length, count + 1, high);
+        for (size_t i = 0; i < length; i++) {
+            size_t k = first + i, mirror = k == 0 ? 0 : count - k;
+            filter_pair(slot_of(plan, k), slot_of(plan, mirror), unit_root(roots, k, -1.0),
+                        low[i], high[length - 1 - i]);
+        }
+    }
+}
+
 static void run_four_step(four_step *plan, const unit_roots *twiddles,
                           const unit_roots *real_roots, ms_merge_bin_filter *filter,
                           const void *context)
 {
-    size_t count = plan->n1 * plan->n2;
     const four_step_plans *plans = plan->plans;
     bool split = plan->n1 > 1;
     if (split) {
@@ -272,8 +294,7 @@ static void run_four_step(four_step *plan, const unit_roots *twiddles,
         twiddle(plan, twiddles, -1.0);
     }
     fftw_execute_dft(plans->rows[0], plan->data, plan->data);
-    for (size_t k = 0; k <= count / 2; k++)
-        filter_pair(plan, real_roots, k, filter, context);
+    filter_bins(plan, real_roots, filter, context);
     fftw_execute_dft(plans->rows[1], plan->data, plan->data);
     if (split) {
         twiddle(plan, twiddles, 1.0);
@@ -325,9 +346,12 @@ static ms_status direct_filter(const ms_merge_task *task, double *data, size_t n
     fftw_execute(forward);
     destroy_plan(forward);
     size_t count = n / 2 + 1;
-    for (size_t i = 0; i < count; i++) {
-        double f = filter(context, i, count);
-        bins[i] *= f;
+    double factors[FILTER_BLOCK];
+    for (size_t first = 0; first < count; first += FILTER_BLOCK) {
+        size_t length = count - first < FILTER_BLOCK ? count - first : FILTER_BLOCK;
+        filter(context, first, length, count, factors);
+        for (size_t i = 0; i < length; i++)
+            bins[first + i] *= factors[i];
     }
     pthread_mutex_lock(&planner_lock);
     fftw_plan inverse = fftw_plan_dft_c2r_1d((int)n, bins, data, FFTW_ESTIMATE);

@@ -54,16 +54,21 @@ static ms_status scatter_differences(crossover *x, ms_error *err)
     return MS_OK;
 }
 
-/* The crossover filter of bin i of m. */
-static double crossover_filter(const void *context, size_t bin, size_t bins)
+/* The crossover filter of bins first.. of m. */
+static void crossover_filter(const void *context, size_t first, size_t count, size_t bins,
+                             double *factors)
 {
     const ms_merge_task *task = context;
     double alpha = task->alpha, beta = task->beta;
-    double f = (double)bin / (double)bins;
-    if (!(beta > MS_MERGE_EPSILON))
-        return f >= alpha ? 1.0 : 0.0;
-    f = (f - alpha) / beta + 0.5;
-    return f < 0 ? 0.0 : f > 1 ? 1.0 : f;
+    if (!(beta > MS_MERGE_EPSILON)) {
+        for (size_t i = 0; i < count; i++)
+            factors[i] = (double)(first + i) / (double)bins >= alpha ? 1.0 : 0.0;
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        double f = ((double)(first + i) / (double)bins - alpha) / beta + 0.5;
+        factors[i] = f < 0 ? 0.0 : f > 1 ? 1.0 : f;
+    }
 }
 
 /* out[j] = a[j] + g[position of j] / n */

@@ -209,8 +209,11 @@ void ms_merge_order_scratch(const ms_merge_task *task, const ms_merge_operand *o
 
 /* ---- real FFT filter (fft_real.c) ---- */
 
-/* The filter's factor for bin `bin` of `bins` (n/2 + 1 of them). */
-typedef double ms_merge_bin_filter(const void *context, size_t bin, size_t bins);
+/* The filter's factors for bins first .. first + count - 1 of `bins` (n/2 + 1
+ * of them), into factors[0 .. count - 1]: asked a block at a time, so that
+ * a filter is a loop the compiler can vectorise, not a call per bin. */
+typedef void ms_merge_bin_filter(const void *context, size_t first, size_t count, size_t bins,
+                                 double *factors);
 
 /* Past this many points the transform is packed (see below). */
 #define MS_MERGE_FFT_DIRECT_POINTS (UINT64_C(1) << 17)
