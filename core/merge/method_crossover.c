@@ -54,7 +54,17 @@ static ms_status scatter_differences(crossover *x, ms_error *err)
     return MS_OK;
 }
 
-/* The crossover filter of bins first.. of m. */
+static double ramp_at(double alpha, double beta, size_t bin, size_t bins)
+{
+    double f = ((double)bin / (double)bins - alpha) / beta + 0.5;
+    return f < 0 ? 0.0 : f > 1 ? 1.0 : f;
+}
+
+/* The crossover filter of bins first.. of m.  Each step of the ramp's
+ * formula is monotone in the bin (correctly rounded division and
+ * subtraction are), so a block whose ends are both 0 or both 1 is that
+ * throughout: only the bins on the ramp are computed, bit for bit as
+ * before. */
 static void crossover_filter(const void *context, size_t first, size_t count, size_t bins,
                              double *factors)
 {
@@ -65,10 +75,15 @@ static void crossover_filter(const void *context, size_t first, size_t count, si
             factors[i] = (double)(first + i) / (double)bins >= alpha ? 1.0 : 0.0;
         return;
     }
-    for (size_t i = 0; i < count; i++) {
-        double f = ((double)(first + i) / (double)bins - alpha) / beta + 0.5;
-        factors[i] = f < 0 ? 0.0 : f > 1 ? 1.0 : f;
+    double low = ramp_at(alpha, beta, first, bins);
+    if (count > 0 && low == ramp_at(alpha, beta, first + count - 1, bins) &&
+        (low == 0.0 || low == 1.0)) {
+        for (size_t i = 0; i < count; i++)
+            factors[i] = low;
+        return;
     }
+    for (size_t i = 0; i < count; i++)
+        factors[i] = ramp_at(alpha, beta, first + i, bins);
 }
 
 /* out[j] = a[j] + g[position of j] / n */
