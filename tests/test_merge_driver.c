@@ -409,6 +409,37 @@ END_TEST
 
 /* fp16's edge: 65512 rounds down to 65504 and is written; 65520 rounds
  * to infinity (ties to even) and is refused at its index; -65520 too. */
+/* The stored-value check reads fp16 four values to a 64-bit word, sixteen
+ * at a time: the first value past fp16's range is found wherever it falls
+ * in a block (each lane of each word) and in the tail after the blocks.
+ * out = 65504 + (16 + 32 (i - k)): finite below k, 65520 (infinity) at k. */
+START_TEST(test_fp16_overflow_in_every_lane)
+{
+    const struct {
+        int64_t count, bad;
+    } cases[] = {{64, 0},  {64, 1},  {64, 3},  {64, 4},  {64, 7},  {64, 15},
+                 {64, 16}, {64, 21}, {64, 47}, {64, 63}, {70, 66}, {17, 16}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t n = cases[i].count, k = cases[i].bad;
+        tensor_spec a[] = {{UNET "x.weight", MS_DTYPE_F16, 1, {n}, 65504.0, 0.0}};
+        tensor_spec b[] = {{UNET "x.weight", MS_DTYPE_F16, 1, {n}, 16.0 - 32.0 * (double)k, 32.0}};
+        tensor_spec c[] = {{UNET "x.weight", MS_DTYPE_F16, 1, {n}, 0.0, 0.0}};
+        write_model(path_a, a, 1);
+        write_model(path_b, b, 1);
+        write_model(path_c, c, 1);
+        ms_merge_params params;
+        init_params(&params, "add_difference", 1.0, 0.0);
+        ms_error err;
+        ck_assert_int_eq(merge(&params, true, NULL, &err), MS_ERR_NAN_DETECTED);
+        char index[32];
+        snprintf(index, sizeof index, "%lld", (long long)k);
+        ck_assert_str_eq(err.details[0].name, "index");
+        ck_assert_msg(strcmp(err.details[0].value, index) == 0, "%lld values, bad at %s: got %s",
+                      (long long)n, index, err.details[0].value);
+    }
+}
+END_TEST
+
 START_TEST(test_fp16_overflow_edge)
 {
     tensor_spec a[] = {{UNET "x.weight", MS_DTYPE_F16, 1, {2}, 65504.0, 0.0},
@@ -819,6 +850,7 @@ static Suite *merge_driver_suite(void)
     tcase_add_test(tcase, test_lora_refused);
     tcase_add_test(tcase, test_nan_policy);
     tcase_add_test(tcase, test_fp16_overflow_edge);
+    tcase_add_test(tcase, test_fp16_overflow_in_every_lane);
     tcase_add_test(tcase, test_block_weights_reach_the_method);
     tcase_add_test(tcase, test_streamed_equals_reference);
     tcase_add_test(tcase, test_recipe_metadata);

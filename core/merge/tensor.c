@@ -85,16 +85,21 @@ static size_t first_unwritable(const unsigned char *bytes, size_t count, ms_dtyp
                         : dtype == MS_DTYPE_F32  ? 0x7f800000u
                                                  : 0x7ff0000000000000u;
     size_t i = 0;
-    if (size == 2) {   /* blocks of 64 without a branch each, which the compiler vectorises */
-        for (; i + 64 <= count; i += 64) {
-            unsigned any = 0;
-            for (size_t j = 0; j < 64; j++) {
-                uint16_t bits;
-                memcpy(&bits, bytes + 2 * (i + j), sizeof bits);
-                any |= (bits & exponent) == exponent;
+    if (size == 2) {
+        /* four values per 64-bit word: a lane of (word & E) ^ E is zero
+         * exactly when its exponent is all ones, and the classic zero-lane
+         * test finds whether any lane is (the compiler at -O2 left the
+         * per-value loop scalar: 9 % of an SDXL weighted_sum) */
+        const uint64_t lanes = UINT64_C(0x0001000100010001), exponents = exponent * lanes;
+        for (; i + 16 <= count; i += 16) {
+            uint64_t words[4], any = 0;
+            memcpy(words, bytes + 2 * i, sizeof words);
+            for (int w = 0; w < 4; w++) {
+                uint64_t cleared = (words[w] & exponents) ^ exponents;
+                any |= (cleared - lanes) & ~cleared & (lanes << 15);
             }
-            if (any)
-                break;
+            if (any != 0)
+                break;   /* the loop below finds which one */
         }
     }
     for (; i < count; i++) {
