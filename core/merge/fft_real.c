@@ -54,18 +54,19 @@ static size_t square_factor(size_t count)
     return best;
 }
 
-/* The four FFTW plans of one N1 x N2 split: [0] forward, [1] inverse. */
-typedef struct four_step_plans {
+/* The FFTW plans of one N1 x N2 layout, [0] forward, [1] inverse: the
+ * strided N1-point transforms (none when N1 is 1) and the N2-point rows. */
+typedef struct packed_plans {
     size_t n1, n2;
     int alignment;                     /* fftw_alignment_of the planned buffer */
     fftw_plan strided[2], rows[2];
-} four_step_plans;
+} packed_plans;
 
-typedef struct four_step {
+typedef struct packed_transform {
     size_t n1, n2;
     fftw_complex *data;
-    const four_step_plans *plans;
-} four_step;
+    const packed_plans *plans;
+} packed_transform;
 
 /* Plans are kept for the process, by split and alignment, and run on each
  * tensor's buffer through the new-array interface (thread-safe): a model
@@ -74,10 +75,10 @@ typedef struct four_step {
  * (transforms of about sqrt(N) points); past PLAN_CACHE_SLOTS sizes a
  * tensor plans for itself and destroys its plans after. */
 enum { PLAN_CACHE_SLOTS = 128 };
-static four_step_plans plan_cache[PLAN_CACHE_SLOTS];
+static packed_plans plan_cache[PLAN_CACHE_SLOTS];
 static size_t plan_cache_count;
 
-static void destroy_plans(four_step_plans *plans)
+static void destroy_plans(packed_plans *plans)
 {
     for (int inverse = 0; inverse < 2; inverse++) {
         if (plans->strided[inverse] != NULL)
@@ -89,7 +90,7 @@ static void destroy_plans(four_step_plans *plans)
 }
 
 /* Under planner_lock. */
-static bool make_plans(four_step_plans *plans, size_t n1_points, size_t n2_points,
+static bool make_plans(packed_plans *plans, size_t n1_points, size_t n2_points,
                        fftw_complex *data)
 {
     int n1 = (int)n1_points, n2 = (int)n2_points;
@@ -113,10 +114,10 @@ static bool make_plans(four_step_plans *plans, size_t n1_points, size_t n2_point
 
 /* The cached plans for plan's split and buffer, else own ones made in
  * *own (the caller destroys them); NULL when FFTW cannot plan. */
-static const four_step_plans *find_plans(const four_step *plan, four_step_plans *own)
+static const packed_plans *find_plans(const packed_transform *plan, packed_plans *own)
 {
     int alignment = fftw_alignment_of((double *)(void *)plan->data);
-    const four_step_plans *found = NULL;
+    const packed_plans *found = NULL;
     pthread_mutex_lock(&planner_lock);
     for (size_t i = 0; i < plan_cache_count && found == NULL; i++)
         if (plan_cache[i].n1 == plan->n1 && plan_cache[i].n2 == plan->n2 &&
@@ -194,7 +195,7 @@ static inline complex_pair complex_conjugate(complex_pair x)
 }
 
 /* position N2 k1 + j2 times exp(sign 2πi j2 k1 / N); roots of period N */
-static void twiddle(const four_step *plan, const unit_roots *roots, double sign)
+static void twiddle(const packed_transform *plan, const unit_roots *roots, double sign)
 {
     size_t count = plan->n1 * plan->n2;
     double *data = (double *)(void *)plan->data;
@@ -213,7 +214,7 @@ static void twiddle(const four_step *plan, const unit_roots *roots, double sign)
     }
 }
 
-static size_t position_of(const four_step *plan, size_t bin)
+static size_t position_of(const packed_transform *plan, size_t bin)
 {
     return plan->n2 * (bin % plan->n1) + bin / plan->n1;
 }
@@ -253,7 +254,7 @@ static void filter_pair(double *slot, double *mirror_slot, complex_pair w, doubl
     mirror_slot[1] = sum_high.im + rotated_high.im;
 }
 
-static double *slot_of(const four_step *plan, size_t bin)
+static double *slot_of(const packed_transform *plan, size_t bin)
 {
     double *data = (double *)(void *)plan->data;
     /* not split: bins in natural order (and no division per bin) */
@@ -265,7 +266,7 @@ enum { FILTER_BLOCK = 1024 };
 /* Every pair k, N - k for k <= N/2, the factors asked of the filter a
  * block at a time (bins k ascending, their partners descending). roots:
  * period n. */
-static void filter_bins(const four_step *plan, const unit_roots *roots,
+static void filter_bins(const packed_transform *plan, const unit_roots *roots,
                         ms_merge_bin_filter *filter, const void *context)
 {
     size_t count = plan->n1 * plan->n2, last = count / 2;
@@ -283,11 +284,11 @@ static void filter_bins(const four_step *plan, const unit_roots *roots,
     }
 }
 
-static void run_four_step(four_step *plan, const unit_roots *twiddles,
+static void run_packed(packed_transform *plan, const unit_roots *twiddles,
                           const unit_roots *real_roots, ms_merge_bin_filter *filter,
                           const void *context)
 {
-    const four_step_plans *plans = plan->plans;
+    const packed_plans *plans = plan->plans;
     bool split = plan->n1 > 1;
     if (split) {
         fftw_execute_dft(plans->strided[0], plan->data, plan->data);
@@ -303,16 +304,16 @@ static void run_four_step(four_step *plan, const unit_roots *twiddles,
 }
 
 /* rows = N1, a divisor of n/2; 1: one transform of n/2 points */
-static ms_status four_step_filter(const ms_merge_task *task, double *data, size_t n,
+static ms_status packed_filter(const ms_merge_task *task, double *data, size_t n,
                                   size_t rows, ms_merge_bin_filter *filter,
                                   const void *context, ms_error *err)
 {
-    four_step plan = {0};
+    packed_transform plan = {0};
     plan.n1 = rows;
     plan.n2 = n / 2 / plan.n1;
     plan.data = (fftw_complex *)(void *)data;
     unit_roots twiddles = {0}, real_roots = {0};
-    four_step_plans own = {0};
+    packed_plans own = {0};
     ms_status status = MS_OK;
     if ((rows > 1 && !unit_roots_init(&twiddles, n / 2)) || !unit_roots_init(&real_roots, n))
         status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, task->key, "out of memory");
@@ -321,7 +322,7 @@ static ms_status four_step_filter(const ms_merge_task *task, double *data, size_
                               "FFTW could not plan transforms of %zu by %zu points", plan.n1,
                               plan.n2);
     else
-        run_four_step(&plan, &twiddles, &real_roots, filter, context);
+        run_packed(&plan, &twiddles, &real_roots, filter, context);
     if (own.n1 != 0) {
         pthread_mutex_lock(&planner_lock);
         destroy_plans(&own);
@@ -387,13 +388,14 @@ static size_t packed_rows(uint64_t n)
     return rows > 1 ? rows : 0;
 }
 
-/* Up to here FFTW's own r2c (quick to plan, small tables at these sizes).
- * Past it the packed transform, which keeps its plans for the next tensor
- * and needs no second buffer: FFTW's r2c and c2r of a million points and
- * more each held tables and buffers of twice the data. */
-static bool uses_packed(uint64_t n)
+/* Up to MS_MERGE_FFT_DIRECT_POINTS FFTW's own r2c (quick to plan, small
+ * tables at these sizes), 0 here.  Past it the packed transform's rows:
+ * it keeps its plans for the next tensor and needs no second buffer, where
+ * FFTW's r2c and c2r of a million points and more each held tables and
+ * buffers of twice the data. */
+static size_t rows_for(uint64_t n)
 {
-    return n > MS_MERGE_FFT_DIRECT_POINTS && packed_rows(n) != 0;
+    return n > MS_MERGE_FFT_DIRECT_POINTS ? packed_rows(n) : 0;
 }
 
 static ms_status check_size(const ms_merge_task *task, size_t n, ms_error *err)
@@ -410,8 +412,9 @@ ms_status ms_merge_fft_filter(const ms_merge_task *task, double *data, size_t n,
     ms_status status = check_size(task, n, err);
     if (status != MS_OK)
         return status;
-    if (uses_packed(n))
-        return four_step_filter(task, data, n, packed_rows(n), filter, context, err);
+    size_t rows = rows_for(n);
+    if (rows != 0)
+        return packed_filter(task, data, n, rows, filter, context, err);
     return direct_filter(task, data, n, filter, context, err);
 }
 
@@ -425,12 +428,12 @@ ms_status ms_merge_fft_filter_packed(const ms_merge_task *task, double *data, si
                               "%zu points cannot be packed into %zu rows", n, rows);
     if (status != MS_OK)
         return status;
-    return four_step_filter(task, data, n, rows, filter, context, err);
+    return packed_filter(task, data, n, rows, filter, context, err);
 }
 
 /* FFTW's direct r2c of a large size has been measured to take another n
  * doubles; declare that for the sizes that go there. */
 uint64_t ms_merge_fft_extra_bytes(uint64_t n)
 {
-    return uses_packed(n) ? 0 : n * sizeof(double);
+    return rows_for(n) != 0 ? 0 : n * sizeof(double);
 }
