@@ -771,12 +771,12 @@ START_TEST(test_operand_file_mapping)
 END_TEST
 
 /* A crossover-shaped filter: a ramp over the bins. */
-static void ramp_filter(const void *context, size_t first, size_t count, size_t bins,
-                        double *factors)
+static void ramp_filter(const void *context, size_t first, size_t stride, size_t count,
+                        size_t bins, double *factors)
 {
     (void)context;
     for (size_t i = 0; i < count; i++) {
-        double f = ((double)(first + i) / (double)bins - 0.4) / 0.3 + 0.5;
+        double f = ((double)(first + stride * i) / (double)bins - 0.4) / 0.3 + 0.5;
         factors[i] = f < 0 ? 0.0 : f > 1 ? 1.0 : f;
     }
 }
@@ -811,7 +811,8 @@ START_TEST(test_fft_packed_matches_direct)
     const struct {
         size_t n, rows;
     } cases[] = {{1u << 15, 1}, {1u << 15, 128}, {30030, 1}, {30030, 105},
-                 {2 * 193 * 50, 1}, {2 * 193 * 50, 50}, {12, 1}, {12, 2}};
+                 {2 * 193 * 50, 1}, {2 * 193 * 50, 50}, {12, 1}, {12, 2}, {384, 3},
+                 {2 * 4 * 1031, 4}};
     ms_merge_task task = {.key = "fft"};
     for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
         size_t n = cases[s].n, rows = cases[s].rows;

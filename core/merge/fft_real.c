@@ -6,16 +6,19 @@
  * So, for even n, the n reals are read as N = n/2 complex numbers (the same
  * bytes) and transformed by a complex FFT of N points, and the real
  * spectrum is unpacked from it (and packed back) pair of bins by pair:
- * - N with no prime factor past 13 (every size of a model's tensors but
- *   the token embeddings): one FFTW transform of N points, in place, whose
- *   plan is small (under a megabyte) and quick to make;
- * - otherwise (SDXL's token embedding has N = 2^15 * 5 * 193, where FFTW's
- *   plan held 150 MB and ran three times slower) N = N1 * N2 done as N2
- *   strided FFTs of N1, a twiddle, then N1 contiguous FFTs of N2 (FFTW plans
- *   of about sqrt(N) points), with the bins left in that order (bin
- *   k1 + N1 k2 at N2 k1 + k2) rather than transposed in place: the filter
- *   addresses bins through the mapping, and the inverse runs the same steps
- *   backwards from that order.
+ * - N up to MS_MERGE_FFT_SPLIT_POINTS with no prime factor past 13: one FFTW
+ *   transform of N points, in place (the data fits in the caches);
+ * - otherwise N = N1 * N2 (N1 the largest divisor up to sqrt(N)), as a
+ *   four-step: the N2 columns of N1 points are transformed a block of
+ *   COLUMN_BLOCK columns at a time, copied into a small buffer and back (a
+ *   column of a matrix with a power-of-two row length is read at a stride
+ *   that maps every element to the same cache sets: FFTW's strided plan
+ *   ran five times slower there); then each row is twiddled, transformed,
+ *   filtered with the row holding its bins' partners (row k1 pairs with
+ *   row N1 - k1), transformed back and twiddled back while both are in the
+ *   caches, which saves the whole-spectrum filter pass and half the passes
+ *   over memory of FFTW's single large transforms.  The bins stay in that
+ *   order (bin k1 + N1 k2 at N2 k1 + k2), never transposed.
  * Plans are kept for the next tensor of the same size.  Odd n, and prime N,
  * go to FFTW's r2c directly (their extra memory is declared, see
  * ms_merge_fft_extra_bytes). */
@@ -54,17 +57,25 @@ static size_t square_factor(size_t count)
     return best;
 }
 
+/* Columns transformed together: a block of N1 x 8 complex numbers stays in
+ * the L2 cache for every N1 of a model (at most a few thousand). */
+enum { COLUMN_BLOCK = 8 };
+
 /* The FFTW plans of one N1 x N2 layout, [0] forward, [1] inverse: the
- * strided N1-point transforms (none when N1 is 1) and the N2-point rows. */
+ * COLUMN_BLOCK contiguous N1-point transforms of a column block (none when
+ * N1 is 1), and the N2-point transform of one row in place.  One row plan
+ * serves every row: fftw_alignment_of counts modulo 16 bytes, one complex
+ * number, so every row is aligned as the data is. */
 typedef struct packed_plans {
     size_t n1, n2;
     int alignment;                     /* fftw_alignment_of the planned buffer */
-    fftw_plan strided[2], rows[2];
+    fftw_plan columns[2], rows[2];
 } packed_plans;
 
 typedef struct packed_transform {
     size_t n1, n2;
     fftw_complex *data;
+    fftw_complex *block;               /* N1 x COLUMN_BLOCK, when N1 > 1 */
     const packed_plans *plans;
 } packed_transform;
 
@@ -81,32 +92,45 @@ static size_t plan_cache_count;
 static void destroy_plans(packed_plans *plans)
 {
     for (int inverse = 0; inverse < 2; inverse++) {
-        if (plans->strided[inverse] != NULL)
-            fftw_destroy_plan(plans->strided[inverse]);
+        if (plans->columns[inverse] != NULL)
+            fftw_destroy_plan(plans->columns[inverse]);
         if (plans->rows[inverse] != NULL)
             fftw_destroy_plan(plans->rows[inverse]);
     }
     memset(plans, 0, sizeof *plans);
 }
 
-/* Under planner_lock. */
+/* The column plans, made on a block of their own: every block FFTW
+ * allocates is aligned alike, so they run on any other. */
+static bool make_column_plans(packed_plans *plans)
+{
+    int n1 = (int)plans->n1;
+    fftw_complex *block = fftw_alloc_complex(plans->n1 * COLUMN_BLOCK);
+    if (block == NULL)
+        return false;
+    for (int inverse = 0; inverse < 2; inverse++)
+        plans->columns[inverse] =
+            fftw_plan_many_dft(1, &n1, COLUMN_BLOCK, block, NULL, 1, n1, block, NULL, 1, n1,
+                               inverse ? FFTW_BACKWARD : FFTW_FORWARD, FFTW_ESTIMATE);
+    fftw_free(block);
+    return plans->columns[0] != NULL && plans->columns[1] != NULL;
+}
+
+/* Under planner_lock.  FFTW_ESTIMATE plans never touch the data. */
 static bool make_plans(packed_plans *plans, size_t n1_points, size_t n2_points,
                        fftw_complex *data)
 {
-    int n1 = (int)n1_points, n2 = (int)n2_points;
+    int n2 = (int)n2_points;
     plans->n1 = n1_points;
     plans->n2 = n2_points;
     plans->alignment = fftw_alignment_of((double *)(void *)data);
+    bool made = n1_points == 1 || make_column_plans(plans);
     for (int inverse = 0; inverse < 2; inverse++) {
-        int sign = inverse ? FFTW_BACKWARD : FFTW_FORWARD;
-        if (n1 > 1)
-            plans->strided[inverse] = fftw_plan_many_dft(1, &n1, n2, data, NULL, n2, 1, data,
-                                                         NULL, n2, 1, sign, FFTW_ESTIMATE);
-        plans->rows[inverse] = fftw_plan_many_dft(1, &n2, n1, data, NULL, 1, n2, data, NULL, 1,
-                                                  n2, sign, FFTW_ESTIMATE);
+        plans->rows[inverse] = fftw_plan_dft_1d(
+            n2, data, data, inverse ? FFTW_BACKWARD : FFTW_FORWARD, FFTW_ESTIMATE);
+        made = made && plans->rows[inverse] != NULL;
     }
-    bool strided_made = n1 == 1 || (plans->strided[0] && plans->strided[1]);
-    if (strided_made && plans->rows[0] && plans->rows[1])
+    if (made)
         return true;
     destroy_plans(plans);
     return false;
@@ -194,29 +218,28 @@ static inline complex_pair complex_conjugate(complex_pair x)
     return (complex_pair){x.re, -x.im};
 }
 
-/* position N2 k1 + j2 times exp(sign 2πi j2 k1 / N); roots of period N */
-static void twiddle(const packed_transform *plan, const unit_roots *roots, double sign)
+static double *row_of(const packed_transform *plan, size_t k1)
 {
-    size_t count = plan->n1 * plan->n2;
-    double *data = (double *)(void *)plan->data;
-    for (size_t k1 = 1; k1 < plan->n1; k1++) {
-        double *row = data + 2 * plan->n2 * k1;
-        size_t exponent = k1;                 /* j2 k1 mod N, from j2 = 1 */
-        for (size_t j2 = 1; j2 < plan->n2; j2++) {
-            complex_pair w = unit_root(roots, exponent, sign);
-            complex_pair value = complex_multiply((complex_pair){row[2 * j2], row[2 * j2 + 1]}, w);
-            row[2 * j2] = value.re;
-            row[2 * j2 + 1] = value.im;
-            exponent += k1;
-            if (exponent >= count)
-                exponent -= count;
-        }
-    }
+    return (double *)(void *)(plan->data + plan->n2 * k1);
 }
 
-static size_t position_of(const packed_transform *plan, size_t bin)
+/* Row k1, position N2 k1 + j2, times exp(sign 2πi j2 k1 / N); roots of
+ * period N.  Row 0 is multiplied by 1. */
+static void twiddle_row(const packed_transform *plan, const unit_roots *roots, size_t k1,
+                        double sign)
 {
-    return plan->n2 * (bin % plan->n1) + bin / plan->n1;
+    size_t count = plan->n1 * plan->n2;
+    double *row = row_of(plan, k1);
+    size_t exponent = k1;                     /* j2 k1 mod N, from j2 = 1 */
+    for (size_t j2 = 1; k1 > 0 && j2 < plan->n2; j2++) {
+        complex_pair w = unit_root(roots, exponent, sign);
+        complex_pair value = complex_multiply((complex_pair){row[2 * j2], row[2 * j2 + 1]}, w);
+        row[2 * j2] = value.re;
+        row[2 * j2 + 1] = value.im;
+        exponent += k1;
+        if (exponent >= count)
+            exponent -= count;
+    }
 }
 
 /* The spectrum of the n reals from the complex one Z, filtered, and packed
@@ -254,53 +277,128 @@ static void filter_pair(double *slot, double *mirror_slot, complex_pair w, doubl
     mirror_slot[1] = sum_high.im + rotated_high.im;
 }
 
-static double *slot_of(const packed_transform *plan, size_t bin)
-{
-    double *data = (double *)(void *)plan->data;
-    /* not split: bins in natural order (and no division per bin) */
-    return data + 2 * (plan->n1 == 1 ? bin : position_of(plan, bin));
-}
-
 enum { FILTER_BLOCK = 1024 };
 
-/* Every pair k, N - k for k <= N/2, the factors asked of the filter a
- * block at a time (bins k ascending, their partners descending). roots:
- * period n. */
-static void filter_bins(const packed_transform *plan, const unit_roots *roots,
-                        ms_merge_bin_filter *filter, const void *context)
+/* The pairs of one run of bins: bin first + stride i (i < count) at slots[i]
+ * pairs with bin N - that (N itself for bin 0, the Nyquist bin) at
+ * mirrors[i]; the factors asked of the filter a block at a time, the
+ * partners' ascending, i.e. in reverse.  roots: period n. */
+typedef struct bin_run {
+    size_t first, stride, count;
+    double *slot;                /* of bin first; slot i is slot + 2 i */
+    double *mirror;              /* of the partner of bin first */
+    ptrdiff_t mirror_step;       /* doubles from one partner to the next */
+} bin_run;
+
+static void filter_run(const packed_transform *plan, const unit_roots *roots,
+                       ms_merge_bin_filter *filter, const void *context, const bin_run *run)
 {
-    size_t count = plan->n1 * plan->n2, last = count / 2;
+    size_t total = plan->n1 * plan->n2;
     double low[FILTER_BLOCK], high[FILTER_BLOCK];
-    for (size_t first = 0; first <= last; first += FILTER_BLOCK) {
-        size_t length = last + 1 - first < FILTER_BLOCK ? last + 1 - first : FILTER_BLOCK;
-        filter(context, first, length, count + 1, low);
-        /* partner of k: N - k (N itself for k = 0, the Nyquist bin) */
-        filter(context, count - first - (length - 1), length, count + 1, high);
+    for (size_t done = 0; done < run->count; done += FILTER_BLOCK) {
+        size_t length = run->count - done < FILTER_BLOCK ? run->count - done : FILTER_BLOCK;
+        size_t first = run->first + run->stride * done;
+        filter(context, first, run->stride, length, total + 1, low);
+        filter(context, total - (first + run->stride * (length - 1)), run->stride, length,
+               total + 1, high);
         for (size_t i = 0; i < length; i++) {
-            size_t k = first + i, mirror = k == 0 ? 0 : count - k;
-            filter_pair(slot_of(plan, k), slot_of(plan, mirror), unit_root(roots, k, -1.0),
-                        low[i], high[length - 1 - i]);
+            double *slot = run->slot + 2 * (done + i);
+            double *mirror = run->mirror + run->mirror_step * (ptrdiff_t)(done + i);
+            filter_pair(slot, mirror, unit_root(roots, first + run->stride * i, -1.0), low[i],
+                        high[length - 1 - i]);
         }
     }
 }
 
+/* Not split: bins in natural order, k with N - k for k <= N/2. */
+static void filter_bins(const packed_transform *plan, const unit_roots *roots,
+                        ms_merge_bin_filter *filter, const void *context)
+{
+    size_t total = plan->n2;
+    double *data = row_of(plan, 0);
+    /* bin 0 pairs with itself (and the Nyquist bin) */
+    bin_run zero = {0, 1, 1, data, data, 0};
+    filter_run(plan, roots, filter, context, &zero);
+    bin_run rest = {1, 1, total / 2, data + 2, data + 2 * (total - 1), -2};
+    filter_run(plan, roots, filter, context, &rest);
+}
+
+/* Split: row k1 holds bins k1 + N1 k2 at column k2; their partners,
+ * N - k1 - N1 k2 = (N1 - k1) + N1 (N2 - 1 - k2), are row N1 - k1 backwards
+ * (for k1 > 0).  Row 0 pairs with itself (column k2 with N2 - k2), and so
+ * does row N1/2 (column k2 with N2 - 1 - k2): half of each then. */
+static void filter_row_pair(const packed_transform *plan, const unit_roots *roots,
+                            ms_merge_bin_filter *filter, const void *context, size_t k1)
+{
+    size_t n1 = plan->n1, n2 = plan->n2;
+    double *row = row_of(plan, k1);
+    if (k1 == 0) {
+        bin_run zero = {0, n1, 1, row, row, 0};
+        filter_run(plan, roots, filter, context, &zero);
+        bin_run rest = {n1, n1, n2 / 2, row + 2, row + 2 * (n2 - 1), -2};
+        filter_run(plan, roots, filter, context, &rest);
+        return;
+    }
+    size_t partner = n1 - k1;
+    size_t count = partner == k1 ? (n2 + 1) / 2 : n2;
+    bin_run pairs = {k1, n1, count, row, row_of(plan, partner) + 2 * (n2 - 1), -2};
+    filter_run(plan, roots, filter, context, &pairs);
+}
+
+/* Columns j2 .. j2 + COLUMN_BLOCK - 1 into the block (one column after the
+ * other), transformed, and back.  Past the last column the block keeps
+ * the previous block's numbers, transformed and never copied back. */
+static void transform_columns(const packed_transform *plan, int inverse)
+{
+    size_t n1 = plan->n1, n2 = plan->n2;
+    complex_pair *data = (complex_pair *)(void *)plan->data;
+    complex_pair *block = (complex_pair *)(void *)plan->block;
+    for (size_t first = 0; first < n2; first += COLUMN_BLOCK) {
+        size_t width = n2 - first < COLUMN_BLOCK ? n2 - first : COLUMN_BLOCK;
+        for (size_t j1 = 0; j1 < n1; j1++)
+            for (size_t b = 0; b < width; b++)
+                block[b * n1 + j1] = data[n2 * j1 + first + b];
+        fftw_execute_dft(plan->plans->columns[inverse], plan->block, plan->block);
+        for (size_t k1 = 0; k1 < n1; k1++)
+            for (size_t b = 0; b < width; b++)
+                data[n2 * k1 + first + b] = block[b * n1 + k1];
+    }
+}
+
+static void transform_row(const packed_transform *plan, const unit_roots *twiddles, size_t k1,
+                          int inverse)
+{
+    fftw_complex *row = plan->data + plan->n2 * k1;
+    if (!inverse)
+        twiddle_row(plan, twiddles, k1, -1.0);
+    fftw_execute_dft(plan->plans->rows[inverse], row, row);
+    if (inverse)
+        twiddle_row(plan, twiddles, k1, 1.0);
+}
+
 static void run_packed(packed_transform *plan, const unit_roots *twiddles,
-                          const unit_roots *real_roots, ms_merge_bin_filter *filter,
-                          const void *context)
+                       const unit_roots *real_roots, ms_merge_bin_filter *filter,
+                       const void *context)
 {
     const packed_plans *plans = plan->plans;
-    bool split = plan->n1 > 1;
-    if (split) {
-        fftw_execute_dft(plans->strided[0], plan->data, plan->data);
-        twiddle(plan, twiddles, -1.0);
+    if (plan->n1 == 1) {
+        fftw_execute_dft(plans->rows[0], plan->data, plan->data);
+        filter_bins(plan, real_roots, filter, context);
+        fftw_execute_dft(plans->rows[1], plan->data, plan->data);
+        return;
     }
-    fftw_execute_dft(plans->rows[0], plan->data, plan->data);
-    filter_bins(plan, real_roots, filter, context);
-    fftw_execute_dft(plans->rows[1], plan->data, plan->data);
-    if (split) {
-        twiddle(plan, twiddles, 1.0);
-        fftw_execute_dft(plans->strided[1], plan->data, plan->data);
+    transform_columns(plan, 0);
+    for (size_t k1 = 0; k1 <= plan->n1 / 2; k1++) {
+        size_t partner = k1 == 0 ? 0 : plan->n1 - k1;
+        for (int inverse = 0; inverse < 2; inverse++) {
+            if (inverse)
+                filter_row_pair(plan, real_roots, filter, context, k1);
+            transform_row(plan, twiddles, k1, inverse);
+            if (partner != k1)
+                transform_row(plan, twiddles, partner, inverse);
+        }
     }
+    transform_columns(plan, 1);
 }
 
 /* rows = N1, a divisor of n/2; 1: one transform of n/2 points */
@@ -315,7 +413,14 @@ static ms_status packed_filter(const ms_merge_task *task, double *data, size_t n
     unit_roots twiddles = {0}, real_roots = {0};
     packed_plans own = {0};
     ms_status status = MS_OK;
-    if ((rows > 1 && !unit_roots_init(&twiddles, n / 2)) || !unit_roots_init(&real_roots, n))
+    if (rows > 1) {
+        /* zeroed: the columns past the last are transformed too */
+        plan.block = fftw_alloc_complex(rows * COLUMN_BLOCK);
+        if (plan.block != NULL)
+            memset(plan.block, 0, rows * COLUMN_BLOCK * sizeof *plan.block);
+    }
+    if ((rows > 1 && (plan.block == NULL || !unit_roots_init(&twiddles, n / 2))) ||
+        !unit_roots_init(&real_roots, n))
         status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, task->key, "out of memory");
     else if ((plan.plans = find_plans(&plan, &own)) == NULL)
         status = ms_error_set(err, MS_ERR_INTERNAL, task->key,
@@ -330,6 +435,7 @@ static ms_status packed_filter(const ms_merge_task *task, double *data, size_t n
     }
     unit_roots_free(&twiddles);
     unit_roots_free(&real_roots);
+    fftw_free(plan.block);
     return status;
 }
 
@@ -350,7 +456,7 @@ static ms_status direct_filter(const ms_merge_task *task, double *data, size_t n
     double factors[FILTER_BLOCK];
     for (size_t first = 0; first < count; first += FILTER_BLOCK) {
         size_t length = count - first < FILTER_BLOCK ? count - first : FILTER_BLOCK;
-        filter(context, first, length, count, factors);
+        filter(context, first, 1, length, count, factors);
         for (size_t i = 0; i < length; i++)
             bins[first + i] *= factors[i];
     }
@@ -376,13 +482,13 @@ static bool smooth(size_t count)
 }
 
 /* N1 for n reals as n/2 complex points (1: not split), 0 when n cannot be
- * packed or n/2 is a prime past 13. */
+ * packed or n/2 is a prime. */
 static size_t packed_rows(uint64_t n)
 {
     if (n % 2 != 0 || n < 4)
         return 0;
     size_t count = (size_t)(n / 2);
-    if (smooth(count))
+    if (count <= MS_MERGE_FFT_SPLIT_POINTS && smooth(count))
         return 1;
     size_t rows = square_factor(count);
     return rows > 1 ? rows : 0;
@@ -432,8 +538,12 @@ ms_status ms_merge_fft_filter_packed(const ms_merge_task *task, double *data, si
 }
 
 /* FFTW's direct r2c of a large size has been measured to take another n
- * doubles; declare that for the sizes that go there. */
+ * doubles; declare that for the sizes that go there.  The split takes a
+ * block of columns. */
 uint64_t ms_merge_fft_extra_bytes(uint64_t n)
 {
-    return rows_for(n) != 0 ? 0 : n * sizeof(double);
+    size_t rows = rows_for(n);
+    if (rows == 0)
+        return n * sizeof(double);
+    return rows > 1 ? (uint64_t)rows * COLUMN_BLOCK * sizeof(fftw_complex) : 0;
 }

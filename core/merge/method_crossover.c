@@ -65,25 +65,25 @@ static double ramp_at(double alpha, double beta, size_t bin, size_t bins)
  * subtraction are), so a block whose ends are both 0 or both 1 is that
  * throughout: only the bins on the ramp are computed, bit for bit as
  * before. */
-static void crossover_filter(const void *context, size_t first, size_t count, size_t bins,
-                             double *factors)
+static void crossover_filter(const void *context, size_t first, size_t stride, size_t count,
+                             size_t bins, double *factors)
 {
     const ms_merge_task *task = context;
     double alpha = task->alpha, beta = task->beta;
     if (!(beta > MS_MERGE_EPSILON)) {
         for (size_t i = 0; i < count; i++)
-            factors[i] = (double)(first + i) / (double)bins >= alpha ? 1.0 : 0.0;
+            factors[i] = (double)(first + stride * i) / (double)bins >= alpha ? 1.0 : 0.0;
         return;
     }
     double low = ramp_at(alpha, beta, first, bins);
-    if (count > 0 && low == ramp_at(alpha, beta, first + count - 1, bins) &&
+    if (count > 0 && low == ramp_at(alpha, beta, first + stride * (count - 1), bins) &&
         (low == 0.0 || low == 1.0)) {
         for (size_t i = 0; i < count; i++)
             factors[i] = low;
         return;
     }
     for (size_t i = 0; i < count; i++)
-        factors[i] = ramp_at(alpha, beta, first + i, bins);
+        factors[i] = ramp_at(alpha, beta, first + stride * i, bins);
 }
 
 /* out[j] = a[j] + g[position of j] / n */

@@ -209,20 +209,25 @@ void ms_merge_order_scratch(const ms_merge_task *task, const ms_merge_operand *o
 
 /* ---- real FFT filter (fft_real.c) ---- */
 
-/* The filter's factors for bins first .. first + count - 1 of `bins` (n/2 + 1
- * of them), into factors[0 .. count - 1]: asked a block at a time, so that
- * a filter is a loop the compiler can vectorise, not a call per bin. */
-typedef void ms_merge_bin_filter(const void *context, size_t first, size_t count, size_t bins,
-                                 double *factors);
+/* The filter's factors for bins first + stride i (i < count) of `bins`
+ * (n/2 + 1 of them), into factors[0 .. count - 1]: asked a block at a time,
+ * so that a filter is a loop the compiler can vectorise, not a call per bin
+ * (the split transform holds bins N1 apart in a row: stride N1). */
+typedef void ms_merge_bin_filter(const void *context, size_t first, size_t stride,
+                                 size_t count, size_t bins, double *factors);
 
 /* Past this many points the transform is packed (see below). */
 #define MS_MERGE_FFT_DIRECT_POINTS (UINT64_C(1) << 17)
+/* Past this many complex points (4 MiB of data: past the caches) the packed
+ * transform is split (fft_real.c); up to it one transform is quicker. */
+#define MS_MERGE_FFT_SPLIT_POINTS (UINT64_C(1) << 18)
 
 /* data holds n reals and 2 spare doubles; on return it holds
  * n * irfft(filter ⊙ rfft(x)) (unnormalised, like FFTW's c2r).  Even n past
  * MS_MERGE_FFT_DIRECT_POINTS: a complex FFT of n/2 points in the same bytes,
- * no n-sized extra (one FFTW transform, or a four-step split when n/2 has a
- * prime factor past 13); otherwise (and odd n, prime n/2) FFTW's r2c/c2r. */
+ * no n-sized extra (one FFTW transform up to MS_MERGE_FFT_SPLIT_POINTS when
+ * n/2 has no prime factor past 13, else a four-step split); otherwise (and
+ * odd n, prime n/2) FFTW's r2c/c2r. */
 ms_status ms_merge_fft_filter(const ms_merge_task *task, double *data, size_t n,
                               ms_merge_bin_filter *filter, const void *context,
                               ms_error *err);
