@@ -76,6 +76,9 @@ typedef struct packed_transform {
     size_t n1, n2;
     fftw_complex *data;
     fftw_complex *block;               /* N1 x COLUMN_BLOCK, when N1 > 1 */
+    /* the twiddles of the two rows in the cache (re, im; N2 each), made
+     * on the way forward and conjugated on the way back */
+    double *row_roots[2];
     const packed_plans *plans;
 } packed_transform;
 
@@ -223,22 +226,37 @@ static double *row_of(const packed_transform *plan, size_t k1)
     return (double *)(void *)(plan->data + plan->n2 * k1);
 }
 
-/* Row k1, position N2 k1 + j2, times exp(sign 2πi j2 k1 / N); roots of
- * period N.  Row 0 is multiplied by 1. */
-static void twiddle_row(const packed_transform *plan, const unit_roots *roots, size_t k1,
-                        double sign)
+/* Row k1, position N2 k1 + j2, times exp(-2πi j2 k1 / N) (roots of period
+ * N), those kept in saved.  Row 0 is multiplied by 1. */
+static void twiddle_row_forward(const packed_transform *plan, const unit_roots *roots,
+                                size_t k1, double *saved)
 {
     size_t count = plan->n1 * plan->n2;
     double *row = row_of(plan, k1);
     size_t exponent = k1;                     /* j2 k1 mod N, from j2 = 1 */
     for (size_t j2 = 1; k1 > 0 && j2 < plan->n2; j2++) {
-        complex_pair w = unit_root(roots, exponent, sign);
+        complex_pair w = unit_root(roots, exponent, -1.0);
+        saved[2 * j2] = w.re;
+        saved[2 * j2 + 1] = w.im;
         complex_pair value = complex_multiply((complex_pair){row[2 * j2], row[2 * j2 + 1]}, w);
         row[2 * j2] = value.re;
         row[2 * j2 + 1] = value.im;
         exponent += k1;
         if (exponent >= count)
             exponent -= count;
+    }
+}
+
+/* The same back: times the conjugates of the saved roots (what unit_root
+ * gives with sign +1, bit for bit). */
+static void twiddle_row_back(const packed_transform *plan, size_t k1, const double *saved)
+{
+    double *row = row_of(plan, k1);
+    for (size_t j2 = 1; k1 > 0 && j2 < plan->n2; j2++) {
+        complex_pair w = {saved[2 * j2], -saved[2 * j2 + 1]};
+        complex_pair value = complex_multiply((complex_pair){row[2 * j2], row[2 * j2 + 1]}, w);
+        row[2 * j2] = value.re;
+        row[2 * j2 + 1] = value.im;
     }
 }
 
@@ -365,15 +383,16 @@ static void transform_columns(const packed_transform *plan, int inverse)
     }
 }
 
+/* slot: which of the two rows in the cache (its saved twiddles) */
 static void transform_row(const packed_transform *plan, const unit_roots *twiddles, size_t k1,
-                          int inverse)
+                          int slot, int inverse)
 {
     fftw_complex *row = plan->data + plan->n2 * k1;
     if (!inverse)
-        twiddle_row(plan, twiddles, k1, -1.0);
+        twiddle_row_forward(plan, twiddles, k1, plan->row_roots[slot]);
     fftw_execute_dft(plan->plans->rows[inverse], row, row);
     if (inverse)
-        twiddle_row(plan, twiddles, k1, 1.0);
+        twiddle_row_back(plan, k1, plan->row_roots[slot]);
 }
 
 static void run_packed(packed_transform *plan, const unit_roots *twiddles,
@@ -393,9 +412,9 @@ static void run_packed(packed_transform *plan, const unit_roots *twiddles,
         for (int inverse = 0; inverse < 2; inverse++) {
             if (inverse)
                 filter_row_pair(plan, real_roots, filter, context, k1);
-            transform_row(plan, twiddles, k1, inverse);
+            transform_row(plan, twiddles, k1, 0, inverse);
             if (partner != k1)
-                transform_row(plan, twiddles, partner, inverse);
+                transform_row(plan, twiddles, partner, 1, inverse);
         }
     }
     transform_columns(plan, 1);
@@ -418,9 +437,12 @@ static ms_status packed_filter(const ms_merge_task *task, double *data, size_t n
         plan.block = fftw_alloc_complex(rows * COLUMN_BLOCK);
         if (plan.block != NULL)
             memset(plan.block, 0, rows * COLUMN_BLOCK * sizeof *plan.block);
+        for (int slot = 0; slot < 2; slot++)
+            plan.row_roots[slot] = malloc(2 * plan.n2 * sizeof(double));
     }
-    if ((rows > 1 && (plan.block == NULL || !unit_roots_init(&twiddles, n / 2))) ||
-        !unit_roots_init(&real_roots, n))
+    bool split_ready = plan.block != NULL && plan.row_roots[0] != NULL &&
+                       plan.row_roots[1] != NULL && unit_roots_init(&twiddles, n / 2);
+    if ((rows > 1 && !split_ready) || !unit_roots_init(&real_roots, n))
         status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, task->key, "out of memory");
     else if ((plan.plans = find_plans(&plan, &own)) == NULL)
         status = ms_error_set(err, MS_ERR_INTERNAL, task->key,
@@ -436,6 +458,8 @@ static ms_status packed_filter(const ms_merge_task *task, double *data, size_t n
     unit_roots_free(&twiddles);
     unit_roots_free(&real_roots);
     fftw_free(plan.block);
+    free(plan.row_roots[0]);
+    free(plan.row_roots[1]);
     return status;
 }
 
@@ -539,11 +563,14 @@ ms_status ms_merge_fft_filter_packed(const ms_merge_task *task, double *data, si
 
 /* FFTW's direct r2c of a large size has been measured to take another n
  * doubles; declare that for the sizes that go there.  The split takes a
- * block of columns. */
+ * block of columns and the twiddles of two rows. */
 uint64_t ms_merge_fft_extra_bytes(uint64_t n)
 {
     size_t rows = rows_for(n);
     if (rows == 0)
         return n * sizeof(double);
-    return rows > 1 ? (uint64_t)rows * COLUMN_BLOCK * sizeof(fftw_complex) : 0;
+    if (rows == 1)
+        return 0;
+    uint64_t row_roots = 2 * (n / 2 / rows) * sizeof(fftw_complex);
+    return (uint64_t)rows * COLUMN_BLOCK * sizeof(fftw_complex) + row_roots;
 }

@@ -12,6 +12,7 @@
 #include "method_internal.h"
 
 #include <fftw3.h>
+#include <math.h>
 #include <limits.h>
 #include <stdlib.h>
 
@@ -60,11 +61,27 @@ static double ramp_at(double alpha, double beta, size_t bin, size_t bins)
     return f < 0 ? 0.0 : f > 1 ? 1.0 : f;
 }
 
-/* The crossover filter of bins first.. of m.  Each step of the ramp's
+/* The first i in [low, high) whose factor is past `level` (high if none):
+ * the ramp is monotone in the bin. */
+static size_t first_past(const ms_merge_task *task, size_t first, size_t stride, size_t bins,
+                         size_t low, size_t high, double level)
+{
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (ramp_at(task->alpha, task->beta, first + stride * middle, bins) > level)
+            high = middle;
+        else
+            low = middle + 1;
+    }
+    return low;
+}
+
+/* The crossover filter of bins first + stride i.  Each step of the ramp's
  * formula is monotone in the bin (correctly rounded division and
- * subtraction are), so a block whose ends are both 0 or both 1 is that
- * throughout: only the bins on the ramp are computed, bit for bit as
- * before. */
+ * subtraction are), so the factors are 0 up to some i and 1 from some
+ * later i: those two are found by bisection and only the bins between are
+ * computed, bit for bit as each alone.  (A row of the split transform
+ * holds bins from all over the spectrum: the ramp crosses every row.) */
 static void crossover_filter(const void *context, size_t first, size_t stride, size_t count,
                              size_t bins, double *factors)
 {
@@ -75,15 +92,14 @@ static void crossover_filter(const void *context, size_t first, size_t stride, s
             factors[i] = (double)(first + stride * i) / (double)bins >= alpha ? 1.0 : 0.0;
         return;
     }
-    double low = ramp_at(alpha, beta, first, bins);
-    if (count > 0 && low == ramp_at(alpha, beta, first + stride * (count - 1), bins) &&
-        (low == 0.0 || low == 1.0)) {
-        for (size_t i = 0; i < count; i++)
-            factors[i] = low;
-        return;
-    }
-    for (size_t i = 0; i < count; i++)
+    size_t ramp_begin = first_past(task, first, stride, bins, 0, count, 0.0);
+    size_t ramp_end = first_past(task, first, stride, bins, ramp_begin, count, nextafter(1.0, 0));
+    for (size_t i = 0; i < ramp_begin; i++)
+        factors[i] = 0.0;
+    for (size_t i = ramp_begin; i < ramp_end; i++)
         factors[i] = ramp_at(alpha, beta, first + stride * i, bins);
+    for (size_t i = ramp_end; i < count; i++)
+        factors[i] = 1.0;
 }
 
 /* out[j] = a[j] + g[position of j] / n */
