@@ -673,6 +673,85 @@ START_TEST(test_streamed_equals_reference)
 }
 END_TEST
 
+/* distribution_crossover's spectra of 2 MiB and more come from a block each
+ * worker keeps from one tensor to the next.  With one worker and the
+ * largest tensor first, every later tensor runs in the block the one before
+ * left full of its numbers; each must come out as merged alone, in a fresh
+ * block.  Two workers under a budget that makes them wait for each other
+ * (the waiting one has the other's kept block freed) give the same bytes. */
+enum { KEPT_TENSORS = 4 };
+static const int64_t kept_rows[KEPT_TENSORS] = {5200, 3000, 4000, 2622};   /* x 100 */
+
+static void kept_specs(int model, size_t first, size_t count, tensor_spec *specs)
+{
+    static char names[KEPT_TENSORS][64];
+    for (size_t i = 0; i < count; i++) {
+        size_t t = first + i;
+        snprintf(names[t], sizeof names[t], UNET "input_blocks.%zu.0.weight", t);
+        double sign = t % 2 == 0 ? 1.0 : -1.0;
+        double base[3] = {0.01 * (double)t, -0.02 * (double)t, 0.5 * sign};
+        double step[3] = {1e-6, -2e-6, -3e-6 * sign};
+        specs[i] = (tensor_spec){names[t], MS_DTYPE_F16, 2, {kept_rows[t], 100},
+                                 base[model], step[model]};
+    }
+}
+
+static void write_kept_models(size_t first, size_t count)
+{
+    const char *paths[3] = {path_a, path_b, path_c};
+    tensor_spec specs[KEPT_TENSORS];
+    for (int model = 0; model < 3; model++) {
+        kept_specs(model, first, count, specs);
+        write_model(paths[model], specs, count);
+    }
+}
+
+START_TEST(test_crossover_blocks_kept)
+{
+    write_kept_models(0, KEPT_TENSORS);
+    ms_merge_params params;
+    init_params(&params, "distribution_crossover", 0.4, 0.25);
+    params.threads = 1;
+    ms_merge_report one, two;
+    ms_error err;
+    ck_assert_int_eq(merge(&params, true, &one, &err), MS_OK);
+    char kept_path[4400];
+    snprintf(kept_path, sizeof kept_path, "%s/kept.safetensors", temp_dir);
+    ck_assert_int_eq(rename(path_out, kept_path), 0);
+    params.threads = 2;
+    params.memory_budget = 8u << 20;
+    ck_assert_int_eq(merge(&params, true, &two, &err), MS_OK);
+    ck_assert_str_eq(two.output_sha256, one.output_sha256);
+    ms_safetensors kept;
+    ck_assert_int_eq(ms_safetensors_open(kept_path, &kept, &err), MS_OK);
+    params.threads = 1;
+    params.memory_budget = 0;
+    for (size_t t = 0; t < KEPT_TENSORS; t++) {
+        write_kept_models(t, 1);
+        ms_merge_report alone;
+        ck_assert_int_eq(merge(&params, true, &alone, &err), MS_OK);
+        ms_safetensors out;
+        ck_assert_int_eq(ms_safetensors_open(path_out, &out, &err), MS_OK);
+        tensor_spec spec;
+        kept_specs(0, t, 1, &spec);
+        const ms_tensor_info *expected = ms_safetensors_find(&out, spec.name);
+        const ms_tensor_info *got = ms_safetensors_find(&kept, spec.name);
+        ck_assert_ptr_nonnull(expected);
+        ck_assert_ptr_nonnull(got);
+        ck_assert_uint_eq(got->byte_count, expected->byte_count);
+        ck_assert_msg(memcmp(ms_safetensors_tensor_bytes(&kept, got),
+                             ms_safetensors_tensor_bytes(&out, expected),
+                             (size_t)got->byte_count) == 0,
+                      "%s merged in a kept block differs from it merged alone", spec.name);
+        ms_safetensors_close(&out);
+        ms_merge_report_free(&alone);
+    }
+    ms_safetensors_close(&kept);
+    ms_merge_report_free(&one);
+    ms_merge_report_free(&two);
+}
+END_TEST
+
 START_TEST(test_recipe_metadata)
 {
     write_random_models();
@@ -853,6 +932,7 @@ static Suite *merge_driver_suite(void)
     tcase_add_test(tcase, test_fp16_overflow_in_every_lane);
     tcase_add_test(tcase, test_block_weights_reach_the_method);
     tcase_add_test(tcase, test_streamed_equals_reference);
+    tcase_add_test(tcase, test_crossover_blocks_kept);
     tcase_add_test(tcase, test_recipe_metadata);
     tcase_add_test(tcase, test_cancel);
     tcase_add_test(tcase, test_disk_full_at_once);

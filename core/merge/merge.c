@@ -77,33 +77,113 @@ static uint64_t scratch_of(const merge_run *run, const merge_entry *entry)
     return run->params->method->scratch_bytes(&task);
 }
 
+/* What a worker takes on with a position. */
+typedef struct worker_claim {
+    size_t position;
+    uint64_t scratch;      /* the method's declared scratch for it */
+    uint64_t block_need;   /* bytes of that in the large block, 0: none */
+    bool reused;           /* the worker's kept block serves it */
+    bool provided;         /* a new block was made for it */
+    uint64_t reserved;     /* what it added to scratch_in_flight */
+} worker_claim;
+
+static uint64_t block_bytes_of(const merge_run *run, const merge_entry *entry)
+{
+    if (entry->action != MS_MERGE_ACTION_MERGED || run->params->method->large_block_doubles == NULL)
+        return 0;
+    ms_merge_task task;
+    ms_merge_task_init(&run->context, entry, &task);
+    return run->params->method->large_block_doubles(&task) * sizeof(double);
+}
+
+/* Under the lock.  A worker's large block (crossover's spectrum) is kept
+ * from one tensor to the next, so that the kernel does not zero fresh pages
+ * for every tensor; while kept it is counted in scratch_in_flight like a
+ * running tensor's scratch.  It goes when a tensor needs a block it does
+ * not serve, when another worker waits for memory, and at the end. */
+static void drop_block(merge_run *run, merge_buffers *buffers)
+{
+    if (buffers->large_block == NULL)
+        return;
+    run->scratch_in_flight -= buffers->large_block_doubles * sizeof(double);
+    free(buffers->large_block);
+    buffers->large_block = NULL;
+    buffers->large_block_doubles = 0;
+    pthread_cond_broadcast(&run->changed);
+}
+
+/* A kept block serves any need up to its size (what it holds past the need
+ * is counted all the same: a worker waiting for memory has it freed). */
+static bool block_serves(const merge_buffers *buffers, uint64_t need)
+{
+    uint64_t held = buffers->large_block_doubles * sizeof(double);
+    return buffers->large_block != NULL && need > 0 && held >= need;
+}
+
 /* Under the lock: the next position this worker may start, or false. */
-static bool take_position(merge_run *run, uint64_t budget, size_t *position, uint64_t *scratch)
+static bool take_position(merge_run *run, uint64_t budget, merge_buffers *buffers,
+                          worker_claim *claim)
 {
     if (atomic_load(&run->stop) || run->next_position >= run->plan.count)
         return false;
-    *position = run->next_position++;
+    claim->position = run->next_position++;
     const merge_entry *entry =
-        &run->plan.entries[ms_planned_writer_tensor_at(run->writer, *position)];
+        &run->plan.entries[ms_planned_writer_tensor_at(run->writer, claim->position)];
     /* The estimate may read the tensors (rotate hashes both to ask its
      * cache whether the key is known): not under the lock, where it held
      * up every other worker finishing or starting a tensor. */
     pthread_mutex_unlock(&run->lock);
-    *scratch = scratch_of(run, entry);
+    claim->scratch = scratch_of(run, entry);
+    claim->block_need = block_bytes_of(run, entry);
     pthread_mutex_lock(&run->lock);
-    while (run->someone_waits && !atomic_load(&run->stop))
+    claim->reused = block_serves(buffers, claim->block_need);
+    claim->provided = false;
+    if (!claim->reused && claim->block_need > 0)
+        drop_block(run, buffers);
+    while (run->someone_waits && !atomic_load(&run->stop)) {
+        drop_block(run, buffers);
+        claim->reused = false;
         pthread_cond_wait(&run->changed, &run->lock);
+    }
     run->someone_waits = true;
-    while (run->tensors_in_flight > 0 && run->scratch_in_flight + *scratch > budget &&
+    /* a served block is counted already */
+    uint64_t covered = claim->reused ? claim->block_need : 0;
+    claim->reserved = claim->scratch > covered ? claim->scratch - covered : 0;
+    while (run->tensors_in_flight > 0 && run->scratch_in_flight + claim->reserved > budget &&
            !atomic_load(&run->stop))
         pthread_cond_wait(&run->changed, &run->lock);
     run->someone_waits = false;
     pthread_cond_broadcast(&run->changed);
     if (atomic_load(&run->stop))
         return false;
-    run->scratch_in_flight += *scratch;
+    run->scratch_in_flight += claim->reserved;
     run->tensors_in_flight++;
     return true;
+}
+
+/* Outside the lock: a new block for a tensor that needs one its worker
+ * does not hold (reserved with the tensor's scratch).  Failing, the method
+ * allocates for itself, and fails as it would have. */
+static void provide_block(merge_buffers *buffers, worker_claim *claim)
+{
+    if (claim->block_need == 0 || claim->reused)
+        return;
+    size_t doubles = (size_t)(claim->block_need / sizeof(double));
+    buffers->large_block = ms_merge_large_doubles(doubles);
+    buffers->large_block_doubles = buffers->large_block != NULL ? doubles : 0;
+    claim->provided = buffers->large_block != NULL;
+}
+
+/* Under the lock, when the tensor is done: its reservation back, but for
+ * a new block the worker keeps (counted from now on as kept), unless
+ * another worker waits for memory. */
+static void finish_claim(merge_run *run, merge_buffers *buffers, const worker_claim *claim)
+{
+    run->scratch_in_flight -= claim->reserved;
+    if (claim->provided)
+        run->scratch_in_flight += buffers->large_block_doubles * sizeof(double);
+    if (run->someone_waits)
+        drop_block(run, buffers);
 }
 
 /* Freed scratch of earlier tensors stays in the allocator's arenas, where
@@ -137,31 +217,33 @@ static void *worker_main(void *argument)
     pthread_mutex_lock(&run->lock);
     if (status != MS_OK)
         fail(run, status, &err);
-    size_t position;
-    uint64_t scratch;
-    while (take_position(run, budget, &position, &scratch)) {
+    worker_claim claim;
+    while (take_position(run, budget, &buffers, &claim)) {
         pthread_mutex_unlock(&run->lock);
-        if (scratch > budget / 2)
+        if (claim.scratch > budget / 2)
             release_cached_memory();
-        bool alone = scratch > budget && run->worker_count > 1;
+        provide_block(&buffers, &claim);
+        bool alone = claim.scratch > budget && run->worker_count > 1;
         if (alone)
             blas_threads_for(run, true);
         const merge_entry *entry =
-            &run->plan.entries[ms_planned_writer_tensor_at(run->writer, position)];
+            &run->plan.entries[ms_planned_writer_tensor_at(run->writer, claim.position)];
         bool kept_a = false;
         ms_error_clear(&err);
-        status = ms_merge_tensor_write(&run->context, position, entry, &buffers, &kept_a, &err);
+        status = ms_merge_tensor_write(&run->context, claim.position, entry, &buffers, &kept_a,
+                                       &err);
         if (alone)
             blas_threads_for(run, false);
         pthread_mutex_lock(&run->lock);
-        run->scratch_in_flight -= scratch;
+        finish_claim(run, &buffers, &claim);
         run->tensors_in_flight--;
-        run->completed[position] = true;
-        run->kept_a[position] = kept_a;
+        run->completed[claim.position] = true;
+        run->kept_a[claim.position] = kept_a;
         if (status != MS_OK)
             fail(run, status, &err);
         pthread_cond_broadcast(&run->changed);
     }
+    drop_block(run, &buffers);
     pthread_mutex_unlock(&run->lock);
     ms_merge_buffers_free(&buffers);
     return NULL;

@@ -86,6 +86,13 @@ typedef struct ms_merge_task {
      * place of fresh allocations, whose pages the allocator would hand back
      * and fault in again for every tensor.  NULL: the method allocates. */
     double *chunk_buffers[4];
+    /* Optional: a block of large_block_doubles doubles the worker keeps
+     * from one task to the next, for a method that declares
+     * large_block_doubles (below) and takes it when it is large enough:
+     * fresh memory for a spectrum is zeroed by the kernel page by page at
+     * first touch (4 % of an SDXL crossover's CPU).  NULL: none lent. */
+    double *large_block;
+    size_t large_block_doubles;
     /* rotate only: the decomposition cache (NULL: none) and the merge's
      * counts of its hits and misses */
     struct ms_rotate_cache *rotate_cache;
@@ -122,6 +129,10 @@ typedef struct ms_merge_method {
     /* Scratch the driver lets tensors hold at once for this method; 0: the
      * driver's default (sized for the 600 MB of the streaming methods). */
     uint64_t memory_budget;
+    /* Optional: the doubles of the one large block of this task's scratch
+     * (counted in scratch_bytes) that it takes from task->large_block when
+     * lent one at least that large; 0 or NULL: none. */
+    uint64_t (*large_block_doubles)(const ms_merge_task *task);
 } ms_merge_method;
 
 /* The table, and a lookup by name (NULL when unknown). */

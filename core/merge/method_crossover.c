@@ -29,6 +29,7 @@ typedef struct crossover {
     const ms_merge_task *task;
     ms_merge_order order;
     double *spectrum;          /* n + 2 doubles: y - x, then its transforms */
+    double *own_spectrum;      /* the spectrum when not the task's block */
     uint32_t *positions;
     ms_merge_chunks chunks;
 } crossover;
@@ -144,7 +145,10 @@ static ms_status run(crossover *x, ms_error *err)
         return status;
     /* on 2 MiB pages where the kernel gives them: the scatter and gather
      * address the buffer in C's order, all over it (fewer TLB misses) */
-    x->spectrum = ms_merge_large_doubles((size_t)task->count + 2);
+    if (task->large_block != NULL && task->large_block_doubles >= task->count + 2)
+        x->spectrum = task->large_block;
+    else
+        x->spectrum = x->own_spectrum = ms_merge_large_doubles((size_t)task->count + 2);
     x->positions = malloc(ms_merge_chunk_capacity(task) * sizeof *x->positions);
     if (x->spectrum == NULL || x->positions == NULL)
         return ms_merge_out_of_memory(task, ms_merge_crossover_scratch(task), err);
@@ -171,10 +175,19 @@ ms_status ms_merge_distribution_crossover(const ms_merge_task *task, ms_error *e
     crossover x = {.task = task};
     status = run(&x, err);
     ms_merge_order_free(&x.order);
-    free(x.spectrum);
+    free(x.own_spectrum);
     free(x.positions);
     ms_merge_chunks_free(&x.chunks);
     return status;
+}
+
+/* The spectrum, when it is a block of 2 MiB and more (smaller ones come
+ * from the allocator's arenas, quickly). */
+uint64_t ms_merge_crossover_spectrum_doubles(const ms_merge_task *task)
+{
+    uint64_t doubles = task->count + 2;
+    return task->ndim > 0 && doubles * sizeof(double) >= MS_MERGE_LARGE_BLOCK_BYTES ? doubles
+                                                                                  : 0;
 }
 
 /* C's order is built first (its build peak), then held next to the FFT

@@ -96,6 +96,8 @@ void ms_merge_deadline_after_ms(struct timespec *deadline, long milliseconds);
  * takes fewer TLB entries to walk.  Such a block is a mapping of its own,
  * returned to the system by free(). */
 double *ms_merge_large_doubles(size_t count);
+/* From this size on a block is such a mapping (and huge-page advised). */
+#define MS_MERGE_LARGE_BLOCK_BYTES (UINT64_C(2) << 20)
 
 /* 1 where glibc's malloc serves malloc(), 0 elsewhere, AddressSanitizer's
  * allocator included (it replaces glibc's in the sanitizer build). */
@@ -242,6 +244,7 @@ uint64_t ms_merge_fft_extra_bytes(uint64_t n);
 /* ---- the methods (one file per kind; the table is method_table.c) ---- */
 
 ms_status ms_merge_weighted_sum(const ms_merge_task *task, ms_error *err);
+uint64_t ms_merge_crossover_spectrum_doubles(const ms_merge_task *task);
 ms_status ms_merge_weighted_subtraction(const ms_merge_task *task, ms_error *err);
 ms_status ms_merge_add_difference(const ms_merge_task *task, ms_error *err);
 ms_status ms_merge_sum_twice(const ms_merge_task *task, ms_error *err);

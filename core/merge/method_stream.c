@@ -200,7 +200,7 @@ int64_t ms_merge_python_round(double value)
 }
 
 enum {
-    HUGE_PAGE_BYTES = 2u << 20,
+    HUGE_PAGE_BYTES = MS_MERGE_LARGE_BLOCK_BYTES,
     /* past glibc's largest dynamic mmap threshold (32 MiB on 64-bit) */
     OWN_MAPPING_BYTES = 64u << 20,
 };

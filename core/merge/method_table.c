@@ -5,32 +5,34 @@
 #include <string.h>
 
 static const ms_merge_method methods[] = {
-    {"weighted_sum", 2, false, ms_merge_weighted_sum, ms_merge_elementwise_scratch, NULL, 0},
+    {"weighted_sum", 2, false, ms_merge_weighted_sum, ms_merge_elementwise_scratch, NULL, 0, NULL},
     {"weighted_subtraction", 2, true, ms_merge_weighted_subtraction,
-     ms_merge_elementwise_scratch, NULL, 0},
-    {"tensor_sum", 2, true, ms_merge_tensor_sum, ms_merge_tensor_sum_scratch, NULL, 0},
-    {"add_difference", 3, false, ms_merge_add_difference, ms_merge_elementwise_scratch, NULL, 0},
-    {"sum_twice", 3, true, ms_merge_sum_twice, ms_merge_elementwise_scratch, NULL, 0},
-    {"triple_sum", 3, true, ms_merge_triple_sum, ms_merge_elementwise_scratch, NULL, 0},
+     ms_merge_elementwise_scratch, NULL, 0, NULL},
+    {"tensor_sum", 2, true, ms_merge_tensor_sum, ms_merge_tensor_sum_scratch, NULL, 0, NULL},
+    {"add_difference", 3, false, ms_merge_add_difference, ms_merge_elementwise_scratch, NULL, 0,
+     NULL},
+    {"sum_twice", 3, true, ms_merge_sum_twice, ms_merge_elementwise_scratch, NULL, 0, NULL},
+    {"triple_sum", 3, true, ms_merge_triple_sum, ms_merge_elementwise_scratch, NULL, 0, NULL},
     {"euclidean_add_difference", 3, false, ms_merge_euclidean_add_difference,
-     ms_merge_euclidean_scratch, NULL, 0},
+     ms_merge_euclidean_scratch, NULL, 0, NULL},
     {"multiply_difference", 3, true, ms_merge_multiply_difference,
-     ms_merge_elementwise_scratch, NULL, 0},
-    {"top_k_tensor_sum", 2, true, ms_merge_top_k_tensor_sum, ms_merge_top_k_scratch, NULL, 0},
+     ms_merge_elementwise_scratch, NULL, 0, NULL},
+    {"top_k_tensor_sum", 2, true, ms_merge_top_k_tensor_sum, ms_merge_top_k_scratch, NULL, 0, NULL},
     {"similarity_add_difference", 3, true, ms_merge_similarity_add_difference,
-     ms_merge_elementwise_scratch, NULL, 0},
+     ms_merge_elementwise_scratch, NULL, 0, NULL},
     /* a spectrum is 8 bytes per element: SD1.5's 29.5 M-element convs take
      * 236 MB each, and the default budget ran them beside nothing larger
      * than 84 MB, one core idle for a third of the merge; with 400 MiB the
      * largest pair (29.5 M and 22.1 M elements, 413 MB) runs side by side,
      * still under 600 MB in all (measured peaks: see the commit) */
     {"distribution_crossover", 3, true, ms_merge_distribution_crossover,
-     ms_merge_crossover_scratch, NULL, UINT64_C(400) << 20},
-    {"ties_add_difference", 3, true, ms_merge_ties_add_difference, ms_merge_ties_scratch, NULL, 0},
+     ms_merge_crossover_scratch, NULL, UINT64_C(400) << 20, ms_merge_crossover_spectrum_doubles},
+    {"ties_add_difference", 3, true, ms_merge_ties_add_difference, ms_merge_ties_scratch, NULL,
+     0, NULL},
     /* rotate's decompositions are d x d (1280: about 200 MB each); two at
      * once keep both cores busy within its 2 GB */
     {"rotate", 2, true, ms_merge_rotate, ms_merge_rotate_scratch, ms_merge_rotate_work,
-     UINT64_C(1536) << 20},
+     UINT64_C(1536) << 20, NULL},
 };
 
 const ms_merge_method *ms_merge_methods(size_t *count)

@@ -42,6 +42,7 @@ void ms_merge_buffers_free(merge_buffers *buffers)
     free(buffers->bytes);
     for (int i = 0; i < 4; i++)
         free(buffers->method_chunks[i]);
+    free(buffers->large_block);
     memset(buffers, 0, sizeof *buffers);
 }
 
@@ -249,6 +250,8 @@ static ms_status write_merged(const merge_tensor_context *context, size_t positi
     }
     task.sink = (ms_merge_sink){sink_write, &sink};
     memcpy(task.chunk_buffers, buffers->method_chunks, sizeof task.chunk_buffers);
+    task.large_block = buffers->large_block;
+    task.large_block_doubles = buffers->large_block_doubles;
     ms_status status = context->params->method->merge(&task, err);
     release_operand(&task.a, task.count);
     release_operand(&task.b, task.count);

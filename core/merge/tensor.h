@@ -25,6 +25,9 @@ typedef struct merge_buffers {
     double *clip_a, *clip_b;
     unsigned char *bytes;
     double *method_chunks[4];         /* lent to the methods (ms_merge_task) */
+    /* the worker's large block (ms_merge_task), kept and freed by the driver */
+    double *large_block;
+    size_t large_block_doubles;
 } merge_buffers;
 
 ms_status ms_merge_buffers_init(merge_buffers *buffers, ms_error *err);
