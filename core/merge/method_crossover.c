@@ -25,6 +25,8 @@ static void scalar_chunk(void *context, const ms_merge_chunks *chunks, uint64_t 
         chunks->out[i] = alpha * chunks->a[i] + (1 - alpha) * chunks->b[i];
 }
 
+enum { KEPT_MAPPED_BYTES = 64u << 20 };
+
 typedef struct crossover {
     const ms_merge_task *task;
     ms_merge_order order;
@@ -172,7 +174,16 @@ ms_status ms_merge_distribution_crossover(const ms_merge_task *task, ms_error *e
         double alpha = task->alpha;
         return ms_merge_elementwise(task, scalar_chunk, &alpha, err);
     }
-    crossover x = {.task = task};
+    /* A's pages are read again after the FFT, C's twice more: their pages
+     * stay mapped until the driver releases the tensor, where that is at
+     * most KEPT_MAPPED_BYTES (a page's first touch after it was unmapped
+     * costs a page-table walk again, on a virtual machine a trap).  The
+     * token embeddings (126 MB per operand on SDXL) release as they go. */
+    ms_merge_task kept = *task;
+    uint64_t reread = task->count * (ms_dtype_size(task->a.dtype) + ms_dtype_size(task->c.dtype));
+    if (reread <= KEPT_MAPPED_BYTES)
+        kept.a.release_pages = kept.c.release_pages = false;
+    crossover x = {.task = &kept};
     status = run(&x, err);
     ms_merge_order_free(&x.order);
     free(x.own_spectrum);
