@@ -27,6 +27,14 @@ static void scalar_chunk(void *context, const ms_merge_chunks *chunks, uint64_t 
 
 enum { KEPT_MAPPED_BYTES = 64u << 20 };
 
+/* A's and C's bytes of the tensor when they stay mapped, else 0: resident
+ * while the tensor runs, so counted in its scratch like its heap. */
+static uint64_t kept_mapped_bytes(const ms_merge_task *task)
+{
+    uint64_t reread = task->count * (ms_dtype_size(task->a.dtype) + ms_dtype_size(task->c.dtype));
+    return reread <= KEPT_MAPPED_BYTES ? reread : 0;
+}
+
 typedef struct crossover {
     const ms_merge_task *task;
     ms_merge_order order;
@@ -180,8 +188,7 @@ ms_status ms_merge_distribution_crossover(const ms_merge_task *task, ms_error *e
      * costs a page-table walk again, on a virtual machine a trap).  The
      * token embeddings (126 MB per operand on SDXL) release as they go. */
     ms_merge_task kept = *task;
-    uint64_t reread = task->count * (ms_dtype_size(task->a.dtype) + ms_dtype_size(task->c.dtype));
-    if (reread <= KEPT_MAPPED_BYTES)
+    if (kept_mapped_bytes(task) > 0)
         kept.a.release_pages = kept.c.release_pages = false;
     crossover x = {.task = &kept};
     status = run(&x, err);
@@ -202,7 +209,8 @@ uint64_t ms_merge_crossover_spectrum_doubles(const ms_merge_task *task)
 }
 
 /* C's order is built first (its build peak), then held next to the FFT
- * buffer, the chunk buffers and what FFTW may hold (see fft_real.c). */
+ * buffer, the chunk buffers, what FFTW may hold (see fft_real.c) and A's
+ * and C's pages while they stay mapped. */
 uint64_t ms_merge_crossover_scratch(const ms_merge_task *task)
 {
     if (task->ndim == 0)
@@ -212,6 +220,6 @@ uint64_t ms_merge_crossover_scratch(const ms_merge_task *task)
     uint64_t running = order_held + (task->count + 2) * sizeof(double) +
                        ms_merge_fft_extra_bytes(task->count) +
                        ms_merge_chunks_bytes(task, crossover_buffers) +
-                       ms_merge_chunk_capacity(task) * sizeof(uint32_t);
+                       ms_merge_chunk_capacity(task) * sizeof(uint32_t) + kept_mapped_bytes(task);
     return running > order_peak ? running : order_peak;
 }
