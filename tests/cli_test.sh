@@ -26,12 +26,18 @@ PYEOF
 }
 
 # ---- inputs ----
-"$GEN_LORA" --arch sd15 --rank 16 --seed 3 --output "$work/sd15.safetensors" 2>/dev/null ||
-    { echo "gen_lora failed" >&2; exit 1; }
-"$GEN_LORA" --arch sd15 --rank 8 --conv --spelling mixed --dtype bf16 --zero-module \
-    --output "$work/sd15_conv.safetensors" 2>/dev/null || { echo "gen_lora failed" >&2; exit 1; }
-"$GEN_LORA" --arch sdxl --rank 8 --dtype fp32 --output "$work/sdxl.safetensors" 2>/dev/null ||
-    { echo "gen_lora failed" >&2; exit 1; }
+# gen_lora ARGS...: a failure ends the test with what gen_lora said (once it
+# failed with its message thrown away, and the cause was lost).
+gen_lora() {
+    "$GEN_LORA" "$@" >/dev/null 2>"$work/gen_err" && return 0
+    echo "gen_lora failed (exit $?): $*" >&2
+    sed 's/^/    /' "$work/gen_err" >&2
+    exit 1
+}
+gen_lora --arch sd15 --rank 16 --seed 3 --output "$work/sd15.safetensors"
+gen_lora --arch sd15 --rank 8 --conv --spelling mixed --dtype bf16 --zero-module \
+    --output "$work/sd15_conv.safetensors"
+gen_lora --arch sdxl --rank 8 --dtype fp32 --output "$work/sdxl.safetensors"
 
 # ---- inspect ----
 if expect_exit 0 "inspect --json" "$MERGESVD" inspect "$work/sd15.safetensors" --json; then
