@@ -68,15 +68,6 @@ static void fail(merge_run *run, ms_status status, const ms_error *err)
     pthread_cond_broadcast(&run->changed);
 }
 
-static uint64_t scratch_of(const merge_run *run, const merge_entry *entry)
-{
-    if (entry->action != MS_MERGE_ACTION_MERGED || run->params->method->scratch_bytes == NULL)
-        return 0;
-    ms_merge_task task;
-    ms_merge_task_init(&run->context, entry, &task);
-    return run->params->method->scratch_bytes(&task);
-}
-
 /* What a worker takes on with a position. */
 typedef struct worker_claim {
     size_t position;
@@ -87,13 +78,21 @@ typedef struct worker_claim {
     uint64_t reserved;     /* what it added to scratch_in_flight */
 } worker_claim;
 
-static uint64_t block_bytes_of(const merge_run *run, const merge_entry *entry)
+/* The method's scratch for the entry, and the bytes of it in the large
+ * block (0 for entries that are not merged). */
+static void estimate_claim(const merge_run *run, const merge_entry *entry, worker_claim *claim)
 {
-    if (entry->action != MS_MERGE_ACTION_MERGED || run->params->method->large_block_doubles == NULL)
-        return 0;
+    const ms_merge_method *method = run->params->method;
+    claim->scratch = 0;
+    claim->block_need = 0;
+    if (entry->action != MS_MERGE_ACTION_MERGED)
+        return;
     ms_merge_task task;
     ms_merge_task_init(&run->context, entry, &task);
-    return run->params->method->large_block_doubles(&task) * sizeof(double);
+    if (method->scratch_bytes != NULL)
+        claim->scratch = method->scratch_bytes(&task);
+    if (method->large_block_doubles != NULL)
+        claim->block_need = method->large_block_doubles(&task) * sizeof(double);
 }
 
 /* Under the lock.  A worker's large block (crossover's spectrum) is kept
@@ -133,8 +132,7 @@ static bool take_position(merge_run *run, uint64_t budget, merge_buffers *buffer
      * cache whether the key is known): not under the lock, where it held
      * up every other worker finishing or starting a tensor. */
     pthread_mutex_unlock(&run->lock);
-    claim->scratch = scratch_of(run, entry);
-    claim->block_need = block_bytes_of(run, entry);
+    estimate_claim(run, entry, claim);
     pthread_mutex_lock(&run->lock);
     claim->reused = block_serves(buffers, claim->block_need);
     claim->provided = false;
