@@ -556,8 +556,9 @@ END_TEST
 
 /* C's counting-sort order: replayed after a rewind it is the same stable
  * order (checked against a plain insertion of every element); a C whose
- * bytes change under it (a rewritten file) overruns a key's range, which is
- * refused as input_changed instead of a position past the tensor. */
+ * bytes change under it (a rewritten file) is refused as input_changed:
+ * at once where a position would pass the tensor, else when the pass ends
+ * with a key's range overrun or left short. */
 START_TEST(test_order_replay_and_change)
 {
     enum { N = 3 * MS_MERGE_CHUNK_ELEMENTS / 2 + 7 };
@@ -601,16 +602,31 @@ START_TEST(test_order_replay_and_change)
             ck_assert_uint_eq(positions[i], below[key] + seen[key]++);
         }
         ck_assert(memcmp(positions, again, N * sizeof *positions) == 0);
-        /* every element now equal to the first: its key's range overflows */
-        for (size_t i = 1; i < N; i++)
-            patterns[i] = patterns[0];
-        ms_status status = MS_OK;
-        for (uint64_t start = 0; status == MS_OK && start < N; start += MS_MERGE_CHUNK_ELEMENTS)
-            status = ms_merge_order_positions(&task, &order, start,
-                                              ms_merge_chunk_length(&task, start), positions, &err);
-        ck_assert_int_eq(status, MS_ERR_IO);
-        ck_assert_str_eq(err.key, "c");
-        ck_assert_ptr_nonnull(strstr(err.message, "changed while it was merged"));
+        /* every element now equal to the first: its key's range overflows,
+         * past the tensor's end; then every element -Inf, a key below all
+         * (its range empty, at 0): no position passes the end, the ranges
+         * are found misused when the pass ends */
+        const uint16_t minus_infinity = dtypes[d] == MS_DTYPE_F16 ? 0xfc00u : 0xff80u;
+        for (int change = 0; change < 2; change++) {
+            for (size_t i = 1; i < N; i++)
+                patterns[i] = patterns[0];
+            if (change == 1)
+                for (size_t i = 0; i < N; i++)
+                    patterns[i] = minus_infinity;
+            ms_merge_order_rewind(&order);
+            ms_status status = MS_OK;
+            uint64_t start = 0;
+            for (; status == MS_OK && start < N; start += MS_MERGE_CHUNK_ELEMENTS)
+                status = ms_merge_order_positions(&task, &order, start,
+                                                  ms_merge_chunk_length(&task, start),
+                                                  positions, &err);
+            ck_assert_int_eq(status, MS_ERR_IO);
+            /* -Inf: only the last chunk could tell */
+            if (change == 1)
+                ck_assert_uint_ge(start, N);
+            ck_assert_str_eq(err.key, "c");
+            ck_assert_ptr_nonnull(strstr(err.message, "changed while it was merged"));
+        }
         ms_merge_order_free(&order);
         free(patterns);
         free(positions);

@@ -180,19 +180,16 @@ uint64_t ms_merge_select_scratch(const ms_merge_task *task, size_t collect_limit
 /* ---- stable orders (sort_order.c) ---- */
 
 /* The position of every element in a stable ascending sort of one operand,
- * produced in element order.  F16/BF16: a counting sort, one (next, end)
- * pair of counters per key and nothing per element.  F32/F64: a uint32 rank
- * per element (4n bytes), found by sorting (key, index) pairs that are freed
- * once the ranks are known (8n bytes for F32, packed in one uint64; 16n for
- * F64).  At most UINT32_MAX elements. */
-typedef struct ms_merge_key_range {
-    uint32_t next, end;   /* the key's next position, and the end of its range */
-} ms_merge_key_range;
-
+ * produced in element order.  F16/BF16: a counting sort, two counters per
+ * key (its next position and its range's end) and nothing per element.
+ * F32/F64: a uint32 rank per element (4n bytes), found by sorting (key,
+ * index) pairs that are freed once the ranks are known (8n bytes for F32,
+ * packed in one uint64; 16n for F64).  At most UINT32_MAX elements. */
 typedef struct ms_merge_order {
     const ms_merge_operand *operand;
-    ms_merge_key_range *ranges;   /* narrow: by key */
-    uint16_t *bits;               /* narrow: one chunk of patterns */
+    uint32_t *next;               /* narrow: by key, its next position */
+    uint32_t *end;                /* narrow: by key, the end of its range */
+    uint16_t *bits;               /* narrow: one chunk of keys */
     uint32_t *ranks;              /* wide: position of each element */
 } ms_merge_order;
 
