@@ -821,7 +821,8 @@ static void check_close(const double *expected, const double *got, size_t n, con
  * four-step (rows > 1), on sizes that are powers of two, smooth, and with a
  * large prime factor (SDXL's token embedding has 193); its plans, kept by
  * size and alignment, give the same again on another buffer of the same
- * size, aligned alike or not. */
+ * size, aligned alike or not; shared among threads, the split gives the
+ * same bit for bit. */
 START_TEST(test_fft_packed_matches_direct)
 {
     const struct {
@@ -836,11 +837,14 @@ START_TEST(test_fft_packed_matches_direct)
         double *packed = malloc((n + 2) * sizeof *packed);
         double *again = malloc((n + 2) * sizeof *again);
         double *shifted = malloc((n + 3) * sizeof *shifted);   /* one double off */
+        double *direct_input = malloc(n * sizeof *direct_input);
+        ck_assert_ptr_nonnull(direct_input);
         ck_assert_ptr_nonnull(direct);
         ck_assert_ptr_nonnull(packed);
         ck_assert_ptr_nonnull(again);
         ck_assert_ptr_nonnull(shifted);
         fill_random(direct, n, 99 + n);
+        memcpy(direct_input, direct, n * sizeof *direct_input);
         memcpy(packed, direct, n * sizeof *packed);
         memcpy(again, direct, n * sizeof *again);
         memcpy(shifted + 1, direct, n * sizeof *shifted);
@@ -853,6 +857,16 @@ START_TEST(test_fft_packed_matches_direct)
             ms_merge_fft_filter_packed(&task, again, n, rows, ramp_filter, NULL, &err), MS_OK);
         ck_assert_msg(memcmp(again, packed, n * sizeof *packed) == 0,
                       "n %zu, rows %zu: the kept plans gave another answer", n, rows);
+        /* shared among threads (a tensor that runs alone), bit for bit */
+        for (int threads = 2; threads <= 3; threads++) {
+            ms_merge_task shared = {.key = "fft", .threads = threads};
+            memcpy(again, direct_input, n * sizeof *again);
+            ck_assert_int_eq(ms_merge_fft_filter_packed(&shared, again, n, rows, ramp_filter,
+                                                        NULL, &err),
+                             MS_OK);
+            ck_assert_msg(memcmp(again, packed, n * sizeof *packed) == 0,
+                          "n %zu, rows %zu, %d threads: another answer", n, rows, threads);
+        }
         ck_assert_int_eq(
             ms_merge_fft_filter_packed(&task, shifted + 1, n, rows, ramp_filter, NULL, &err),
             MS_OK);
@@ -861,6 +875,7 @@ START_TEST(test_fft_packed_matches_direct)
         free(packed);
         free(again);
         free(shifted);
+        free(direct_input);
     }
     /* odd sizes cannot be packed, nor rows that do not divide n/2 */
     double odd[12 + 2] = {0};

@@ -19,6 +19,11 @@
  *   caches, which saves the whole-spectrum filter pass and half the passes
  *   over memory of FFTW's single large transforms.  The bins stay in that
  *   order (bin k1 + N1 k2 at N2 k1 + k2), never transposed.
+ * The column blocks are independent, and so are the row pairs: a task that
+ * may use more than one core (task->threads, a tensor that runs alone)
+ * shares each pass among as many lanes, a thread each, every lane with a
+ * block and row twiddles of its own; a lane does exactly what one thread
+ * would do with its columns and rows, so the result is the same bit for bit.
  * Plans are kept for the next tensor of the same size.  Odd n, and prime N,
  * go to FFTW's r2c directly (their extra memory is declared, see
  * ms_merge_fft_extra_bytes). */
@@ -72,14 +77,26 @@ typedef struct packed_plans {
     fftw_plan columns[2], rows[2];
 } packed_plans;
 
-typedef struct packed_transform {
-    size_t n1, n2;
-    fftw_complex *data;
-    fftw_complex *block;               /* N1 x COLUMN_BLOCK, when N1 > 1 */
+/* What one thread of the split transform works in. */
+typedef struct transform_lane {
+    fftw_complex *block;               /* N1 x COLUMN_BLOCK */
     /* the twiddles of the two rows in the cache (re, im; N2 each), made
      * on the way forward and conjugated on the way back */
     double *row_roots[2];
+} transform_lane;
+
+enum { MAX_LANES = 8 };
+
+typedef struct packed_transform {
+    size_t n1, n2;
+    fftw_complex *data;
+    int lane_count;                    /* 1 unless split */
+    transform_lane lanes[MAX_LANES];
     const packed_plans *plans;
+    const struct unit_roots *twiddles;     /* period N: the four-step's */
+    const struct unit_roots *real_roots;   /* period n: the real spectrum's */
+    ms_merge_bin_filter *filter;
+    const void *filter_context;
 } packed_transform;
 
 /* Plans are kept for the process, by split and alignment, and run on each
@@ -363,61 +380,153 @@ static void filter_row_pair(const packed_transform *plan, const unit_roots *root
     filter_run(plan, roots, filter, context, &pairs);
 }
 
-/* Columns j2 .. j2 + COLUMN_BLOCK - 1 into the block (one column after the
- * other), transformed, and back.  Past the last column the block keeps
- * the previous block's numbers, transformed and never copied back. */
-static void transform_columns(const packed_transform *plan, int inverse)
+/* The lane's share of the column blocks: a run of them, so that lanes
+ * meet in a row at one place only. */
+static void lane_columns(const packed_transform *plan, int lane, size_t *begin, size_t *end)
 {
-    size_t n1 = plan->n1, n2 = plan->n2;
+    size_t blocks = (plan->n2 + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+    size_t lanes = (size_t)plan->lane_count;
+    *begin = blocks * (size_t)lane / lanes * COLUMN_BLOCK;
+    *end = blocks * ((size_t)lane + 1) / lanes * COLUMN_BLOCK;
+    if (*end > plan->n2)
+        *end = plan->n2;
+}
+
+/* Columns j2 .. j2 + COLUMN_BLOCK - 1 into the lane's block (one column
+ * after the other), transformed, and back.  Past the last column the block
+ * keeps the previous block's numbers, transformed and never copied back. */
+static void transform_columns(const packed_transform *plan, int lane, int inverse)
+{
+    size_t n1 = plan->n1, n2 = plan->n2, begin, end;
+    lane_columns(plan, lane, &begin, &end);
     complex_pair *data = (complex_pair *)(void *)plan->data;
-    complex_pair *block = (complex_pair *)(void *)plan->block;
-    for (size_t first = 0; first < n2; first += COLUMN_BLOCK) {
+    fftw_complex *lane_block = plan->lanes[lane].block;
+    complex_pair *block = (complex_pair *)(void *)lane_block;
+    for (size_t first = begin; first < end; first += COLUMN_BLOCK) {
         size_t width = n2 - first < COLUMN_BLOCK ? n2 - first : COLUMN_BLOCK;
         for (size_t j1 = 0; j1 < n1; j1++)
             for (size_t b = 0; b < width; b++)
                 block[b * n1 + j1] = data[n2 * j1 + first + b];
-        fftw_execute_dft(plan->plans->columns[inverse], plan->block, plan->block);
+        fftw_execute_dft(plan->plans->columns[inverse], lane_block, lane_block);
         for (size_t k1 = 0; k1 < n1; k1++)
             for (size_t b = 0; b < width; b++)
                 data[n2 * k1 + first + b] = block[b * n1 + k1];
     }
 }
 
-/* slot: which of the two rows in the cache (its saved twiddles) */
-static void transform_row(const packed_transform *plan, const unit_roots *twiddles, size_t k1,
-                          int slot, int inverse)
+/* slot: which of the lane's two rows in the cache (its saved twiddles) */
+static void transform_row(const packed_transform *plan, int lane, size_t k1, int slot,
+                          int inverse)
 {
     fftw_complex *row = plan->data + plan->n2 * k1;
+    double *saved = plan->lanes[lane].row_roots[slot];
     if (!inverse)
-        twiddle_row_forward(plan, twiddles, k1, plan->row_roots[slot]);
+        twiddle_row_forward(plan, plan->twiddles, k1, saved);
     fftw_execute_dft(plan->plans->rows[inverse], row, row);
     if (inverse)
-        twiddle_row_back(plan, k1, plan->row_roots[slot]);
+        twiddle_row_back(plan, k1, saved);
 }
 
-static void run_packed(packed_transform *plan, const unit_roots *twiddles,
-                       const unit_roots *real_roots, ms_merge_bin_filter *filter,
-                       const void *context)
+/* Row pairs k1 = lane, lane + lanes, ...: interleaved, so that every lane
+ * gets rows of both halves of the spectrum (the filter's work differs). */
+static void transform_rows(const packed_transform *plan, int lane)
+{
+    for (size_t k1 = (size_t)lane; k1 <= plan->n1 / 2; k1 += (size_t)plan->lane_count) {
+        size_t partner = k1 == 0 ? 0 : plan->n1 - k1;
+        for (int inverse = 0; inverse < 2; inverse++) {
+            if (inverse)
+                filter_row_pair(plan, plan->real_roots, plan->filter, plan->filter_context, k1);
+            transform_row(plan, lane, k1, 0, inverse);
+            if (partner != k1)
+                transform_row(plan, lane, partner, 1, inverse);
+        }
+    }
+}
+
+typedef enum split_pass { COLUMNS_FORWARD, ROWS, COLUMNS_BACK } split_pass;
+
+typedef struct lane_work {
+    const packed_transform *plan;
+    int lane;
+    split_pass pass;
+} lane_work;
+
+static void *run_lane(void *argument)
+{
+    const lane_work *work = argument;
+    if (work->pass == ROWS)
+        transform_rows(work->plan, work->lane);
+    else
+        transform_columns(work->plan, work->lane, work->pass == COLUMNS_BACK);
+    return NULL;
+}
+
+/* One pass, lane 0 on this thread, the others on threads of their own;
+ * a lane whose thread cannot start runs here after (the same result,
+ * later).  Each pass needs the whole of the one before. */
+static void run_pass(const packed_transform *plan, split_pass pass)
+{
+    lane_work work[MAX_LANES];
+    pthread_t threads[MAX_LANES];
+    bool started[MAX_LANES] = {false};
+    for (int lane = 0; lane < plan->lane_count; lane++)
+        work[lane] = (lane_work){plan, lane, pass};
+    for (int lane = 1; lane < plan->lane_count; lane++)
+        started[lane] = pthread_create(&threads[lane], NULL, run_lane, &work[lane]) == 0;
+    run_lane(&work[0]);
+    for (int lane = 1; lane < plan->lane_count; lane++) {
+        if (started[lane])
+            pthread_join(threads[lane], NULL);
+        else
+            run_lane(&work[lane]);
+    }
+}
+
+static void run_packed(packed_transform *plan)
 {
     const packed_plans *plans = plan->plans;
     if (plan->n1 == 1) {
         fftw_execute_dft(plans->rows[0], plan->data, plan->data);
-        filter_bins(plan, real_roots, filter, context);
+        filter_bins(plan, plan->real_roots, plan->filter, plan->filter_context);
         fftw_execute_dft(plans->rows[1], plan->data, plan->data);
         return;
     }
-    transform_columns(plan, 0);
-    for (size_t k1 = 0; k1 <= plan->n1 / 2; k1++) {
-        size_t partner = k1 == 0 ? 0 : plan->n1 - k1;
-        for (int inverse = 0; inverse < 2; inverse++) {
-            if (inverse)
-                filter_row_pair(plan, real_roots, filter, context, k1);
-            transform_row(plan, twiddles, k1, 0, inverse);
-            if (partner != k1)
-                transform_row(plan, twiddles, partner, 1, inverse);
-        }
-    }
-    transform_columns(plan, 1);
+    run_pass(plan, COLUMNS_FORWARD);
+    run_pass(plan, ROWS);
+    run_pass(plan, COLUMNS_BACK);
+}
+
+/* Lanes for n points split into rows: at most the task's threads, and no
+ * more than there are row pairs and column blocks to share. */
+static int lanes_for(const ms_merge_task *task, size_t rows, size_t n2)
+{
+    size_t lanes = task->threads > 1 ? (size_t)task->threads : 1;
+    if (lanes > MAX_LANES)
+        lanes = MAX_LANES;
+    if (lanes > rows / 2 + 1)
+        lanes = rows / 2 + 1;
+    if (lanes > (n2 + COLUMN_BLOCK - 1) / COLUMN_BLOCK)
+        lanes = (n2 + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+    return rows > 1 && lanes > 1 ? (int)lanes : 1;
+}
+
+/* The lane's block, zeroed (the columns past the last are transformed
+ * too), and its row twiddles. */
+static bool lane_init(transform_lane *lane, size_t n1, size_t n2)
+{
+    lane->block = fftw_alloc_complex(n1 * COLUMN_BLOCK);
+    if (lane->block != NULL)
+        memset(lane->block, 0, n1 * COLUMN_BLOCK * sizeof *lane->block);
+    for (int slot = 0; slot < 2; slot++)
+        lane->row_roots[slot] = malloc(2 * n2 * sizeof(double));
+    return lane->block != NULL && lane->row_roots[0] != NULL && lane->row_roots[1] != NULL;
+}
+
+static void lane_free(transform_lane *lane)
+{
+    fftw_free(lane->block);
+    free(lane->row_roots[0]);
+    free(lane->row_roots[1]);
 }
 
 /* rows = N1, a divisor of n/2; 1: one transform of n/2 points */
@@ -429,27 +538,25 @@ static ms_status packed_filter(const ms_merge_task *task, double *data, size_t n
     plan.n1 = rows;
     plan.n2 = n / 2 / plan.n1;
     plan.data = (fftw_complex *)(void *)data;
+    plan.lane_count = lanes_for(task, rows, plan.n2);
     unit_roots twiddles = {0}, real_roots = {0};
+    plan.twiddles = &twiddles;
+    plan.real_roots = &real_roots;
+    plan.filter = filter;
+    plan.filter_context = context;
     packed_plans own = {0};
     ms_status status = MS_OK;
-    if (rows > 1) {
-        /* zeroed: the columns past the last are transformed too */
-        plan.block = fftw_alloc_complex(rows * COLUMN_BLOCK);
-        if (plan.block != NULL)
-            memset(plan.block, 0, rows * COLUMN_BLOCK * sizeof *plan.block);
-        for (int slot = 0; slot < 2; slot++)
-            plan.row_roots[slot] = malloc(2 * plan.n2 * sizeof(double));
-    }
-    bool split_ready = plan.block != NULL && plan.row_roots[0] != NULL &&
-                       plan.row_roots[1] != NULL && unit_roots_init(&twiddles, n / 2);
-    if ((rows > 1 && !split_ready) || !unit_roots_init(&real_roots, n))
+    bool split_ready = rows == 1 || unit_roots_init(&twiddles, n / 2);
+    for (int lane = 0; rows > 1 && lane < plan.lane_count; lane++)
+        split_ready = lane_init(&plan.lanes[lane], plan.n1, plan.n2) && split_ready;
+    if (!split_ready || !unit_roots_init(&real_roots, n))
         status = ms_error_set(err, MS_ERR_OUT_OF_MEMORY, task->key, "out of memory");
     else if ((plan.plans = find_plans(&plan, &own)) == NULL)
         status = ms_error_set(err, MS_ERR_INTERNAL, task->key,
                               "FFTW could not plan transforms of %zu by %zu points", plan.n1,
                               plan.n2);
     else
-        run_packed(&plan, &twiddles, &real_roots, filter, context);
+        run_packed(&plan);
     if (own.n1 != 0) {
         pthread_mutex_lock(&planner_lock);
         destroy_plans(&own);
@@ -457,9 +564,8 @@ static ms_status packed_filter(const ms_merge_task *task, double *data, size_t n
     }
     unit_roots_free(&twiddles);
     unit_roots_free(&real_roots);
-    fftw_free(plan.block);
-    free(plan.row_roots[0]);
-    free(plan.row_roots[1]);
+    for (int lane = 0; lane < plan.lane_count; lane++)
+        lane_free(&plan.lanes[lane]);
     return status;
 }
 
@@ -563,14 +669,16 @@ ms_status ms_merge_fft_filter_packed(const ms_merge_task *task, double *data, si
 
 /* FFTW's direct r2c of a large size has been measured to take another n
  * doubles; declare that for the sizes that go there.  The split takes a
- * block of columns and the twiddles of two rows. */
-uint64_t ms_merge_fft_extra_bytes(uint64_t n)
+ * block of columns and the twiddles of two rows per lane. */
+uint64_t ms_merge_fft_extra_bytes(const ms_merge_task *task, uint64_t n)
 {
     size_t rows = rows_for(n);
     if (rows == 0)
         return n * sizeof(double);
     if (rows == 1)
         return 0;
-    uint64_t row_roots = 2 * (n / 2 / rows) * sizeof(fftw_complex);
-    return (uint64_t)rows * COLUMN_BLOCK * sizeof(fftw_complex) + row_roots;
+    size_t n2 = (size_t)(n / 2 / rows);
+    uint64_t row_roots = 2 * n2 * sizeof(fftw_complex);
+    uint64_t lane = (uint64_t)rows * COLUMN_BLOCK * sizeof(fftw_complex) + row_roots;
+    return lane * (uint64_t)lanes_for(task, rows, n2);
 }

@@ -197,7 +197,9 @@ static void release_cached_memory(void)
 
 /* BLAS threads (process-wide; OpenBLAS): one per worker while tensors run
  * side by side, every worker's core for a tensor that runs alone (rotate's
- * largest decompositions), which would otherwise leave the others idle. */
+ * largest decompositions), which would otherwise leave the others idle.
+ * The task is told the same (ms_merge_task.threads): crossover's transform
+ * of SDXL's token embeddings shares out its passes. */
 static void blas_threads_for(const merge_run *run, bool alone)
 {
     openblas_set_num_threads(alone ? run->worker_count : 1);
@@ -222,6 +224,7 @@ static void *worker_main(void *argument)
             release_cached_memory();
         provide_block(&buffers, &claim);
         bool alone = claim.scratch > budget && run->worker_count > 1;
+        buffers.threads = alone ? run->worker_count : 1;
         if (alone)
             blas_threads_for(run, true);
         const merge_entry *entry =

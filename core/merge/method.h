@@ -93,6 +93,10 @@ typedef struct ms_merge_task {
      * first touch (4 % of an SDXL crossover's CPU).  NULL: none lent. */
     double *large_block;
     size_t large_block_doubles;
+    /* Cores the method may use for this task (0 or 1: only the caller's
+     * thread).  The driver gives every worker's core to a tensor that runs
+     * alone, which would otherwise leave the other cores idle. */
+    int threads;
     /* rotate only: the decomposition cache (NULL: none) and the merge's
      * counts of its hits and misses */
     struct ms_rotate_cache *rotate_cache;

@@ -218,7 +218,7 @@ uint64_t ms_merge_crossover_scratch(const ms_merge_task *task)
     uint64_t order_held, order_peak;
     ms_merge_order_scratch(task, &task->c, &order_held, &order_peak);
     uint64_t running = order_held + (task->count + 2) * sizeof(double) +
-                       ms_merge_fft_extra_bytes(task->count) +
+                       ms_merge_fft_extra_bytes(task, task->count) +
                        ms_merge_chunks_bytes(task, crossover_buffers) +
                        ms_merge_chunk_capacity(task) * sizeof(uint32_t) + kept_mapped_bytes(task);
     return running > order_peak ? running : order_peak;

@@ -235,8 +235,9 @@ ms_status ms_merge_fft_filter(const ms_merge_task *task, double *data, size_t n,
 ms_status ms_merge_fft_filter_packed(const ms_merge_task *task, double *data, size_t n,
                                      size_t rows, ms_merge_bin_filter *filter,
                                      const void *context, ms_error *err);
-/* What FFTW may hold besides data for n points (0 on the packed path). */
-uint64_t ms_merge_fft_extra_bytes(uint64_t n);
+/* What the transform may hold besides data for n points of the task (FFTW's
+ * r2c: n doubles; the packed path: a little per lane). */
+uint64_t ms_merge_fft_extra_bytes(const ms_merge_task *task, uint64_t n);
 
 /* ---- the methods (one file per kind; the table is method_table.c) ---- */
 

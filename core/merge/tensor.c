@@ -252,6 +252,7 @@ static ms_status write_merged(const merge_tensor_context *context, size_t positi
     memcpy(task.chunk_buffers, buffers->method_chunks, sizeof task.chunk_buffers);
     task.large_block = buffers->large_block;
     task.large_block_doubles = buffers->large_block_doubles;
+    task.threads = buffers->threads;
     ms_status status = context->params->method->merge(&task, err);
     release_operand(&task.a, task.count);
     release_operand(&task.b, task.count);

@@ -28,6 +28,7 @@ typedef struct merge_buffers {
     /* the worker's large block (ms_merge_task), kept and freed by the driver */
     double *large_block;
     size_t large_block_doubles;
+    int threads;                      /* for the tensor at hand (ms_merge_task) */
 } merge_buffers;
 
 ms_status ms_merge_buffers_init(merge_buffers *buffers, ms_error *err);
