@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/merge/merge.h"
+#include "core/merge/merge_internal.h"
 #include "core/merge/planned_writer.h"
 #include "core/format/safetensors.h"
 #include "core/format/writer.h"
@@ -706,6 +707,21 @@ static void write_kept_models(size_t first, size_t count)
     }
 }
 
+/* The driver's admission rule: within the budget a tensor starts beside
+ * anything; past it only when no tensor runs and no other worker keeps a
+ * block (SDXL's 506 MB embedding once started beside another worker's
+ * kept 303 MB block). */
+START_TEST(test_budget_admission)
+{
+    const uint64_t budget = 100;
+    ck_assert(ms_merge_may_start(budget, 40, 60, 3, 2));     /* fits: exactly the budget */
+    ck_assert(!ms_merge_may_start(budget, 41, 60, 1, 0));    /* past it, a tensor runs */
+    ck_assert(!ms_merge_may_start(budget, 41, 60, 0, 1));    /* past it, a block kept */
+    ck_assert(ms_merge_may_start(budget, 0, 500, 0, 0));     /* alone, whatever its size */
+    ck_assert(!ms_merge_may_start(budget, 30, 500, 0, 1));
+}
+END_TEST
+
 START_TEST(test_crossover_blocks_kept)
 {
     write_kept_models(0, KEPT_TENSORS);
@@ -933,6 +949,7 @@ static Suite *merge_driver_suite(void)
     tcase_add_test(tcase, test_block_weights_reach_the_method);
     tcase_add_test(tcase, test_streamed_equals_reference);
     tcase_add_test(tcase, test_crossover_blocks_kept);
+    tcase_add_test(tcase, test_budget_admission);
     tcase_add_test(tcase, test_recipe_metadata);
     tcase_add_test(tcase, test_cancel);
     tcase_add_test(tcase, test_disk_full_at_once);

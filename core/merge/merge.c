@@ -4,8 +4,9 @@
  *
  * Memory: a worker reserves its method's scratch before it starts a tensor;
  * while the reservations would pass the budget it waits (one tensor may
- * always run, whatever its size), and no other tensor is handed out while
- * one waits, so a large tensor is never starved by a stream of small ones. */
+ * always run, whatever its size, once nothing else holds memory), and no
+ * other tensor is handed out while one waits, so a large tensor is never
+ * starved by a stream of small ones. */
 #include "merge.h"
 
 #ifdef __GLIBC__
@@ -52,6 +53,7 @@ typedef struct merge_run {
     bool *kept_a;                    /* by file position */
     uint64_t scratch_in_flight;
     size_t tensors_in_flight;
+    int blocks_kept;                 /* workers holding a large block */
     bool someone_waits;              /* for budget: hand out nothing new */
     int worker_count;                /* set before the workers start */
     ms_status status;                /* the first failure */
@@ -104,6 +106,7 @@ static void drop_block(merge_run *run, merge_buffers *buffers)
 {
     if (buffers->large_block == NULL)
         return;
+    run->blocks_kept--;
     run->scratch_in_flight -= buffers->large_block_doubles * sizeof(double);
     free(buffers->large_block);
     buffers->large_block = NULL;
@@ -147,8 +150,15 @@ static bool take_position(merge_run *run, uint64_t budget, merge_buffers *buffer
     /* a served block is counted already */
     uint64_t covered = claim->reused ? claim->block_need : 0;
     claim->reserved = claim->scratch > covered ? claim->scratch - covered : 0;
-    while (run->tensors_in_flight > 0 && run->scratch_in_flight + claim->reserved > budget &&
-           !atomic_load(&run->stop))
+    /* our own block, when this tensor does not use it, goes first */
+    if (!claim->reused && run->scratch_in_flight + claim->reserved > budget)
+        drop_block(run, buffers);
+    /* the others drop theirs as they finish or come for a tensor, seeing
+     * someone_waits */
+    while (!atomic_load(&run->stop) &&
+           !ms_merge_may_start(budget, run->scratch_in_flight, claim->reserved,
+                               run->tensors_in_flight,
+                               run->blocks_kept - (buffers->large_block != NULL ? 1 : 0)))
         pthread_cond_wait(&run->changed, &run->lock);
     run->someone_waits = false;
     pthread_cond_broadcast(&run->changed);
@@ -178,8 +188,10 @@ static void provide_block(merge_buffers *buffers, worker_claim *claim)
 static void finish_claim(merge_run *run, merge_buffers *buffers, const worker_claim *claim)
 {
     run->scratch_in_flight -= claim->reserved;
-    if (claim->provided)
+    if (claim->provided) {
         run->scratch_in_flight += buffers->large_block_doubles * sizeof(double);
+        run->blocks_kept++;
+    }
     if (run->someone_waits)
         drop_block(run, buffers);
 }
