@@ -245,9 +245,9 @@ static double *row_of(const packed_transform *plan, size_t k1)
 
 /* Row k1, position N2 k1 + j2, times exp(-2πi j2 k1 / N) (roots of period
  * N), those kept in saved.  Row 0 is multiplied by 1. */
-static void twiddle_row_forward(const packed_transform *plan, const unit_roots *roots,
-                                size_t k1, double *saved)
+static void twiddle_row_forward(const packed_transform *plan, size_t k1, double *saved)
 {
+    const unit_roots *roots = plan->twiddles;
     size_t count = plan->n1 * plan->n2;
     double *row = row_of(plan, k1);
     size_t exponent = k1;                     /* j2 k1 mod N, from j2 = 1 */
@@ -317,7 +317,7 @@ enum { FILTER_BLOCK = 1024 };
 /* The pairs of one run of bins: bin first + stride i (i < count) at slots[i]
  * pairs with bin N - that (N itself for bin 0, the Nyquist bin) at
  * mirrors[i]; the factors asked of the filter a block at a time, the
- * partners' ascending, i.e. in reverse.  roots: period n. */
+ * partners' ascending, i.e. in reverse (the roots: plan->real_roots). */
 typedef struct bin_run {
     size_t first, stride, count;
     double *slot;                /* of bin first; slot i is slot + 2 i */
@@ -325,9 +325,11 @@ typedef struct bin_run {
     ptrdiff_t mirror_step;       /* doubles from one partner to the next */
 } bin_run;
 
-static void filter_run(const packed_transform *plan, const unit_roots *roots,
-                       ms_merge_bin_filter *filter, const void *context, const bin_run *run)
+static void filter_run(const packed_transform *plan, const bin_run *run)
 {
+    const unit_roots *roots = plan->real_roots;
+    ms_merge_bin_filter *filter = plan->filter;
+    const void *context = plan->filter_context;
     size_t total = plan->n1 * plan->n2;
     double low[FILTER_BLOCK], high[FILTER_BLOCK];
     for (size_t done = 0; done < run->count; done += FILTER_BLOCK) {
@@ -346,38 +348,36 @@ static void filter_run(const packed_transform *plan, const unit_roots *roots,
 }
 
 /* Not split: bins in natural order, k with N - k for k <= N/2. */
-static void filter_bins(const packed_transform *plan, const unit_roots *roots,
-                        ms_merge_bin_filter *filter, const void *context)
+static void filter_bins(const packed_transform *plan)
 {
     size_t total = plan->n2;
     double *data = row_of(plan, 0);
     /* bin 0 pairs with itself (and the Nyquist bin) */
     bin_run zero = {0, 1, 1, data, data, 0};
-    filter_run(plan, roots, filter, context, &zero);
+    filter_run(plan, &zero);
     bin_run rest = {1, 1, total / 2, data + 2, data + 2 * (total - 1), -2};
-    filter_run(plan, roots, filter, context, &rest);
+    filter_run(plan, &rest);
 }
 
 /* Split: row k1 holds bins k1 + N1 k2 at column k2; their partners,
  * N - k1 - N1 k2 = (N1 - k1) + N1 (N2 - 1 - k2), are row N1 - k1 backwards
  * (for k1 > 0).  Row 0 pairs with itself (column k2 with N2 - k2), and so
  * does row N1/2 (column k2 with N2 - 1 - k2): half of each then. */
-static void filter_row_pair(const packed_transform *plan, const unit_roots *roots,
-                            ms_merge_bin_filter *filter, const void *context, size_t k1)
+static void filter_row_pair(const packed_transform *plan, size_t k1)
 {
     size_t n1 = plan->n1, n2 = plan->n2;
     double *row = row_of(plan, k1);
     if (k1 == 0) {
         bin_run zero = {0, n1, 1, row, row, 0};
-        filter_run(plan, roots, filter, context, &zero);
+        filter_run(plan, &zero);
         bin_run rest = {n1, n1, n2 / 2, row + 2, row + 2 * (n2 - 1), -2};
-        filter_run(plan, roots, filter, context, &rest);
+        filter_run(plan, &rest);
         return;
     }
     size_t partner = n1 - k1;
     size_t count = partner == k1 ? (n2 + 1) / 2 : n2;
     bin_run pairs = {k1, n1, count, row, row_of(plan, partner) + 2 * (n2 - 1), -2};
-    filter_run(plan, roots, filter, context, &pairs);
+    filter_run(plan, &pairs);
 }
 
 /* The lane's share of the column blocks: a run of them, so that lanes
@@ -421,7 +421,7 @@ static void transform_row(const packed_transform *plan, int lane, size_t k1, int
     fftw_complex *row = plan->data + plan->n2 * k1;
     double *saved = plan->lanes[lane].row_roots[slot];
     if (!inverse)
-        twiddle_row_forward(plan, plan->twiddles, k1, saved);
+        twiddle_row_forward(plan, k1, saved);
     fftw_execute_dft(plan->plans->rows[inverse], row, row);
     if (inverse)
         twiddle_row_back(plan, k1, saved);
@@ -435,7 +435,7 @@ static void transform_rows(const packed_transform *plan, int lane)
         size_t partner = k1 == 0 ? 0 : plan->n1 - k1;
         for (int inverse = 0; inverse < 2; inverse++) {
             if (inverse)
-                filter_row_pair(plan, plan->real_roots, plan->filter, plan->filter_context, k1);
+                filter_row_pair(plan, k1);
             transform_row(plan, lane, k1, 0, inverse);
             if (partner != k1)
                 transform_row(plan, lane, partner, 1, inverse);
@@ -487,7 +487,7 @@ static void run_packed(packed_transform *plan)
     const packed_plans *plans = plan->plans;
     if (plan->n1 == 1) {
         fftw_execute_dft(plans->rows[0], plan->data, plan->data);
-        filter_bins(plan, plan->real_roots, plan->filter, plan->filter_context);
+        filter_bins(plan);
         fftw_execute_dft(plans->rows[1], plan->data, plan->data);
         return;
     }
