@@ -722,6 +722,46 @@ START_TEST(test_budget_admission)
 }
 END_TEST
 
+/* The cores a tensor may use: all for one past the budget, else an equal
+ * share among the workers (all of them for a file's only tensor) */
+START_TEST(test_tensor_threads)
+{
+    ck_assert_int_eq(ms_merge_tensor_threads(2, 2, false), 1);
+    ck_assert_int_eq(ms_merge_tensor_threads(2, 2, true), 2);
+    ck_assert_int_eq(ms_merge_tensor_threads(2, 1, false), 2);   /* one tensor, two cores */
+    ck_assert_int_eq(ms_merge_tensor_threads(2, 1, true), 2);
+    ck_assert_int_eq(ms_merge_tensor_threads(8, 3, false), 2);   /* 3 tensors, 8 cores */
+    ck_assert_int_eq(ms_merge_tensor_threads(3, 2, false), 1);
+    ck_assert_int_eq(ms_merge_tensor_threads(1, 1, true), 1);
+    ck_assert_int_eq(ms_merge_tensor_threads(4, 0, false), 4);
+}
+END_TEST
+
+/* A file of one tensor past the split transform's size, merged on two
+ * cores (its one worker's transform in two lanes) and on one: the same
+ * bytes. */
+START_TEST(test_one_tensor_every_core)
+{
+    const char *paths[3] = {path_a, path_b, path_c};
+    for (int model = 0; model < 3; model++) {
+        tensor_spec spec = {UNET "input_blocks.1.0.weight", MS_DTYPE_F16, 2, {6000, 200},
+                            0.01 * model, 1e-6 * (model + 1)};
+        write_model(paths[model], &spec, 1);
+    }
+    ms_merge_params params;
+    init_params(&params, "distribution_crossover", 0.45, 0.2);
+    ms_merge_report one, every;
+    ms_error err;
+    params.threads = 1;
+    ck_assert_int_eq(merge(&params, true, &one, &err), MS_OK);
+    params.threads = 2;
+    ck_assert_int_eq(merge(&params, true, &every, &err), MS_OK);
+    ck_assert_str_eq(every.output_sha256, one.output_sha256);
+    ms_merge_report_free(&one);
+    ms_merge_report_free(&every);
+}
+END_TEST
+
 START_TEST(test_crossover_blocks_kept)
 {
     write_kept_models(0, KEPT_TENSORS);
@@ -950,6 +990,8 @@ static Suite *merge_driver_suite(void)
     tcase_add_test(tcase, test_streamed_equals_reference);
     tcase_add_test(tcase, test_crossover_blocks_kept);
     tcase_add_test(tcase, test_budget_admission);
+    tcase_add_test(tcase, test_tensor_threads);
+    tcase_add_test(tcase, test_one_tensor_every_core);
     tcase_add_test(tcase, test_recipe_metadata);
     tcase_add_test(tcase, test_cancel);
     tcase_add_test(tcase, test_disk_full_at_once);

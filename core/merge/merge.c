@@ -55,7 +55,8 @@ typedef struct merge_run {
     size_t tensors_in_flight;
     int blocks_kept;                 /* workers holding a large block */
     bool someone_waits;              /* for budget: hand out nothing new */
-    int worker_count;                /* set before the workers start */
+    int cores;                       /* set before the workers start: */
+    int worker_count;                /* cores, or fewer with fewer tensors */
     ms_status status;                /* the first failure */
     ms_error error;
 } merge_run;
@@ -207,14 +208,15 @@ static void release_cached_memory(void)
 #endif
 }
 
-/* BLAS threads (process-wide; OpenBLAS): one per worker while tensors run
- * side by side, every worker's core for a tensor that runs alone (rotate's
- * largest decompositions), which would otherwise leave the others idle.
- * The task is told the same (ms_merge_task.threads): crossover's transform
- * of SDXL's token embeddings shares out its passes. */
-static void blas_threads_for(const merge_run *run, bool alone)
+/* BLAS threads (process-wide; OpenBLAS), as many as a tensor's task may
+ * use (ms_merge_tensor_threads): one per worker while tensors run side by
+ * side, every core for a tensor that runs alone (rotate's largest
+ * decompositions), which would otherwise leave the others idle.
+ * Crossover's transform of SDXL's token embeddings shares out its passes
+ * the same way. */
+static void blas_threads_for(int threads)
 {
-    openblas_set_num_threads(alone ? run->worker_count : 1);
+    openblas_set_num_threads(threads);
 }
 
 static void *worker_main(void *argument)
@@ -235,10 +237,12 @@ static void *worker_main(void *argument)
         if (claim.scratch > budget / 2)
             release_cached_memory();
         provide_block(&buffers, &claim);
-        bool alone = claim.scratch > budget && run->worker_count > 1;
-        buffers.threads = alone ? run->worker_count : 1;
+        int side_by_side = ms_merge_tensor_threads(run->cores, run->worker_count, false);
+        buffers.threads = ms_merge_tensor_threads(run->cores, run->worker_count,
+                                                  claim.scratch > budget);
+        bool alone = buffers.threads != side_by_side;
         if (alone)
-            blas_threads_for(run, true);
+            blas_threads_for(buffers.threads);
         const merge_entry *entry =
             &run->plan.entries[ms_planned_writer_tensor_at(run->writer, claim.position)];
         bool kept_a = false;
@@ -246,7 +250,7 @@ static void *worker_main(void *argument)
         status = ms_merge_tensor_write(&run->context, claim.position, entry, &buffers, &kept_a,
                                        &err);
         if (alone)
-            blas_threads_for(run, false);
+            blas_threads_for(side_by_side);
         pthread_mutex_lock(&run->lock);
         finish_claim(run, &buffers, &claim);
         run->tensors_in_flight--;
@@ -322,16 +326,20 @@ static void seal_all(merge_run *run, ms_progress_fn progress, void *user_data,
     }
 }
 
-static int worker_count(const ms_merge_params *params, size_t tensor_count)
+/* The threads asked for, else the cores online. */
+static int core_count(const ms_merge_params *params)
 {
     long count = params->threads > 0 ? params->threads : sysconf(_SC_NPROCESSORS_ONLN);
     if (count < 1)
         count = 1;
-    if (count > MAX_WORKERS)
-        count = MAX_WORKERS;
-    if ((size_t)count > tensor_count)
-        count = tensor_count > 0 ? (long)tensor_count : 1;
-    return (int)count;
+    return count > MAX_WORKERS ? MAX_WORKERS : (int)count;
+}
+
+static int worker_count(int cores, size_t tensor_count)
+{
+    if ((size_t)cores > tensor_count)
+        return tensor_count > 0 ? (int)tensor_count : 1;
+    return cores;
 }
 
 /* Workers on threads, this thread sealing; when no thread can be started,
@@ -340,9 +348,10 @@ static void write_tensors(merge_run *run, ms_progress_fn progress, void *user_da
                           const atomic_int *cancel)
 {
     pthread_t threads[MAX_WORKERS];
-    int wanted = worker_count(run->params, run->plan.count), started = 0;
+    run->cores = core_count(run->params);
+    int wanted = worker_count(run->cores, run->plan.count), started = 0;
     run->worker_count = wanted;
-    blas_threads_for(run, false);
+    blas_threads_for(ms_merge_tensor_threads(run->cores, wanted, false));
     while (started < wanted && pthread_create(&threads[started], NULL, worker_main, run) == 0)
         started++;
     if (started == 0)

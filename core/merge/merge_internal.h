@@ -85,6 +85,17 @@ static inline bool ms_merge_may_start(uint64_t budget, uint64_t in_flight, uint6
     return tensors_running == 0 && blocks_kept_by_others == 0;
 }
 
+/* The cores a tensor's task may use (ms_merge_task.threads, and OpenBLAS's
+ * threads while it runs): every core for a tensor past the budget, which
+ * runs alone; else an equal share of the cores among the workers, more
+ * than one only when the file has fewer tensors than there are cores (a
+ * file of one tensor: one worker, and every core for it). */
+static inline int ms_merge_tensor_threads(int cores, int workers, bool past_budget)
+{
+    int share = past_budget || workers < 1 ? cores : cores / workers;
+    return share > 1 ? share : 1;
+}
+
 #define MS_MERGE_POSITION_IDS_KEY "cond_stage_model.transformer.text_model.embeddings.position_ids"
 #define MS_MERGE_RECIPE_METADATA "merge_recipe"
 
