@@ -64,6 +64,8 @@ int bench_run_child_to(const char *program, const char *const argv[], const char
     if (wait4(child, &status, 0, &usage) < 0)
         return -1;
     result->seconds = bench_now_seconds() - start;
+    result->cpu_seconds = (double)usage.ru_utime.tv_sec + (double)usage.ru_stime.tv_sec +
+                          ((double)usage.ru_utime.tv_usec + (double)usage.ru_stime.tv_usec) / 1e6;
     result->peak_rss_kb = usage.ru_maxrss;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "%s: %s failed (status %d)\n", program, label, status);

@@ -1,5 +1,5 @@
 /* bench_common: what the benchmarks of the mergesvd binary share: timing one
- * run of the program as a child (wall time and peak RSS), the median of the
+ * run of the program as a child (wall time, CPU time and peak RSS), the median of the
  * runs, and the floor each result is set against: copying a file of the
  * output's size with fsync. */
 #ifndef MERGESVD_BENCH_COMMON_H
@@ -7,6 +7,7 @@
 
 typedef struct bench_run_result {
     double seconds;
+    double cpu_seconds;      /* user + system, all threads */
     long peak_rss_kb;
 } bench_run_result;
 

@@ -2,8 +2,10 @@
  * checkpoints (generated once into a cache folder and reused) for
  * weighted_sum, add_difference, ties_add_difference and
  * distribution_crossover; prints each case's median wall time over the runs,
- * the child's peak RSS and the floor: copying a file of the output's size
- * with fsync, measured in the same run.  Before each run the case's models
+ * its median CPU time (user + system of every thread: the work done, which
+ * wall time alone hides behind the cores and the disk), the child's peak RSS
+ * and the floor: copying a file of the output's size with fsync, measured in
+ * the same run.  Before each run the case's models
  * are read once, untimed (see warm_models). */
 #include <errno.h>
 #include <fcntl.h>
@@ -115,7 +117,7 @@ static int bench_case(const bench_config *config, gen_checkpoint_arch arch,
     char output[PATH_MAX + 32], copy[PATH_MAX + 32];
     snprintf(output, sizeof output, "%s/merged.safetensors", config->shared.work);
     snprintf(copy, sizeof copy, "%s/floor_copy.safetensors", config->shared.work);
-    double seconds[BENCH_MAX_RUNS], floors[BENCH_MAX_RUNS];
+    double seconds[BENCH_MAX_RUNS], cpu[BENCH_MAX_RUNS], floors[BENCH_MAX_RUNS];
     long peak_rss_kb = 0;
     long long output_bytes = 0;
     int model_count = model_count_of(method);
@@ -127,6 +129,7 @@ static int bench_case(const bench_config *config, gen_checkpoint_arch arch,
             return -1;
         }
         seconds[run] = result.seconds;
+        cpu[run] = result.cpu_seconds;
         if (result.peak_rss_kb > peak_rss_kb)
             peak_rss_kb = result.peak_rss_kb;
         output_bytes = bench_file_size(output);
@@ -147,9 +150,10 @@ static int bench_case(const bench_config *config, gen_checkpoint_arch arch,
         high = seconds[run] > high ? seconds[run] : high;
     }
     double wall = bench_median(seconds, config->shared.runs), floor = bench_median(floors, config->shared.runs);
-    printf("%-5s %-26s %9.2f %9.2f %9.2f %10.1f %10.1f %9.2f %7.2fx\n", bench_arch_name(arch),
-           method, wall, low, high, peak_rss_kb / 1024.0, output_bytes / 1e6, floor,
-           floor > 0 ? wall / floor : 0.0);
+    double cpu_median = bench_median(cpu, config->shared.runs);
+    printf("%-5s %-26s %9.2f %9.2f %9.2f %8.2f %10.1f %10.1f %9.2f %7.2fx\n",
+           bench_arch_name(arch), method, wall, low, high, cpu_median, peak_rss_kb / 1024.0,
+           output_bytes / 1e6, floor, floor > 0 ? wall / floor : 0.0);
     fflush(stdout);
     return 0;
 }
@@ -259,8 +263,8 @@ int main(int argc, char **argv)
     }
     printf("binary %s, cache %s, %d runs per case, alpha 0.5, beta 0.3, fp16 output\n",
            config.shared.mergesvd, config.shared.work, config.shared.runs);
-    printf("%-5s %-26s %9s %9s %9s %10s %10s %9s %8s\n", "arch", "method", "median_s", "min_s",
-           "max_s", "peak_MB", "output_MB", "floor_s", "vs_floor");
+    printf("%-5s %-26s %9s %9s %9s %8s %10s %10s %9s %8s\n", "arch", "method", "median_s",
+           "min_s", "max_s", "cpu_s", "peak_MB", "output_MB", "floor_s", "vs_floor");
     fflush(stdout);
     int status = 0;
     for (int arch = GEN_CHECKPOINT_SD15; arch <= GEN_CHECKPOINT_SDXL; arch++)
