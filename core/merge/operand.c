@@ -16,13 +16,43 @@ typedef struct operand_work {
     bool raw16;              /* copy the 16-bit patterns, do not convert */
 } operand_work;
 
+/* Page-cache pages read through the mapping come in at about a third of
+ * the speed pread copies the same pages (3.4 against 9 GB/s measured on
+ * this project's virtual machines; anonymous memory converts at 10): the
+ * processor's prefetchers stop at every 4 KiB page.  So the elements are
+ * converted a page's worth at a time, the next page's lines asked for
+ * first (prefetches never fault, and these stay inside the read). */
+enum { SLICE_BYTES = 4096, LINE_BYTES = 64 };
+
+static void prefetch_lines(const unsigned char *begin, size_t length)
+{
+    for (size_t offset = 0; offset < length; offset += LINE_BYTES)
+        __builtin_prefetch(begin + offset);
+}
+
+static void convert_slice(const operand_work *work, size_t first, size_t count)
+{
+    if (work->raw16)
+        memcpy((uint16_t *)work->target + first, work->source + first * sizeof(uint16_t),
+               count * sizeof(uint16_t));
+    else
+        ms_dtype_to_double(work->operand->dtype,
+                           work->source + first * ms_dtype_size(work->operand->dtype),
+                           (double *)work->target + first, count);
+}
+
 static void read_work(void *context)
 {
     const operand_work *work = context;
-    if (work->raw16)
-        memcpy(work->target, work->source, work->count * sizeof(uint16_t));
-    else
-        ms_dtype_to_double(work->operand->dtype, work->source, work->target, work->count);
+    size_t element_size = work->raw16 ? sizeof(uint16_t) : ms_dtype_size(work->operand->dtype);
+    size_t slice = SLICE_BYTES / element_size;
+    for (size_t done = 0; done < work->count; done += slice) {
+        size_t part = work->count - done < slice ? work->count - done : slice;
+        size_t after = work->count - done - part;
+        prefetch_lines(work->source + (done + part) * element_size,
+                       (after < slice ? after : slice) * element_size);
+        convert_slice(work, done, part);
+    }
 }
 
 /* Pages are handed back in windows, not after every chunk: each release
