@@ -5,8 +5,8 @@
  * its median CPU time (user + system of every thread: the work done, which
  * wall time alone hides behind the cores and the disk), the child's peak RSS
  * and the floor: copying a file of the output's size with fsync, measured in
- * the same run.  Before each run the case's models
- * are read once, untimed (see warm_models). */
+ * the same run.  Before each run the case's models are read once, untimed
+ * (see warm_models). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -22,8 +22,8 @@ typedef struct operand_work {
  * processor's prefetchers stop at every 4 KiB page.  So the elements are
  * converted two pages' worth at a time, the next two pages' lines asked
  * for first (prefetches never fault, and these stay inside the read).  Two
- * pages, not one: a slice of 4096 halves still takes dtype.c's table path
- * where there is no F16C. */
+ * pages, not one: a slice of 4096 fp16 values still takes dtype.c's table
+ * path where there is no F16C. */
 enum { SLICE_BYTES = 8192, LINE_BYTES = 64 };
 
 static void prefetch_lines(const unsigned char *begin, size_t length)
