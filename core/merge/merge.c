@@ -231,13 +231,14 @@ static void *worker_main(void *argument)
     pthread_mutex_lock(&run->lock);
     if (status != MS_OK)
         fail(run, status, &err);
+    /* the threads of a tensor within the budget, set by write_tensors */
+    int side_by_side = ms_merge_tensor_threads(run->cores, run->worker_count, false);
     worker_claim claim;
     while (take_position(run, budget, &buffers, &claim)) {
         pthread_mutex_unlock(&run->lock);
         if (claim.scratch > budget / 2)
             release_cached_memory();
         provide_block(&buffers, &claim);
-        int side_by_side = ms_merge_tensor_threads(run->cores, run->worker_count, false);
         buffers.threads = ms_merge_tensor_threads(run->cores, run->worker_count,
                                                   claim.scratch > budget);
         bool alone = buffers.threads != side_by_side;

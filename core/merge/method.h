@@ -94,8 +94,9 @@ typedef struct ms_merge_task {
     double *large_block;
     size_t large_block_doubles;
     /* Cores the method may use for this task (0 or 1: only the caller's
-     * thread).  The driver gives every worker's core to a tensor that runs
-     * alone, which would otherwise leave the other cores idle. */
+     * thread).  The driver gives every core to a tensor that runs alone, and
+     * a share of them to each when a file has fewer tensors than cores
+     * (ms_merge_tensor_threads), which would otherwise leave cores idle. */
     int threads;
     /* rotate only: the decomposition cache (NULL: none) and the merge's
      * counts of its hits and misses */
