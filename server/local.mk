@@ -24,6 +24,7 @@ server_libmsserver_a_SOURCES = \
 	server/text.c server/text.h \
 	server/printable.c server/printable.h \
 	server/paths.c server/paths.h \
+	server/file_reaper.c server/file_reaper.h \
 	server/model_match.c server/model_match.h \
 	server/metrics.c server/metrics.h
 

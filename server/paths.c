@@ -242,7 +242,7 @@ char *ms_paths_default_merge_name(const char *model_a, const char *model_b, cons
     return name;
 }
 
-void ms_paths_remove_dir(const char *dir)
+void ms_paths_remove_dir(const char *dir, ms_file_reaper *reaper)
 {
     DIR *stream = opendir(dir);
     if (stream == NULL)
@@ -251,7 +251,7 @@ void ms_paths_remove_dir(const char *dir)
     while ((entry = readdir(stream)) != NULL) {
         if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
             continue;
-        unlinkat(dirfd(stream), entry->d_name, 0);
+        ms_file_reaper_unlinkat(reaper, dirfd(stream), entry->d_name);
     }
     closedir(stream);
     rmdir(dir);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "core/error.h"
+#include "server/file_reaper.h"
 
 /* On success *resolved is a malloced canonical path of a regular file and
  * *root_index the root it lies in.  model_not_found when no root holds it. */
@@ -33,8 +34,10 @@ char *ms_paths_default_output_name(const char *model);
  * always valid.  Malloced. */
 char *ms_paths_default_merge_name(const char *model_a, const char *model_b, const char *method);
 
-/* Removes the files directly inside dir, then dir.  Missing dir is fine. */
-void ms_paths_remove_dir(const char *dir);
+/* Removes the files directly inside dir, then dir.  Missing dir is fine.
+ * The files' blocks are freed on reaper's thread (file_reaper.h; NULL:
+ * here). */
+void ms_paths_remove_dir(const char *dir, ms_file_reaper *reaper);
 
 /* mkdir -p for one level under an existing parent; EEXIST is fine. */
 bool ms_paths_make_dir(const char *dir);

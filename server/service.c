@@ -255,7 +255,7 @@ static void recover_jobs(ms_service *service)
         if (job == NULL || job->state != MS_JOB_SUCCEEDED || job->result_expired) {
             char *path = ms_paths_join(service->results_dir, entry->d_name);
             if (path != NULL)
-                ms_paths_remove_dir(path);
+                ms_paths_remove_dir(path, service->reaper);
             free(path);
         }
     }
@@ -427,6 +427,9 @@ int ms_service_run(const ms_serve_options *options)
                                                        options->request_timeout) == 0
                           ? 0
                           : 1;
+    service.reaper = ms_file_reaper_start();
+    if (service.reaper == NULL)
+        ms_log("cannot start the thread that frees deleted files: deletions wait for it");
     if (exit_status == 0) {
         exit_status = start(&service);
         queue_ready = service.queue.service != NULL;
@@ -449,6 +452,7 @@ int ms_service_run(const ms_serve_options *options)
         ms_retention_stop(&service.retention, &service.queue.loop);
         ms_job_queue_destroy(&service.queue);
     }
+    ms_file_reaper_stop(service.reaper);   /* every job and request that deletes is done */
     ms_log_flush();   /* lines of connections closed by the stop above */
     ms_job_store_close(service.store);
     ms_metrics_set_rotate_cache(&service.metrics, NULL);

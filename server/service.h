@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "server/file_reaper.h"
 #include "server/http/connection_guard.h"
 #include "server/http/http_worker.h"
 #include "server/http/request_gate.h"
@@ -58,6 +59,7 @@ typedef struct ms_service {
     int job_threads;                /* ms_resize_params.threads for each job */
     struct ms_webui *webui;         /* --webui: merges handed to it; NULL: none */
     struct ms_passthrough *passthrough;   /* /sdapi and /bbwm relayed to it; NULL: none */
+    ms_file_reaper *reaper;         /* frees deleted results' blocks; NULL: deletions wait */
     char listen_url[128];
 } ms_service;
 

@@ -6,8 +6,8 @@ check_PROGRAMS += tests/test_paths tests/test_range tests/test_job_store tests/t
 	tests/test_job_runner
 TESTS += tests/test_paths tests/test_range tests/test_job_store tests/test_serve_misc \
 	tests/test_job_runner
-check_PROGRAMS += tests/test_retention
-TESTS += tests/test_retention
+check_PROGRAMS += tests/test_retention tests/test_file_reaper
+TESTS += tests/test_retention tests/test_file_reaper
 
 tests_test_paths_SOURCES = tests/test_paths.c $(TEST_SUPPORT_SOURCES)
 tests_test_paths_CFLAGS = $(SERVER_TEST_CFLAGS)
@@ -47,3 +47,7 @@ TESTS += tests/test_request_head
 tests_test_request_head_SOURCES = tests/test_request_head.c $(TEST_SUPPORT_SOURCES)
 tests_test_request_head_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_test_request_head_LDADD = $(SERVER_TEST_LIBS)
+
+tests_test_file_reaper_SOURCES = tests/test_file_reaper.c $(TEST_SUPPORT_SOURCES)
+tests_test_file_reaper_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_test_file_reaper_LDADD = $(SERVER_TEST_LIBS)

@@ -170,7 +170,7 @@ static void remove_result(ms_service *service, const char *id)
 {
     char *result_dir = ms_service_result_dir(service, id);
     if (result_dir != NULL)
-        ms_paths_remove_dir(result_dir);
+        ms_paths_remove_dir(result_dir, service->reaper);
     free(result_dir);
 }
 

@@ -321,7 +321,7 @@ ms_job_state ms_job_runner_finish(ms_service *service, ms_job *job, ms_job_outco
     if (state != MS_JOB_SUCCEEDED) {
         char *result_dir = ms_service_result_dir(service, snapshot->id);
         if (result_dir != NULL)
-            ms_paths_remove_dir(result_dir);
+            ms_paths_remove_dir(result_dir, service->reaper);
         free(result_dir);
     }
     /* the space a failed job's output took may be room for the reserve its

@@ -77,7 +77,8 @@ static ms_status before_merge(ms_service *service, ms_job *job, const ms_merge_j
 static ms_status hand_to_webui(ms_service *service, ms_job *job, const char *path,
                                json_t *webui_report, ms_error *err)
 {
-    ms_status status = ms_webui_load(service->webui, path, &job->cancel, webui_report, err);
+    ms_status status = ms_webui_load(service->webui, service->reaper, path, &job->cancel,
+                                     webui_report, err);
     if (status != MS_OK && unlink(path) != 0)
         ms_log("job %s: cannot delete %s: %s", job->id, path, strerror(errno));
     return status;

@@ -168,7 +168,7 @@ static void expire(ms_service *service, ms_job *snapshot)
     }
     char *result_dir = ms_service_result_dir(service, snapshot->id);
     if (result_dir != NULL)
-        ms_paths_remove_dir(result_dir);
+        ms_paths_remove_dir(result_dir, service->reaper);
     free(result_dir);
     ms_metrics_count_result_expired(&service->metrics);
     ms_log("job %s %s result expired (%llu bytes)", snapshot->id,

@@ -189,8 +189,10 @@ static merge_file *list_merges(const char *folder, const char *loaded_name, size
     return files;
 }
 
-/* The loaded file counts as the newest: keep - 1 others stay. */
-static void delete_older(const ms_webui *webui, const char *loaded_name, json_t *report)
+/* The loaded file counts as the newest: keep - 1 others stay.  The job
+ * answers after this: the reaper frees the blocks (seconds per file). */
+static void delete_older(const ms_webui *webui, ms_file_reaper *reaper, const char *loaded_name,
+                         json_t *report)
 {
     size_t count = 0;
     merge_file *files = list_merges(webui->checkpoints_dir, loaded_name, &count);
@@ -198,7 +200,7 @@ static void delete_older(const ms_webui *webui, const char *loaded_name, json_t 
     for (size_t i = 0; i < count; i++) {
         if (i + 1 >= (size_t)webui->keep) {
             char *path = ms_paths_join(webui->checkpoints_dir, files[i].name);
-            if (path != NULL && unlink(path) == 0)
+            if (path != NULL && ms_file_reaper_unlinkat(reaper, AT_FDCWD, path) == 0)
                 json_array_append_new(deleted, ms_api_json_text(files[i].name));
             else if (path != NULL && errno != ENOENT)
                 ms_log("webui: cannot delete %s: %s", path, strerror(errno));
@@ -210,8 +212,8 @@ static void delete_older(const ms_webui *webui, const char *loaded_name, json_t 
     json_object_set_new(report, "deleted", deleted);
 }
 
-ms_status ms_webui_load(const ms_webui *webui, const char *path, const atomic_int *cancel,
-                        json_t *report, ms_error *err)
+ms_status ms_webui_load(const ms_webui *webui, ms_file_reaper *reaper, const char *path,
+                        const atomic_int *cancel, json_t *report, ms_error *err)
 {
     const char *name = base_name(path);
     json_object_set_new(report, "file", ms_api_json_text(path));
@@ -236,7 +238,7 @@ ms_status ms_webui_load(const ms_webui *webui, const char *path, const atomic_in
     status = call(webui, "POST", "/sdapi/v1/options", body, cancel, report, &answer, err);
     ms_webui_answer_free(&answer);
     if (status == MS_OK)
-        delete_older(webui, name, report);
+        delete_older(webui, reaper, name, report);
 done:
     free(body);
     free(title);

@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 
 #include "core/error.h"
+#include "server/file_reaper.h"
 #include "webui_client.h"
 
 /* --webui-checkpoints/mergesvd-<job_id>.safetensors; malloced (NULL when
@@ -40,8 +41,9 @@ ms_status ms_webui_unload(const ms_webui *webui, const atomic_int *cancel, json_
                           ms_error *err);
 
 /* Steps 1 to 3 for the merge written at path, then the older files beyond
- * --webui-keep are deleted ("deleted" in the report). */
-ms_status ms_webui_load(const ms_webui *webui, const char *path, const atomic_int *cancel,
-                        json_t *report, ms_error *err);
+ * --webui-keep are deleted ("deleted" in the report), their blocks freed
+ * on reaper's thread (file_reaper.h; may be NULL). */
+ms_status ms_webui_load(const ms_webui *webui, ms_file_reaper *reaper, const char *path,
+                        const atomic_int *cancel, json_t *report, ms_error *err);
 
 #endif
