@@ -6,3 +6,4 @@ include bench/resize.mk
 include bench/load.mk
 include bench/merge.mk
 include bench/rotate.mk
+include bench/webui_loop.mk
