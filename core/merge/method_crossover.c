@@ -27,6 +27,14 @@ static void scalar_chunk(void *context, const ms_merge_chunks *chunks, uint64_t 
 
 enum { KEPT_MAPPED_BYTES = 64u << 20 };
 
+/* The scatter and the gather touch the spectrum in C's order: past the
+ * caches nearly every access misses, and the processor keeps only so many
+ * misses in flight (a store waits in the store buffer for its line).  Asking
+ * for the line of the element this far ahead keeps more of them going:
+ * SDXL's crossover took 87-89 s of user time against 96-98 with none, 91-98
+ * at 32 ahead and 86-94 at 128 (alternated runs, inputs in 2 MiB folios). */
+enum { PREFETCH_AHEAD = 64 };
+
 /* A's and C's bytes of the tensor when they stay mapped, else 0: resident
  * while the tensor runs, so counted in its scratch like its heap. */
 static uint64_t kept_mapped_bytes(const ms_merge_task *task)
@@ -59,8 +67,11 @@ static ms_status scatter_differences(crossover *x, ms_error *err)
             status = ms_merge_order_positions(task, &x->order, start, count, x->positions, err);
         if (status != MS_OK)
             return status;
-        for (size_t i = 0; i < count; i++)
+        for (size_t i = 0; i < count; i++) {
+            if (i + PREFETCH_AHEAD < count)
+                __builtin_prefetch(&x->spectrum[x->positions[i + PREFETCH_AHEAD]], 1);
             x->spectrum[x->positions[i]] = x->chunks.b[i] - x->chunks.a[i];
+        }
         start += count;
     }
     return MS_OK;
@@ -128,8 +139,11 @@ static ms_status emit(crossover *x, ms_error *err)
             status = ms_merge_order_positions(task, &x->order, start, count, x->positions, err);
         if (status != MS_OK)
             return status;
-        for (size_t i = 0; i < count; i++)
+        for (size_t i = 0; i < count; i++) {
+            if (i + PREFETCH_AHEAD < count)
+                __builtin_prefetch(&x->spectrum[x->positions[i + PREFETCH_AHEAD]], 0);
             x->chunks.out[i] = x->chunks.a[i] + x->spectrum[x->positions[i]] * scale;
+        }
         if ((status = ms_merge_emit(task, start, x->chunks.out, count, err)) != MS_OK)
             return status;
         start += count;
