@@ -30,7 +30,14 @@ ms_file_reaper *ms_file_reaper_start(void);
 void ms_file_reaper_stop(ms_file_reaper *reaper);
 
 /* unlinkat(directory_fd, name, 0): its return value and errno, the blocks
- * freed on the reaper's thread.  reaper may be NULL. */
+ * freed on the reaper's thread.  reaper may be NULL.  Not for a deletion
+ * whose space the caller needs at once (the job store's reserve on a full
+ * disk): that one is a plain unlinkat. */
 int ms_file_reaper_unlinkat(ms_file_reaper *reaper, int directory_fd, const char *name);
+
+/* Returns once every file handed over so far has been closed (its blocks
+ * freed): a job calls it before it checks the disk for its output, so the
+ * check counts the space of the files deleted before.  NULL is fine. */
+void ms_file_reaper_wait_idle(ms_file_reaper *reaper);
 
 #endif

@@ -255,7 +255,7 @@ static void recover_jobs(ms_service *service)
         if (job == NULL || job->state != MS_JOB_SUCCEEDED || job->result_expired) {
             char *path = ms_paths_join(service->results_dir, entry->d_name);
             if (path != NULL)
-                ms_paths_remove_dir(path, service->reaper);
+                ms_paths_remove_dir(path, NULL);   /* before the reserve is made */
             free(path);
         }
     }

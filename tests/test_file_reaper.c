@@ -105,6 +105,34 @@ START_TEST(test_many_then_stop_closes_everything)
 }
 END_TEST
 
+/* With each close slowed (the failpoint; each test runs in a process of
+ * its own), the deletions return while the thread still holds the files
+ * (their descriptors show in /proc/self/fd), and wait_idle returns once it
+ * holds none. */
+START_TEST(test_wait_idle_waits_for_every_close)
+{
+    setenv("MERGESVD_FAILPOINT_REAPER_SLEEP_MS", "50", 1);
+    int before = open_descriptors();
+    ms_file_reaper *reaper = ms_file_reaper_start();
+    ck_assert_ptr_nonnull(reaper);
+    int dir_fd = open_dir();
+    char name[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, "held%d", i);
+        write_file(base, name, 1 << 16);
+        ck_assert_int_eq(ms_file_reaper_unlinkat(reaper, dir_fd, name), 0);
+        ck_assert(!exists(base, name));
+    }
+    close(dir_fd);
+    ck_assert_int_gt(open_descriptors(), before);   /* 250 ms of closes ahead */
+    ms_file_reaper_wait_idle(reaper);
+    ck_assert_int_eq(open_descriptors(), before);
+    ms_file_reaper_wait_idle(reaper);   /* idle already: returns */
+    ms_file_reaper_wait_idle(NULL);
+    ms_file_reaper_stop(reaper);
+}
+END_TEST
+
 START_TEST(test_errors_as_unlinkat)
 {
     int before = open_descriptors();
@@ -184,6 +212,7 @@ int main(void)
     tcase_add_checked_fixture(tcase, setup, teardown);
     tcase_add_test(tcase, test_name_gone_when_it_returns);
     tcase_add_test(tcase, test_many_then_stop_closes_everything);
+    tcase_add_test(tcase, test_wait_idle_waits_for_every_close);
     tcase_add_test(tcase, test_errors_as_unlinkat);
     tcase_add_test(tcase, test_link_removed_not_its_target);
     tcase_add_test(tcase, test_without_reaper);

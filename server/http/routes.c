@@ -166,11 +166,13 @@ static enum MHD_Result handle_job_get_stored(ms_http_request *request)
     return handle_job_get(request, request->path + strlen(JOBS_PREFIX));
 }
 
+/* Here, not on the reaper: on a full disk the store's next change (and its
+ * reserve) needs the space this frees. */
 static void remove_result(ms_service *service, const char *id)
 {
     char *result_dir = ms_service_result_dir(service, id);
     if (result_dir != NULL)
-        ms_paths_remove_dir(result_dir, service->reaper);
+        ms_paths_remove_dir(result_dir, NULL);
     free(result_dir);
 }
 

@@ -154,6 +154,9 @@ done:
 void ms_job_runner_run(ms_service *service, ms_job *job, ms_job_outcome *outcome)
 {
     memset(outcome, 0, sizeof *outcome);
+    /* the space of files deleted before (the web UI's older merges, expired
+     * results) is free before this job checks the disk for its output */
+    ms_file_reaper_wait_idle(service->reaper);
     switch (job->kind) {
     case MS_JOB_KIND_RESIZE:
         run_resize(service, job, outcome);
@@ -320,8 +323,9 @@ ms_job_state ms_job_runner_finish(ms_service *service, ms_job *job, ms_job_outco
 
     if (state != MS_JOB_SUCCEEDED) {
         char *result_dir = ms_service_result_dir(service, snapshot->id);
+        /* here, not on the reaper: the reserve below wants the space now */
         if (result_dir != NULL)
-            ms_paths_remove_dir(result_dir, service->reaper);
+            ms_paths_remove_dir(result_dir, NULL);
         free(result_dir);
     }
     /* the space a failed job's output took may be room for the reserve its
