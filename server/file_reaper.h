@@ -2,7 +2,7 @@
  *
  * A file's blocks are freed when the last reference to its inode goes:
  * inside unlink(2) when nothing else holds it.  For a merge output of
- * gigabytes that is seconds (7 GB: 2.1-2.7 s measured on this project's
+ * gigabytes that is seconds (7 GB: 2.1-2.8 s measured on this project's
  * machines, ext4 mounted with online discard), and the deletions that
  * remove merges happen on paths somebody waits on: a /bbwm job removing
  * the web UI's older merges before it answers, result retention on the
@@ -12,9 +12,8 @@
  * the file gone) after opening the file with O_PATH, which keeps the inode
  * and needs no permission on it; its own thread then closes that
  * descriptor, and the blocks are freed there.  Without a started reaper,
- * or with HELD_MAX (file_reaper.c)
- * descriptors already waiting, a deletion is a
- * plain unlinkat. */
+ * or with its queue full (64 descriptors), a deletion is a plain
+ * unlinkat. */
 #ifndef MS_FILE_REAPER_H
 #define MS_FILE_REAPER_H
 
