@@ -23,7 +23,7 @@ BENCH_DIR=${BENCH_DIR:-__ABS_TOP_BUILDDIR__/bench-data}
 ARCH=${BENCH_ARCH:-sdxl}
 RUNS=${BENCH_RUNS:-4}
 
-for tool in curl jq python3; do
+for tool in bc curl jq python3; do
     command -v "$tool" >/dev/null || { echo "bench_webui_loop: needs $tool" >&2; exit 2; }
 done
 for side in a b; do

@@ -4,6 +4,7 @@
  * destination, or into the web UI's folder and loaded there
  * (webui_load.h).  Progress counts the bytes of tensor data written. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -73,13 +74,14 @@ static ms_status before_merge(ms_service *service, ms_job *job, const ms_merge_j
 }
 
 /* The merge is written: the web UI loads it.  A file it did not load is
- * not kept (nobody would find it). */
+ * not kept (nobody would find it); the error answers without waiting for
+ * its blocks to be freed. */
 static ms_status hand_to_webui(ms_service *service, ms_job *job, const char *path,
                                json_t *webui_report, ms_error *err)
 {
     ms_status status = ms_webui_load(service->webui, service->reaper, path, &job->cancel,
                                      webui_report, err);
-    if (status != MS_OK && unlink(path) != 0)
+    if (status != MS_OK && ms_file_reaper_unlinkat(service->reaper, AT_FDCWD, path) != 0)
         ms_log("job %s: cannot delete %s: %s", job->id, path, strerror(errno));
     return status;
 }
